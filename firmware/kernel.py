@@ -1,0 +1,752 @@
+"""Safety kernel of the BLINCYTO pump companion: what the motor may do.
+
+Written in the verifiable subset of DESIGN.md, because verify/ reads this very file and
+proves its properties for every input sequence:
+- integers and booleans only; units are in the names (ng, ul, min, g, cm2);
+- the state is the fixed set of fields of `State`, each with its range in a `# [lo, hi]` comment;
+- public functions are the entry points (a command, the one-minute tick, power-up); each takes
+  the state and integer inputs, assigns fields, branches with if/elif/else and returns a status;
+- helpers start with `_` and are inlined by the verifier; no loops, no recursion;
+- arithmetic is linear: a constant times a field or an input, floor division by a constant;
+- no allocation on the tick path (small ints and attribute stores only).
+Every check names its clause ID of LABEL.md; verify/properties.py names the same IDs.
+
+The clock of the kernel is its own minute counter: the board calls `tick` once per elapsed
+minute of a trustworthy clock, and reports outages through `power_up`.
+"""
+
+# ---- status codes (firmware/codes.py maps each to its name and clause) ----
+OK = 0
+E_STATE = 1             # command not valid in this state
+E_INDICATION = 2        # L1.1/L1.2/L1.3
+E_WEIGHT = 3            # L2-weight-45 (weight out of range)
+E_BSA = 4               # L2-dose-28 (BSA out of range)
+E_PATIENT = 5           # L2.5-errors (bag for another patient)
+E_DURATION = 6          # L2.5-durations
+E_PRESERVATIVE = 7      # L2.5-durations (preservative does not match duration)
+E_MIN_WEIGHT = 8        # L2.5-min-weight
+E_DOSE_CAP = 9          # L2-dose-28, L2.2-step, L2.4-restart-9
+E_STORAGE = 10          # L2.6-bag-*
+E_VOLUME = 11           # L2.5-errors (volume or drug out of range)
+E_NO_BAG = 12           # no bag loaded
+E_REINIT = 13           # L2-reinit-4h, L2-premed: acknowledgements missing
+E_STEP_PREMED = 14      # L2-premed before the step dose (L2.2-step)
+E_FREE_INTERVAL = 15    # L2-cycle-42, L2.2-cycle-84
+E_LOCKED = 16           # L2.4-crs-4, L2.4-seizure, L2.4-neuro-3, L2.4-neuro-4, L2.4-other-3
+E_WITHHOLD = 17         # L2.4-neuro-3, L2.4-other-3: reaction not resolved
+E_OVERDOSE_12H = 18     # EXT-overdose-12h
+E_NO_FLUSH = 19         # EXT-no-flush
+E_DECISION = 20         # L2.4-other-4: clinician decision pending
+E_COURSE_DONE = 21      # L2.1-course, L2.2-course, L2.3-course
+E_ARG = 22              # an input outside its documented range
+E_FAULT = 23            # record or clock fault: stopped until cleared
+
+# ---- modes ----
+MODE_NO_PATIENT = 0
+MODE_STOPPED = 1
+MODE_RUNNING = 2
+
+# ---- phases of a cycle ----
+PHASE_INFUSION = 0      # up to 28 infusion days (L2-cycle-42)
+PHASE_FREE = 1          # treatment-free interval (L2-cycle-42, L2.2-cycle-84)
+PHASE_DONE = 2          # course complete (L2.1-course, L2.2-course, L2.3-course)
+
+# ---- indications (L1.1, L1.2, L1.3) ----
+IND_MRD = 1
+IND_RR = 2
+IND_CONS = 3
+
+# ---- adverse reactions (Table 4) ----
+RX_NONE = 0
+RX_CRS = 1
+RX_NEURO = 2
+RX_ICANS = 3
+RX_SEIZURE = 4
+RX_OTHER = 5
+
+# ---- acknowledgements ----
+ACK_PREMED = 1
+ACK_SUPERVISION = 2
+
+# ---- interruption reasons ----
+STOP_CLINICIAN = 1
+STOP_BAG_CHANGE = 2
+STOP_REACTION = 3
+STOP_OVERDOSE = 4
+STOP_BAG_END = 5
+STOP_BAG_EXPIRED = 6
+STOP_CAP = 7
+STOP_POWER = 8
+STOP_FAULT = 9
+STOP_CYCLE_END = 10
+STOP_ALARM = 11
+
+# ---- alarms (bit mask) ----
+AL_CAP = 1              # the cap guard stopped the motor (never expected)
+AL_BAG_END = 2
+AL_BAG_EXPIRED = 4
+AL_POWER = 8            # power was lost while infusing
+AL_FAULT = 16           # record or clock fault
+AL_REINIT = 32          # interruption of 4 h or more: re-initiation needed
+AL_LOCKED = 64
+AL_LINE = 128           # occlusion, air, door: reported by the board
+
+# ---- label numbers in kernel units ----
+MIN_PER_DAY = 1440
+MIN_PER_H = 60
+CAP_FULL_NG_PER_DAY = 28000         # L2-dose-28
+CAP_STEP_NG_PER_DAY = 9000          # L2.2-step, L2.4-restart-9
+WEIGHT_FIXED_G = 45000              # L2-weight-45
+WEIGHT_MIN_G = 500                  # plausibility bound (L2-weight-45)
+WEIGHT_MAX_G = 300000
+WEIGHT_PRESERVATIVE_MIN_G = 5400    # L2.5-min-weight
+BSA_MIN_CM2 = 500                   # 0.05 m2 (L2-dose-28)
+BSA_MAX_CM2 = 35000                 # 3.5 m2
+CYCLE_INFUSION_MIN = 40320          # 28 days (L2-cycle-42)
+FREE_SHORT_MIN = 20160              # 14 days (L2-cycle-42)
+FREE_LONG_MIN = 80640               # 56 days (L2.2-cycle-84)
+STEP_WINDOW_MIN = 10080             # 7 days at the step dose (L2.2-step)
+RESTART_LOW_MIN = 10080             # 7 days at 9 mcg/day after a restart (L2.4-restart-9)
+REINIT_MIN = 240                    # 4 h (L2-reinit-4h)
+NEW_CYCLE_MIN = 10080               # more than 7 days starts a new cycle (L2.4-new-cycle)
+OVERDOSE_WAIT_MIN = 720             # 12 h (EXT-overdose-12h)
+NEURO3_MIN_WITHHOLD_MIN = 4320      # at least 3 days (L2.4-neuro-3)
+NEURO3_MAX_RESOLVE_MIN = 10080      # more than 7 days: permanent (L2.4-neuro-3)
+OTHER3_MAX_RESOLVE_MIN = 20160      # more than 14 days: permanent (L2.4-other-3)
+ROOM_24_48_MIN = 2880               # 48 h at room temperature (L2.6-bag-24-48)
+FRIDGE_24_48_MIN = 11520            # 8 days refrigerated (L2.6-bag-24-48)
+ROOM_72_96_MIN = 5760               # 4 days (L2.6-bag-72-96)
+FRIDGE_72_96_MIN = 20160            # 14 days (L2.6-bag-72-96)
+ROOM_7D_MIN = 10080                 # 7 days (L2.6-bag-7d)
+FRIDGE_7D_MIN = 20160               # 14 days (L2.6-bag-7d)
+BAG_VOLUME_MIN_UL = 10000           # 10 mL (L2.5-errors: plausibility)
+BAG_VOLUME_MAX_UL = 1000000         # 1 L
+BAG_DRUG_MAX_NG = 196000            # 7 days at 28 mcg/day: no bag can hold more (L2.5-errors)
+OUTAGE_MAX_MIN = 5256000            # 10 years: longer is not a trustworthy clock
+MAX_CYCLES_MRD = 4                  # L2.1-course
+MAX_CYCLES_RR = 9                   # L2.2-course
+MAX_CYCLES_CONS = 4                 # L2.3-course (EXT: the seed text gives no count; configurable)
+RR_FIRST_CONTINUED_CYCLE = 6        # L2.2-cycle-84: cycles 6-9 have 56 free days
+COUNTER_MAX = 1000000000            # totals saturate here (below MicroPython's small-int limit)
+
+
+class State:
+    """All the kernel knows. Every field is an int; ranges are checked by verify/."""
+
+    def __init__(self):
+        # -- mode and clock --
+        self.mode = 0               # [0, 2] MODE_*
+        self.now_min = 0            # [0, 1000000000] kernel minutes since first start
+        self.fault = 0              # [0, 1] record or clock fault latched until cleared
+        self.alarm = 0              # [0, 255] AL_* bits, cleared by ack_alarm
+        self.motor_ul_per_h = 0     # [0, 41666] commanded flow; 0 unless running
+        # -- patient (L2-weight-45, L2-dose-28) --
+        self.patient_id = 0         # [0, 1000000000]
+        self.indication = 0         # [0, 3] IND_*
+        self.weight_g = 0           # [0, 300000]
+        self.bsa_cm2 = 0            # [0, 35000]
+        self.cap_full_ng_per_day = 0    # [0, 28000] L2-dose-28
+        self.cap_low_ng_per_day = 0     # [0, 9000] L2.2-step, L2.4-restart-9
+        self.cap_ng_per_day = 0         # [0, 28000] cap in force now
+        # -- course and cycle (L2-cycle-42, L2.2-cycle-84) --
+        self.cycle = 0              # [0, 9]
+        self.max_cycles = 0         # [0, 9]
+        self.phase = 0              # [0, 2] PHASE_*
+        self.cycle_run_min = 0      # [0, 40320] infusion minutes in this cycle
+        self.free_min = 0           # [0, 1000000000] minutes into the treatment-free interval
+        self.free_len_min = 0       # [0, 80640] length of this cycle's treatment-free interval
+        self.step_run_min = 0       # [0, 10080] R/R minutes infused in the step window
+        self.step_premed_done = 0   # [0, 1] premedication before the step dose given
+        self.low_left_min = 0       # [0, 10080] infusion minutes left at the restart dose
+        self.need_premed = 0        # [0, 1] premedication to acknowledge before the next start
+        self.need_supervision = 0   # [0, 1] supervision to acknowledge before the next start
+        self.premed_acked = 0       # [0, 1]
+        self.supervision_acked = 0  # [0, 1]
+        # -- interruption (L2-reinit-4h, L2.4-resume-7d, L2.4-new-cycle) --
+        self.int_start_min = -1     # [-1, 1000000000] start of the current interruption, -1 none
+        self.int_reason = 0         # [0, 11] STOP_*
+        self.int_unknown = 0        # [0, 1] its length cannot be known (power loss, clock fault)
+        self.reinit_needed = 0      # [0, 1] 4 h or more: acknowledgements needed
+        # -- adverse reactions (Table 4) and overdose --
+        self.rx_kind = 0            # [0, 5] RX_* of the reaction being withheld for
+        self.rx_grade = 0           # [0, 4]
+        self.rx_start_min = 0       # [0, 1000000000]
+        self.rx_at_low = 0          # [0, 1] it occurred at the 9 mcg/day dose
+        self.seizures = 0           # [0, 2]
+        self.decision_pending = 0   # [0, 1] L2.4-other-4
+        self.locked = 0             # [0, 1] permanent discontinuation
+        self.lock_reason = 0        # [0, 5] RX_* that caused it
+        self.overdose_min = -1      # [-1, 1000000000] time of the last overdose, -1 none
+        # -- bag (L2-constant-rate, L2.5-durations, L2.6-*) --
+        self.bag_loaded = 0         # [0, 1]
+        self.bag_ng_per_day = 0     # [0, 28000] drug rate, fixed at acceptance
+        self.bag_ul_per_h = 0       # [0, 41666] flow rate, fixed at acceptance
+        self.bag_duration_min = 0   # [0, 10080]
+        self.bag_run_min = 0        # [0, 10080]
+        self.bag_room_min = 0       # [0, 1000000000] minutes at room temperature, infusion included
+        self.bag_room_limit_min = 0 # [0, 10080]
+        self.bag_volume_ul = 0      # [0, 1000000]
+        self.bag_ul = 0             # [0, 1000000] volume delivered from this bag
+        self.bag_ng = 0             # [0, 196000] drug delivered from this bag
+        self.bag_seq = 0            # [0, 1000000000] bags accepted so far
+        # -- delivery accounting: remainders of the per-minute quanta --
+        self.acc_ng = 0             # [0, 1439] ng/1440 not yet delivered
+        self.acc_ul = 0             # [0, 59] ul/60 not yet delivered
+        self.day_min = 0            # [0, 1439] minutes into the current 24 h window
+        self.day_ng = 0             # [0, 28000] drug delivered in the current 24 h window
+        self.day_cap_ng = 0         # [0, 28000] highest cap in force in this window
+        self.cycle_ng = 0           # [0, 1000000000]
+        self.course_ng = 0          # [0, 1000000000]
+        self.course_ul = 0          # [0, 1000000000]
+
+
+# ---------------------------------------------------------------- helpers
+
+def _cap_now(s):
+    """The cap in force: the step or restart dose while either window is open."""
+    if s.indication == IND_RR and s.step_run_min < STEP_WINDOW_MIN:
+        return s.cap_low_ng_per_day     # L2.2-step: R/R days 1-7
+    if s.low_left_min > 0:
+        return s.cap_low_ng_per_day     # L2.4-restart-9
+    return s.cap_full_ng_per_day        # L2-dose-28
+
+
+def _refresh_cap(s):
+    s.cap_ng_per_day = _cap_now(s)
+    if s.cap_ng_per_day > s.day_cap_ng:
+        s.day_cap_ng = s.cap_ng_per_day
+
+
+def _stop_motor(s, reason):
+    """Stop infusing and open an interruption (every stop is recorded)."""
+    if s.mode == MODE_RUNNING:
+        s.mode = MODE_STOPPED
+        s.int_start_min = s.now_min
+        s.int_reason = reason
+        s.int_unknown = 0
+    s.motor_ul_per_h = 0
+
+
+def _unload_bag(s):
+    s.bag_loaded = 0
+    s.bag_ng_per_day = 0
+    s.bag_ul_per_h = 0
+    s.bag_duration_min = 0
+    s.bag_run_min = 0
+    s.bag_room_min = 0
+    s.bag_room_limit_min = 0
+    s.bag_volume_ul = 0
+    s.bag_ul = 0
+    s.bag_ng = 0
+    s.acc_ng = 0
+    s.acc_ul = 0
+
+
+def _lock(s, kind):
+    """Permanent discontinuation (Table 4): the motor never runs again."""
+    _stop_motor(s, STOP_REACTION)
+    s.locked = 1
+    s.lock_reason = kind
+    s.alarm = s.alarm | AL_LOCKED
+
+
+def _begin_cycle(s, number):
+    """Start cycle `number`, or close the course when none is left (L2.x-course)."""
+    if number > s.max_cycles:
+        s.phase = PHASE_DONE
+        return
+    s.cycle = number
+    s.phase = PHASE_INFUSION
+    s.cycle_run_min = 0
+    s.cycle_ng = 0
+    s.free_min = 0
+    s.free_len_min = FREE_SHORT_MIN                         # L2-cycle-42
+    if s.indication == IND_RR and number >= RR_FIRST_CONTINUED_CYCLE:
+        s.free_len_min = FREE_LONG_MIN                      # L2.2-cycle-84
+    # L2-premed (first dose of each cycle), L2-hosp / L2-reinit-4h (cycle starts supervised)
+    s.need_premed = 1
+    s.need_supervision = 1
+    s.premed_acked = 0
+    s.supervision_acked = 0
+
+
+def _update_interruption(s):
+    """Flag re-initiation at 4 h; more than 7 days off starts a new cycle."""
+    if s.mode != MODE_STOPPED or s.int_start_min < 0:
+        return
+    off_min = s.now_min - s.int_start_min
+    if off_min >= REINIT_MIN or s.int_unknown == 1:          # L2-reinit-4h
+        if s.reinit_needed == 0:
+            s.reinit_needed = 1
+            s.need_premed = 1                               # L2-premed
+            s.need_supervision = 1
+            s.premed_acked = 0
+            s.supervision_acked = 0
+            s.alarm = s.alarm | AL_REINIT
+    if off_min > NEW_CYCLE_MIN and s.phase == PHASE_INFUSION and s.cycle_run_min > 0:
+        _begin_cycle(s, s.cycle + 1)                        # L2.4-new-cycle
+
+
+def _deliver_minute(s):
+    """Account one minute at the bag's constant rate (L2-constant-rate, EXT-no-flush).
+
+    The quantum is booked before the motor runs it, so the record is never lower than
+    what was delivered. Remainders carry over; nothing is ever caught up.
+    """
+    acc = s.acc_ng + s.bag_ng_per_day
+    dose_ng = acc // MIN_PER_DAY
+    if s.day_ng + dose_ng > s.cap_ng_per_day:               # L2-dose-28: last-line guard
+        _stop_motor(s, STOP_CAP)
+        s.alarm = s.alarm | AL_CAP
+        return
+    s.acc_ng = acc - dose_ng * MIN_PER_DAY
+    vol = s.acc_ul + s.bag_ul_per_h
+    vol_ul = vol // MIN_PER_H
+    s.acc_ul = vol - vol_ul * MIN_PER_H
+    s.day_ng = s.day_ng + dose_ng
+    s.bag_ng = s.bag_ng + dose_ng
+    s.bag_ul = s.bag_ul + vol_ul
+    s.cycle_ng = min(s.cycle_ng + dose_ng, COUNTER_MAX)
+    s.course_ng = min(s.course_ng + dose_ng, COUNTER_MAX)
+    s.course_ul = min(s.course_ul + vol_ul, COUNTER_MAX)
+    s.bag_run_min = s.bag_run_min + 1
+    s.cycle_run_min = s.cycle_run_min + 1
+    if s.indication == IND_RR and s.step_run_min < STEP_WINDOW_MIN:
+        s.step_run_min = s.step_run_min + 1                 # L2.2-step
+    if s.low_left_min > 0:
+        s.low_left_min = s.low_left_min - 1                 # L2.4-restart-9
+
+
+def _end_checks(s):
+    """Stop at the end of the cycle, of the bag, or of its room-temperature life."""
+    if s.mode == MODE_RUNNING and s.cycle_run_min >= CYCLE_INFUSION_MIN:
+        s.mode = MODE_STOPPED                               # L2-cycle-42: 28 days given
+        s.motor_ul_per_h = 0
+        s.int_start_min = -1
+        s.phase = PHASE_FREE
+        s.free_min = 0
+        _unload_bag(s)
+        return
+    if s.bag_loaded == 1 and s.bag_run_min >= s.bag_duration_min:
+        _stop_motor(s, STOP_BAG_END)                        # L2.5-durations
+        _unload_bag(s)
+        s.alarm = s.alarm | AL_BAG_END
+        return
+    if s.bag_loaded == 1 and (s.bag_room_min >= s.bag_room_limit_min or s.bag_ul >= s.bag_volume_ul):
+        _stop_motor(s, STOP_BAG_EXPIRED)                    # L2.6-bag-*: storage includes infusion
+        _unload_bag(s)
+        s.alarm = s.alarm | AL_BAG_EXPIRED
+
+
+def _check_reaction_timers(s):
+    """Table 4 time limits that end therapy if a reaction does not resolve in time."""
+    if s.rx_kind == RX_NONE or s.locked == 1:
+        return
+    held_min = s.now_min - s.rx_start_min
+    if (s.rx_kind == RX_NEURO or s.rx_kind == RX_ICANS) and s.rx_grade == 3 and held_min > NEURO3_MAX_RESOLVE_MIN:
+        _lock(s, s.rx_kind)                                 # L2.4-neuro-3
+    elif s.rx_kind == RX_OTHER and s.rx_grade >= 3 and held_min > OTHER3_MAX_RESOLVE_MIN:
+        _lock(s, RX_OTHER)                                  # L2.4-other-3
+
+
+# ---------------------------------------------------------------- entry points
+
+def tick(s):
+    """One minute of a trustworthy clock has passed."""
+    s.now_min = min(s.now_min + 1, COUNTER_MAX)
+    s.day_min = s.day_min + 1
+    if s.day_min >= MIN_PER_DAY:                            # a new 24 h window
+        s.day_min = 0
+        s.day_ng = 0
+        s.day_cap_ng = 0
+    _refresh_cap(s)
+    if s.bag_loaded == 1:
+        s.bag_room_min = min(s.bag_room_min + 1, COUNTER_MAX)
+    if s.mode == MODE_RUNNING:
+        if s.bag_ng_per_day > s.cap_ng_per_day or s.locked == 1 or s.fault == 1:
+            _stop_motor(s, STOP_CAP)                        # L2-dose-28, L2.2-step guard
+            s.alarm = s.alarm | AL_CAP
+        else:
+            _deliver_minute(s)
+            _refresh_cap(s)
+    elif s.phase == PHASE_FREE:
+        s.free_min = min(s.free_min + 1, COUNTER_MAX)
+        if s.free_min >= s.free_len_min:
+            _begin_cycle(s, s.cycle + 1)                    # L2-cycle-42, L2.2-cycle-84
+    _end_checks(s)
+    _update_interruption(s)
+    _check_reaction_timers(s)
+    return OK
+
+
+def setup(s, patient_id, indication, weight_g, bsa_cm2):
+    """Enter the patient; the kernel derives its own caps (L2-dose-28, L2-weight-45)."""
+    if s.fault == 1:
+        return E_FAULT
+    if s.mode != MODE_NO_PATIENT:
+        return E_STATE
+    if indication != IND_MRD and indication != IND_RR and indication != IND_CONS:
+        return E_INDICATION                                 # L1.1, L1.2, L1.3
+    if weight_g < WEIGHT_MIN_G or weight_g > WEIGHT_MAX_G:
+        return E_WEIGHT                                     # L2-weight-45
+    if patient_id < 1 or patient_id > COUNTER_MAX:
+        return E_ARG
+    if weight_g < WEIGHT_FIXED_G and (bsa_cm2 < BSA_MIN_CM2 or bsa_cm2 > BSA_MAX_CM2):
+        return E_BSA                                        # L2-dose-28: BSA-based below 45 kg
+    s.patient_id = patient_id
+    s.indication = indication
+    s.weight_g = weight_g
+    s.bsa_cm2 = 0
+    if weight_g >= WEIGHT_FIXED_G:                          # L2-weight-45: fixed dose
+        s.cap_full_ng_per_day = CAP_FULL_NG_PER_DAY
+        s.cap_low_ng_per_day = CAP_STEP_NG_PER_DAY
+    else:                                                   # 15 and 5 mcg/m2/day, capped
+        s.bsa_cm2 = bsa_cm2
+        s.cap_full_ng_per_day = min((bsa_cm2 * 3) // 2, CAP_FULL_NG_PER_DAY)
+        s.cap_low_ng_per_day = min(bsa_cm2 // 2, CAP_STEP_NG_PER_DAY)
+    s.max_cycles = MAX_CYCLES_CONS
+    if indication == IND_MRD:
+        s.max_cycles = MAX_CYCLES_MRD                       # L2.1-course
+    elif indication == IND_RR:
+        s.max_cycles = MAX_CYCLES_RR                        # L2.2-course
+    s.mode = MODE_STOPPED
+    s.step_run_min = 0
+    s.step_premed_done = 0
+    s.low_left_min = 0
+    _begin_cycle(s, 1)
+    _refresh_cap(s)
+    return OK
+
+
+def _bag_ng_per_day(drug_ng, duration_h):
+    """Daily drug rate of a bag; durations are a fixed set, so this stays linear."""
+    if duration_h == 24:
+        return drug_ng
+    if duration_h == 48:
+        return drug_ng // 2
+    if duration_h == 72:
+        return drug_ng // 3
+    if duration_h == 96:
+        return drug_ng // 4
+    return drug_ng // 7
+
+
+def _bag_ul_per_h(volume_ul, duration_h):
+    if duration_h == 24:
+        return volume_ul // 24
+    if duration_h == 48:
+        return volume_ul // 48
+    if duration_h == 72:
+        return volume_ul // 72
+    if duration_h == 96:
+        return volume_ul // 96
+    return volume_ul // 168
+
+
+def _check_bag(s, patient_id, drug_ng, volume_ul, duration_h, preservative, room_min, fridge_min):
+    if s.locked == 1:
+        return E_LOCKED                                     # L2.4-*
+    if s.mode == MODE_NO_PATIENT or s.mode == MODE_RUNNING:
+        return E_STATE                                      # change bags only when stopped
+    if patient_id != s.patient_id:
+        return E_PATIENT                                    # L2.5-errors
+    if duration_h != 24 and duration_h != 48 and duration_h != 72 and duration_h != 96 and duration_h != 168:
+        return E_DURATION                                   # L2.5-durations
+    if preservative != 0 and preservative != 1:
+        return E_ARG
+    if (duration_h <= 48 and preservative == 1) or (duration_h >= 72 and preservative == 0):
+        return E_PRESERVATIVE                               # L2.5-durations
+    if preservative == 1 and s.weight_g < WEIGHT_PRESERVATIVE_MIN_G:
+        return E_MIN_WEIGHT                                 # L2.5-min-weight
+    if volume_ul < BAG_VOLUME_MIN_UL or volume_ul > BAG_VOLUME_MAX_UL:
+        return E_VOLUME                                     # L2.5-errors
+    if drug_ng < 1 or drug_ng > BAG_DRUG_MAX_NG:
+        return E_VOLUME                                     # L2.5-errors
+    if _bag_ng_per_day(drug_ng, duration_h) > _cap_now(s):
+        return E_DOSE_CAP                                   # L2-dose-28, L2.2-step, L2.4-restart-9
+    if room_min < 0 or fridge_min < 0:
+        return E_STORAGE
+    duration_min = duration_h * MIN_PER_H
+    if duration_h <= 48:
+        if fridge_min > FRIDGE_24_48_MIN or room_min + duration_min > ROOM_24_48_MIN:
+            return E_STORAGE                                # L2.6-bag-24-48
+    elif duration_h <= 96:
+        if fridge_min > FRIDGE_72_96_MIN or room_min + duration_min > ROOM_72_96_MIN:
+            return E_STORAGE                                # L2.6-bag-72-96
+    elif fridge_min > FRIDGE_7D_MIN or room_min + duration_min > ROOM_7D_MIN:
+        return E_STORAGE                                    # L2.6-bag-7d
+    return OK
+
+
+def bag(s, patient_id, drug_ng, volume_ul, duration_h, preservative, room_min, fridge_min):
+    """Accept a prepared bag; its rates are fixed here for its whole life (L2-constant-rate)."""
+    status = _check_bag(s, patient_id, drug_ng, volume_ul, duration_h, preservative, room_min, fridge_min)
+    if status != OK:
+        return status
+    _unload_bag(s)
+    s.bag_loaded = 1
+    s.bag_ng_per_day = _bag_ng_per_day(drug_ng, duration_h)
+    s.bag_ul_per_h = _bag_ul_per_h(volume_ul, duration_h)
+    s.bag_duration_min = duration_h * MIN_PER_H
+    s.bag_volume_ul = volume_ul
+    s.bag_room_min = room_min
+    s.bag_room_limit_min = ROOM_7D_MIN                      # L2.6-bag-7d
+    if duration_h <= 48:
+        s.bag_room_limit_min = ROOM_24_48_MIN               # L2.6-bag-24-48
+    elif duration_h <= 96:
+        s.bag_room_limit_min = ROOM_72_96_MIN               # L2.6-bag-72-96
+    s.bag_seq = min(s.bag_seq + 1, COUNTER_MAX)
+    return OK
+
+
+def remove_bag(s):
+    if s.mode != MODE_STOPPED or s.bag_loaded == 0:
+        return E_STATE
+    _unload_bag(s)
+    return OK
+
+
+def start(s):
+    """Start or resume the infusion, if every rule allows it."""
+    if s.locked == 1:
+        return E_LOCKED                                     # L2.4-*
+    if s.fault == 1:
+        return E_FAULT
+    if s.mode != MODE_STOPPED:
+        return E_STATE
+    if s.decision_pending == 1:
+        return E_DECISION                                   # L2.4-other-4
+    if s.rx_kind != RX_NONE:
+        return E_WITHHOLD                                   # L2.4-neuro-3, L2.4-other-3
+    if s.overdose_min >= 0 and s.now_min - s.overdose_min < OVERDOSE_WAIT_MIN:
+        return E_OVERDOSE_12H                               # EXT-overdose-12h
+    if s.phase == PHASE_DONE:
+        return E_COURSE_DONE                                # L2.x-course
+    if s.phase == PHASE_FREE:
+        return E_FREE_INTERVAL                              # L2-cycle-42, L2.2-cycle-84
+    if s.bag_loaded == 0:
+        return E_NO_BAG
+    _update_interruption(s)
+    _refresh_cap(s)
+    if (s.need_premed == 1 and s.premed_acked == 0) or (s.need_supervision == 1 and s.supervision_acked == 0):
+        return E_REINIT                                     # L2-reinit-4h, L2-premed
+    if s.bag_ng_per_day > s.cap_ng_per_day:
+        return E_DOSE_CAP                                   # L2.2-step, L2.4-restart-9
+    if s.indication == IND_RR and s.step_premed_done == 0 and s.bag_ng_per_day > s.cap_low_ng_per_day:
+        if s.premed_acked == 0:
+            return E_STEP_PREMED                            # L2-premed before the step dose
+        s.step_premed_done = 1
+    s.mode = MODE_RUNNING
+    s.motor_ul_per_h = s.bag_ul_per_h                       # L2-constant-rate
+    s.int_start_min = -1
+    s.int_reason = 0
+    s.int_unknown = 0
+    s.reinit_needed = 0
+    s.need_premed = 0
+    s.need_supervision = 0
+    s.premed_acked = 0
+    s.supervision_acked = 0
+    s.alarm = s.alarm & (255 - AL_REINIT)
+    return OK
+
+
+def stop(s, reason):
+    """Interrupt the infusion; the interruption is timed from now."""
+    if reason < STOP_CLINICIAN or reason > STOP_ALARM:
+        return E_ARG
+    if s.mode != MODE_RUNNING:
+        return E_STATE
+    _stop_motor(s, reason)
+    return OK
+
+
+def ack(s, what):
+    """Acknowledge premedication given or supervision in place (L2-premed, L2-reinit-4h)."""
+    if s.mode == MODE_NO_PATIENT:
+        return E_STATE
+    if what == ACK_PREMED:
+        s.premed_acked = 1
+    elif what == ACK_SUPERVISION:
+        s.supervision_acked = 1
+    else:
+        return E_ARG
+    return OK
+
+
+def ack_alarm(s, bits):
+    """Silence alarms; the re-initiation and lock-out alarms stay while their cause does."""
+    if bits < 0 or bits > 255:
+        return E_ARG
+    keep = 0
+    if s.reinit_needed == 1:
+        keep = keep | AL_REINIT
+    if s.locked == 1:
+        keep = keep | AL_LOCKED
+    if s.fault == 1:
+        keep = keep | AL_FAULT
+    s.alarm = (s.alarm & (255 - bits)) | (s.alarm & keep)
+    return OK
+
+
+def reaction(s, kind, grade):
+    """A clinician enters an adverse reaction: Table 4 applied mechanically (L2.4-*)."""
+    if s.mode == MODE_NO_PATIENT:
+        return E_STATE
+    if kind < RX_CRS or kind > RX_OTHER or grade < 1 or grade > 4:
+        return E_ARG
+    at_low = 0
+    if s.cap_ng_per_day <= s.cap_low_ng_per_day:
+        at_low = 1
+    if kind == RX_SEIZURE:
+        s.seizures = min(s.seizures + 1, 2)
+        if s.seizures > 1:
+            _lock(s, RX_SEIZURE)                            # L2.4-seizure
+            return OK
+    elif grade == 4 and kind != RX_OTHER:
+        _lock(s, kind)                                      # L2.4-crs-4, L2.4-neuro-4
+        return OK
+    elif (kind == RX_NEURO or kind == RX_ICANS) and grade == 3 and at_low == 1:
+        _lock(s, kind)                                      # L2.4-neuro-3: at 9 mcg/day
+        return OK
+    elif grade < 3 and not (kind == RX_ICANS and grade == 2):
+        return OK                                           # recorded by the log only
+    _stop_motor(s, STOP_REACTION)
+    if kind == RX_OTHER and grade == 4:
+        s.decision_pending = 1                              # L2.4-other-4: the pump asks
+    if s.rx_kind == RX_NONE:
+        s.rx_start_min = s.now_min
+    s.rx_kind = kind
+    s.rx_grade = grade
+    s.rx_at_low = at_low
+    return OK
+
+
+def decide(s, discontinue):
+    """The clinician's decision after another grade 4 reaction (L2.4-other-4)."""
+    if s.decision_pending == 0:
+        return E_STATE
+    if discontinue != 0 and discontinue != 1:
+        return E_ARG
+    s.decision_pending = 0
+    if discontinue == 1:
+        _lock(s, RX_OTHER)
+    return OK
+
+
+def resolved(s):
+    """The reaction has resolved (grade 1 or less): restart at the reduced dose (L2.4-restart-9)."""
+    if s.rx_kind == RX_NONE or s.decision_pending == 1 or s.locked == 1:
+        return E_STATE
+    held_min = s.now_min - s.rx_start_min
+    if (s.rx_kind == RX_NEURO or s.rx_kind == RX_ICANS) and s.rx_grade == 3:
+        if held_min < NEURO3_MIN_WITHHOLD_MIN:
+            return E_WITHHOLD                               # L2.4-neuro-3: at least 3 days
+        if held_min > NEURO3_MAX_RESOLVE_MIN:
+            _lock(s, s.rx_kind)                             # L2.4-neuro-3: more than 7 days
+            return E_LOCKED
+    if s.rx_kind == RX_OTHER and held_min > OTHER3_MAX_RESOLVE_MIN:
+        _lock(s, RX_OTHER)                                  # L2.4-other-3
+        return E_LOCKED
+    s.rx_kind = RX_NONE
+    s.rx_grade = 0
+    s.rx_at_low = 0
+    s.low_left_min = RESTART_LOW_MIN                        # L2.4-restart-9
+    _refresh_cap(s)
+    return OK
+
+
+def overdose(s):
+    """An overdose was found: stop; no restart for 12 hours (EXT-overdose-12h)."""
+    if s.mode == MODE_NO_PATIENT:
+        return E_STATE
+    _stop_motor(s, STOP_OVERDOSE)
+    s.overdose_min = s.now_min
+    return OK
+
+
+def flush(s):
+    """Flush, prime and bolus are refused whenever a line may be connected (EXT-no-flush)."""
+    if s.mode == MODE_NO_PATIENT and s.bag_loaded == 0:
+        return E_STATE
+    return E_NO_FLUSH
+
+
+def power_up(s, outage_min):
+    """Restart after power loss; outage_min is -1 when no trustworthy clock measured it.
+
+    The motor never restarts by itself. An unknown outage counts as 4 h or more
+    (L2-reinit-4h), and a bag whose room-temperature time is unknown is discarded (L2.6-bag-*).
+    """
+    if outage_min < -1:
+        return E_ARG
+    was_running = s.mode == MODE_RUNNING
+    _stop_motor(s, STOP_POWER)
+    if was_running:
+        s.alarm = s.alarm | AL_POWER
+    if outage_min == -1 or outage_min > OUTAGE_MAX_MIN:
+        if s.int_start_min >= 0:
+            s.int_unknown = 1
+        if s.bag_loaded == 1:
+            _unload_bag(s)
+            s.alarm = s.alarm | AL_BAG_EXPIRED
+        _update_interruption(s)
+        return OK
+    s.now_min = min(s.now_min + outage_min, COUNTER_MAX)
+    if s.bag_loaded == 1:
+        s.bag_room_min = min(s.bag_room_min + outage_min, COUNTER_MAX)
+    if s.phase == PHASE_FREE:
+        s.free_min = min(s.free_min + outage_min, COUNTER_MAX)
+    if outage_min >= MIN_PER_DAY:
+        s.day_min = 0
+        s.day_ng = 0
+        s.day_cap_ng = 0
+    _end_checks(s)
+    _update_interruption(s)
+    _check_reaction_timers(s)
+    return OK
+
+
+def fault(s):
+    """Clock ran backwards or jumped, or the record could not be written: stop, alarm,
+    and treat the gap as of unknown length (L2-reinit-4h)."""
+    _stop_motor(s, STOP_FAULT)
+    s.fault = 1
+    s.alarm = s.alarm | AL_FAULT
+    if s.int_start_min >= 0:
+        s.int_unknown = 1
+    _update_interruption(s)
+    return OK
+
+
+def clear_fault(s):
+    """A clinician clears a fault after checking the pump; therapy stays stopped."""
+    if s.fault == 0:
+        return E_STATE
+    s.fault = 0
+    s.alarm = s.alarm & (255 - AL_FAULT)
+    return OK
+
+
+def invariant(s):
+    """What must hold between any two entry points; verify/ proves it inductive."""
+    return (
+        s.mode >= MODE_NO_PATIENT and s.mode <= MODE_RUNNING
+        and s.cap_ng_per_day <= CAP_FULL_NG_PER_DAY
+        and s.cap_low_ng_per_day <= s.cap_full_ng_per_day
+        and s.cap_low_ng_per_day <= CAP_STEP_NG_PER_DAY
+        and s.acc_ng >= 0 and s.acc_ng < MIN_PER_DAY
+        and s.acc_ul >= 0 and s.acc_ul < MIN_PER_H
+        and s.day_ng >= 0 and s.day_ng <= s.day_cap_ng
+        and s.day_cap_ng <= CAP_FULL_NG_PER_DAY
+        and (s.mode != MODE_RUNNING or (
+            s.bag_loaded == 1 and s.locked == 0 and s.fault == 0
+            and s.phase == PHASE_INFUSION
+            and s.bag_ng_per_day <= s.cap_ng_per_day
+            and s.motor_ul_per_h == s.bag_ul_per_h
+            and s.int_start_min == -1
+            and s.rx_kind == RX_NONE and s.decision_pending == 0))
+        and (s.mode == MODE_RUNNING or s.motor_ul_per_h == 0)
+        and (s.bag_loaded == 1 or (s.bag_ng_per_day == 0 and s.bag_ul_per_h == 0))
+        and s.bag_run_min <= s.bag_duration_min
+        and s.cycle_run_min <= CYCLE_INFUSION_MIN
+    )

@@ -1,0 +1,211 @@
+"""The controller: kernel + record + clock + motor. The only code that moves the motor.
+
+Order of every step (write-ahead): the kernel decides, the record is written, and only
+then does the motor get the new rate. A power cut between the two leaves a record that
+counts the next minute as delivered when it may not be: never lower than delivered.
+If the record cannot be written, the kernel is faulted and the motor stopped.
+"""
+from firmware import kernel, journal
+
+MS_PER_MIN = 60000
+MAX_TICKS_PER_POLL = 16         # bounded catch-up of late ticks per poll
+MAX_GAP_MS = 5 * MS_PER_MIN     # a longer silence of the clock is a clock fault
+
+# command ids shared with the serial protocol: id -> (name, kernel function, arity)
+CMD_SETUP = 1
+CMD_BAG = 2
+CMD_START = 3
+CMD_STOP = 4
+CMD_ACK = 5
+CMD_ACK_ALARM = 6
+CMD_REACTION = 7
+CMD_DECIDE = 8
+CMD_RESOLVED = 9
+CMD_OVERDOSE = 10
+CMD_FLUSH = 11
+CMD_REMOVE_BAG = 12
+CMD_CLEAR_FAULT = 13
+
+COMMANDS = {
+    CMD_SETUP: ("setup", kernel.setup, 4),
+    CMD_BAG: ("bag", kernel.bag, 7),
+    CMD_START: ("start", kernel.start, 0),
+    CMD_STOP: ("stop", kernel.stop, 1),
+    CMD_ACK: ("ack", kernel.ack, 1),
+    CMD_ACK_ALARM: ("ack_alarm", kernel.ack_alarm, 1),
+    CMD_REACTION: ("reaction", kernel.reaction, 2),
+    CMD_DECIDE: ("decide", kernel.decide, 1),
+    CMD_RESOLVED: ("resolved", kernel.resolved, 0),
+    CMD_OVERDOSE: ("overdose", kernel.overdose, 0),
+    CMD_FLUSH: ("flush", kernel.flush, 0),
+    CMD_REMOVE_BAG: ("remove_bag", kernel.remove_bag, 0),
+    CMD_CLEAR_FAULT: ("clear_fault", kernel.clear_fault, 0),
+}
+COMMAND_IDS = {}
+for _cid in COMMANDS:
+    COMMAND_IDS[COMMANDS[_cid][0]] = _cid
+
+
+class Controller:
+    def __init__(self, storage, clock, motor):
+        self.s = kernel.State()
+        self.journal = journal.Journal(storage)
+        self.clock = clock
+        self.motor = motor
+        self.last_ms = clock.ms()
+        self.pending_ms = 0
+        self.persist = True         # False after a corrupt record: keep its bytes untouched
+        self.load_result = journal.LOAD_FRESH
+        self.listeners = []         # callables(code, a, b) for unsolicited events
+
+    # ---------------------------------------------------------------- start-up
+    def boot(self, outage_min=-1):
+        """Restore the record, then tell the kernel how long power was off (-1: unknown)."""
+        self.load_result = self.journal.load(self.s)
+        if self.load_result == journal.LOAD_CORRUPT:
+            # never trust it, never overwrite it: start stopped, with an alarm
+            self.s = kernel.State()
+            kernel.fault(self.s)
+            self.persist = False
+            self._event(journal.EV_CORRUPT, 1, 0)
+        elif self.load_result == journal.LOAD_OK:
+            before = self._snapshot()
+            kernel.power_up(self.s, outage_min)
+            self._after(before)
+        self._apply()
+        self._event(journal.EV_BOOT, self.load_result, outage_min)
+        self.last_ms = self.clock.ms()
+        self.pending_ms = 0
+        return self.load_result
+
+    # ---------------------------------------------------------------- commands
+    def command(self, cid, args):
+        """Run one therapy command; returns the kernel status (never raises on bad input)."""
+        entry = COMMANDS.get(cid)
+        if entry is None:
+            return kernel.E_ARG
+        name, fn, arity = entry
+        if len(args) != arity:
+            return kernel.E_ARG
+        for a in args:
+            if not isinstance(a, int) or isinstance(a, bool):
+                return kernel.E_ARG
+        if cid == CMD_CLEAR_FAULT and not self.persist:
+            self.persist = True     # the operator has seen the corrupt record; start a new one
+        before = self._snapshot()
+        status = fn(self.s, *args)
+        self._event(journal.EV_COMMAND, cid, status)
+        self._after(before)
+        self._apply()
+        return status
+
+    # ---------------------------------------------------------------- time
+    def poll(self):
+        """Call often. Runs one kernel tick per elapsed minute (at most MAX_TICKS_PER_POLL)."""
+        now = self.clock.ms()
+        gap = self.clock.diff(now, self.last_ms)
+        self.last_ms = now
+        if gap < 0 or gap > MAX_GAP_MS:
+            self.clock_fault()
+            return -1
+        self.pending_ms += gap
+        n = 0
+        while self.pending_ms >= MS_PER_MIN and n < MAX_TICKS_PER_POLL:
+            self.pending_ms -= MS_PER_MIN
+            self.tick()
+            n += 1
+        return n
+
+    def tick(self):
+        """One minute of therapy time: decide, record, then move the motor."""
+        before = self._snapshot()
+        kernel.tick(self.s)
+        self._after(before)
+        self._apply()
+
+    def clock_fault(self):
+        before = self._snapshot()
+        kernel.fault(self.s)
+        self._after(before)
+        self._event(journal.EV_FAULT, 1, 0)
+        self._apply()
+
+    # ---------------------------------------------------------------- internals
+    def _apply(self):
+        """Write-ahead: persist, then drive the motor; a failed write stops it."""
+        s = self.s
+        if self.persist and not self.journal.save(s):
+            kernel.fault(s)
+            self._event(journal.EV_FAULT, 2, 0)
+        if not self.motor.set_rate(s.motor_ul_per_h):
+            if s.mode == kernel.MODE_RUNNING:
+                kernel.fault(s)
+                if self.persist:
+                    self.journal.save(s)
+            self.motor.set_rate(0)
+
+    def _snapshot(self):
+        s = self.s
+        return (s.mode, s.alarm, s.locked, s.cycle, s.phase, s.bag_loaded, s.int_start_min,
+                s.int_reason, s.reinit_needed, s.now_min)
+
+    def _after(self, before):
+        """Log what changed: every stop, resume, bag end, alarm, lock and cycle change."""
+        s = self.s
+        mode, alarm, locked, cycle, phase, bag_loaded, int_start, int_reason, reinit, _ = before
+        if mode == kernel.MODE_RUNNING and s.mode != kernel.MODE_RUNNING:
+            self._event(journal.EV_STOP, s.int_reason, s.int_start_min)
+        if mode == kernel.MODE_STOPPED and s.mode == kernel.MODE_RUNNING and int_start >= 0:
+            self._event(journal.EV_RESUME, s.now_min - int_start, int_reason)
+        if bag_loaded == 1 and s.bag_loaded == 0 and s.alarm & kernel.AL_BAG_END and not alarm & kernel.AL_BAG_END:
+            self._event(journal.EV_BAG_END, 0, 0)
+        if bag_loaded == 1 and s.bag_loaded == 0 and s.alarm & kernel.AL_BAG_EXPIRED and not alarm & kernel.AL_BAG_EXPIRED:
+            self._event(journal.EV_BAG_EXPIRED, 0, 0)
+        if s.alarm != alarm:
+            self._event(journal.EV_ALARM, s.alarm, alarm)
+        if s.locked and not locked:
+            self._event(journal.EV_LOCK, s.lock_reason, 0)
+        if s.cycle != cycle or s.phase != phase:
+            self._event(journal.EV_CYCLE, s.cycle, s.phase)
+        if s.reinit_needed and not reinit:
+            self._event(journal.EV_REINIT, s.int_start_min, 0)
+
+    def _event(self, code, a, b):
+        if self.persist:
+            self.journal.log(self.s.now_min, code, a, b)
+        for fn in self.listeners:
+            fn(code, a, b)
+
+    # ---------------------------------------------------------------- reading
+    def status(self):
+        s = self.s
+        return {
+            "mode": s.mode, "now_min": s.now_min, "motor_ul_per_h": s.motor_ul_per_h,
+            "cap_ng_per_day": s.cap_ng_per_day, "cap_full_ng_per_day": s.cap_full_ng_per_day,
+            "cap_low_ng_per_day": s.cap_low_ng_per_day, "indication": s.indication,
+            "cycle": s.cycle, "phase": s.phase, "cycle_run_min": s.cycle_run_min,
+            "free_min": s.free_min, "bag_loaded": s.bag_loaded, "bag_ng_per_day": s.bag_ng_per_day,
+            "bag_ul_per_h": s.bag_ul_per_h, "bag_run_min": s.bag_run_min, "bag_room_min": s.bag_room_min,
+            "bag_ng": s.bag_ng, "bag_ul": s.bag_ul, "day_ng": s.day_ng, "cycle_ng": s.cycle_ng,
+            "course_ng": s.course_ng, "course_ul": s.course_ul, "alarm": s.alarm, "fault": s.fault,
+            "locked": s.locked, "lock_reason": s.lock_reason, "reinit_needed": s.reinit_needed,
+            "need_premed": s.need_premed, "need_supervision": s.need_supervision,
+            "int_start_min": s.int_start_min, "int_reason": s.int_reason, "rx_kind": s.rx_kind,
+            "rx_grade": s.rx_grade, "decision_pending": s.decision_pending,
+            "overdose_min": s.overdose_min, "step_run_min": s.step_run_min,
+            "low_left_min": s.low_left_min, "hospitalization": hospitalization_day(s),
+            "events": self.journal.event_seq,
+        }
+
+
+def hospitalization_day(s):
+    """1 while the label recommends hospitalisation (L2-hosp): R/R cycle 1 days 1-9,
+    other indications cycle 1 days 1-3; cycle 2 days 1-2."""
+    if s.phase != kernel.PHASE_INFUSION:
+        return 0
+    day = s.cycle_run_min // kernel.MIN_PER_DAY + 1
+    if s.cycle == 1:
+        return 1 if day <= (9 if s.indication == kernel.IND_RR else 3) else 0
+    if s.cycle == 2:
+        return 1 if day <= 2 else 0
+    return 0
