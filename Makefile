@@ -25,7 +25,7 @@ demo: setup
 	$(VENV)/bin/blinpump demo
 
 bench: setup
-	$(VENV)/bin/blinpump bench-all
+	$(PY) bench/run_all.py
 
 clean:
 	rm -rf $(VENV) node_modules build

@@ -12,6 +12,12 @@ import sys
 SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "plan": ("model.cli", "plan_main", "plan a course for a patient (label Tables 1-3)"),
     "label": ("model.cli", "label_main", "print the label as a table of clause IDs and numbers"),
+    "prove": ("verify.cli", "prove_main", "prove the kernel's safety properties with Z3"),
+    "replay": ("verify.cli", "replay_main", "replay a counterexample trace against the kernel"),
+    "sim": ("hil.cli", "sim_main", "start a simulated board behind a pseudo-terminal"),
+    "bench": ("hil.cli", "bench_main", "run scenarios against a pump over serial"),
+    "demo": ("hil.cli", "demo_main", "plan, prove, and run the standard scenarios on a simulated board"),
+    "flash": ("hil.cli", "flash_main", "compile, deploy to a board with mpremote, and compare hashes"),
 }
 
 

@@ -33,6 +33,7 @@ STATUS = {
     k.E_DECISION: ("E_DECISION", "L2.4-other-4", "clinician decision pending"),
     k.E_COURSE_DONE: ("E_COURSE_DONE", "L2.1-course/L2.2-course/L2.3-course", "course complete"),
     k.E_ARG: ("E_ARG", "L2.5-errors", "an argument is outside its range"),
+    k.E_CYCLE_END: ("E_CYCLE_END", "L2-cycle-42", "duration_h: the bag would run past infusion day 28 of the cycle"),
     k.E_FAULT: ("E_FAULT", "L2.5-errors", "record or clock fault: clear it first"),
 }
 

@@ -103,7 +103,9 @@ class MemStorage:
     """A byte array device. `cut_after` bytes from now, a write stops there and power is lost."""
 
     def __init__(self, size, fill=0xFF):
-        self.data = bytearray([fill]) * size
+        self.data = bytearray(size)
+        for i in range(size):      # MicroPython has no bytearray * int
+            self.data[i] = fill
         self.cut_after = -1         # -1: no cut planned
         self.bytes_written = 0
         self.writes = 0

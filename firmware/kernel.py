@@ -40,6 +40,7 @@ E_DECISION = 20         # L2.4-other-4: clinician decision pending
 E_COURSE_DONE = 21      # L2.1-course, L2.2-course, L2.3-course
 E_ARG = 22              # an input outside its documented range
 E_FAULT = 23            # record or clock fault: stopped until cleared
+E_CYCLE_END = 24        # L2-cycle-42: the bag would run past the cycle's 28 infusion days
 
 # ---- modes ----
 MODE_NO_PATIENT = 0
@@ -419,16 +420,17 @@ def setup(s, patient_id, indication, weight_g, bsa_cm2):
 
 
 def _bag_ng_per_day(drug_ng, duration_h):
-    """Daily drug rate of a bag; durations are a fixed set, so this stays linear."""
+    """Daily drug rate of a bag, rounded up: the cap check and the record err on the high
+    side. Durations are a fixed set, so this stays linear."""
     if duration_h == 24:
         return drug_ng
     if duration_h == 48:
-        return drug_ng // 2
+        return (drug_ng + 1) // 2
     if duration_h == 72:
-        return drug_ng // 3
+        return (drug_ng + 2) // 3
     if duration_h == 96:
-        return drug_ng // 4
-    return drug_ng // 7
+        return (drug_ng + 3) // 4
+    return (drug_ng + 6) // 7
 
 
 def _bag_ul_per_h(volume_ul, duration_h):
@@ -464,6 +466,8 @@ def _check_bag(s, patient_id, drug_ng, volume_ul, duration_h, preservative, room
         return E_VOLUME                                     # L2.5-errors
     if _bag_ng_per_day(drug_ng, duration_h) > _cap_now(s):
         return E_DOSE_CAP                                   # L2-dose-28, L2.2-step, L2.4-restart-9
+    if s.cycle_run_min + duration_h * MIN_PER_H > CYCLE_INFUSION_MIN:
+        return E_CYCLE_END                                  # L2-cycle-42: no bag past day 28
     if room_min < 0 or fridge_min < 0:
         return E_STORAGE
     duration_min = duration_h * MIN_PER_H

@@ -1,0 +1,251 @@
+"""Kernel: interruptions, cycles, reactions, overdose, power. CPython and MicroPython."""
+import unittest
+
+from firmware import kernel as k
+from kernel_helpers import MIN_PER_DAY, patient, load_bag, ack_all, start_bag, run
+
+
+class TestInterruptions(unittest.TestCase):
+    def test_L2_reinit_4h_short_pause_needs_no_ack(self):
+        s = patient()
+        self.assertEqual(start_bag(s, 28000, 48), k.OK)
+        run(s, 60)
+        k.stop(s, k.STOP_CLINICIAN)
+        run(s, 239)
+        self.assertEqual(s.reinit_needed, 0)
+        self.assertEqual(k.start(s), k.OK)
+
+    def test_L2_reinit_4h_flag_at_exactly_4_hours(self):
+        s = patient()
+        self.assertEqual(start_bag(s, 28000, 48), k.OK)
+        run(s, 60)
+        k.stop(s, k.STOP_CLINICIAN)
+        run(s, 240)
+        self.assertEqual(s.reinit_needed, 1)
+        self.assertTrue(s.alarm & k.AL_REINIT)
+        self.assertEqual(k.start(s), k.E_REINIT)
+        k.ack(s, k.ACK_PREMED)
+        self.assertEqual(k.start(s), k.E_REINIT)       # supervision too
+        k.ack(s, k.ACK_SUPERVISION)
+        self.assertEqual(k.start(s), k.OK)
+        self.assertEqual(s.reinit_needed, 0)
+
+    def test_L2_reinit_4h_unknown_outage_counts_as_4h(self):
+        s = patient()
+        self.assertEqual(start_bag(s, 28000, 48), k.OK)
+        run(s, 60)
+        self.assertEqual(k.power_up(s, -1), k.OK)
+        self.assertEqual(s.mode, k.MODE_STOPPED)
+        self.assertEqual(s.reinit_needed, 1)
+        self.assertEqual(s.bag_loaded, 0)              # room time unknown: bag discarded (L2.6)
+        self.assertTrue(s.alarm & k.AL_POWER)
+
+    def test_L2_reinit_4h_known_outage_short(self):
+        s = patient()
+        self.assertEqual(start_bag(s, 28000, 48), k.OK)
+        run(s, 60)
+        self.assertEqual(k.power_up(s, 30), k.OK)
+        self.assertEqual(s.mode, k.MODE_STOPPED)       # never restarts by itself
+        self.assertEqual(s.reinit_needed, 0)
+        self.assertEqual(s.bag_room_min, 90)
+        self.assertEqual(k.start(s), k.OK)
+
+    def test_L2_4_resume_7d_continues_same_cycle(self):
+        s = patient()
+        self.assertEqual(start_bag(s, 28000, 168), k.OK)
+        run(s, 3 * MIN_PER_DAY)
+        k.reaction(s, k.RX_CRS, 3)
+        run(s, 7 * MIN_PER_DAY)                        # exactly 7 days off
+        self.assertEqual(s.cycle, 1)
+        self.assertEqual(s.cycle_run_min, 3 * MIN_PER_DAY)
+
+    def test_L2_4_new_cycle_after_more_than_7_days(self):
+        s = patient()
+        self.assertEqual(start_bag(s, 28000, 168), k.OK)
+        run(s, 3 * MIN_PER_DAY)
+        k.reaction(s, k.RX_CRS, 3)
+        run(s, 7 * MIN_PER_DAY + 1)
+        self.assertEqual(s.cycle, 2)
+        self.assertEqual(s.cycle_run_min, 0)
+        self.assertEqual(s.need_premed, 1)
+
+
+class TestCycles(unittest.TestCase):
+    def test_L2_cycle_42_28_days_then_14_free(self):
+        s = patient(k.IND_MRD)
+        for _ in range(4):
+            self.assertEqual(start_bag(s, 28000, 168), k.OK)
+            run(s, 7 * MIN_PER_DAY)
+        self.assertEqual(s.phase, k.PHASE_FREE)
+        self.assertEqual(s.cycle_ng, 28 * 28000)
+        self.assertEqual(load_bag(s, 28000, 24), k.E_CYCLE_END)   # L2-cycle-42: day 28 is over
+        ack_all(s)
+        self.assertEqual(k.start(s), k.E_FREE_INTERVAL)
+        run(s, 14 * MIN_PER_DAY - 1)
+        self.assertEqual(s.phase, k.PHASE_FREE)
+        run(s, 1)
+        self.assertEqual(s.phase, k.PHASE_INFUSION)
+        self.assertEqual(s.cycle, 2)
+        self.assertEqual(start_bag(s, 28000, 24), k.OK)
+
+    def test_L2_cycle_42_no_bag_past_day_28(self):
+        s = patient(k.IND_MRD)
+        for _ in range(3):
+            self.assertEqual(start_bag(s, 28000, 168), k.OK)
+            run(s, 7 * MIN_PER_DAY)
+        self.assertEqual(start_bag(s, 28000, 168), k.OK)
+        run(s, MIN_PER_DAY)
+        k.stop(s, k.STOP_BAG_CHANGE)
+        self.assertEqual(load_bag(s, 28000, 168), k.E_CYCLE_END)
+        self.assertEqual(load_bag(s, 28000, 144 - 48), k.OK)
+
+    def test_L2_2_cycle_84_continued_cycles_have_56_free_days(self):
+        s = patient(k.IND_RR)
+        k._begin_cycle(s, 6)
+        self.assertEqual(s.free_len_min, 56 * MIN_PER_DAY)
+        k._begin_cycle(s, 5)
+        self.assertEqual(s.free_len_min, 14 * MIN_PER_DAY)
+
+    def test_L2_1_course_mrd_ends_after_4_cycles(self):
+        s = patient(k.IND_MRD)
+        k._begin_cycle(s, 5)
+        self.assertEqual(s.phase, k.PHASE_DONE)
+        self.assertEqual(load_bag(s, 28000), k.OK)
+        ack_all(s)
+        self.assertEqual(k.start(s), k.E_COURSE_DONE)
+
+
+class TestReactions(unittest.TestCase):
+    def test_L2_4_crs_4_permanent(self):
+        s = patient()
+        self.assertEqual(start_bag(s, 28000), k.OK)
+        k.reaction(s, k.RX_CRS, 4)
+        self.assertEqual(s.locked, 1)
+        self.assertEqual(s.mode, k.MODE_STOPPED)
+        self.assertEqual(load_bag(s, 9000), k.E_LOCKED)
+        self.assertEqual(k.start(s), k.E_LOCKED)
+
+    def test_L2_4_restart_9_after_crs_3_then_escalate_after_7_days(self):
+        s = patient()
+        self.assertEqual(start_bag(s, 28000, 48), k.OK)
+        run(s, 600)
+        k.reaction(s, k.RX_CRS, 3)
+        self.assertEqual(k.start(s), k.E_WITHHOLD)
+        run(s, 2 * MIN_PER_DAY)
+        self.assertEqual(k.resolved(s), k.OK)
+        self.assertEqual(s.cap_ng_per_day, 9000)
+        self.assertEqual(load_bag(s, 28000), k.E_DOSE_CAP)
+        for _ in range(7):
+            self.assertEqual(start_bag(s, 9000), k.OK)
+            run(s, MIN_PER_DAY)
+        self.assertEqual(s.cap_ng_per_day, 28000)
+        self.assertEqual(start_bag(s, 28000), k.OK)
+
+    def test_L2_4_seizure_second_is_permanent(self):
+        s = patient()
+        self.assertEqual(start_bag(s, 28000), k.OK)
+        k.reaction(s, k.RX_SEIZURE, 3)
+        self.assertEqual(s.locked, 0)
+        run(s, 60)
+        self.assertEqual(k.resolved(s), k.OK)
+        k.reaction(s, k.RX_SEIZURE, 2)
+        self.assertEqual(s.locked, 1)
+
+    def test_L2_4_neuro_3_withhold_at_least_3_days(self):
+        s = patient()
+        self.assertEqual(start_bag(s, 28000), k.OK)
+        k.reaction(s, k.RX_NEURO, 3)
+        run(s, 3 * MIN_PER_DAY - 1)
+        self.assertEqual(k.resolved(s), k.E_WITHHOLD)
+        run(s, 1)
+        self.assertEqual(k.resolved(s), k.OK)
+
+    def test_L2_4_neuro_3_at_9_mcg_is_permanent(self):
+        s = patient(k.IND_RR)
+        self.assertEqual(start_bag(s, 9000), k.OK)
+        k.reaction(s, k.RX_NEURO, 3)
+        self.assertEqual(s.locked, 1)
+
+    def test_L2_4_neuro_3_more_than_7_days_is_permanent(self):
+        s = patient()
+        self.assertEqual(start_bag(s, 28000), k.OK)
+        k.reaction(s, k.RX_NEURO, 3)
+        run(s, 7 * MIN_PER_DAY + 1)
+        self.assertEqual(s.locked, 1)
+
+    def test_L2_4_neuro_4_permanent(self):
+        s = patient()
+        k.reaction(s, k.RX_NEURO, 4)
+        self.assertEqual(s.locked, 1)
+
+    def test_L2_4_other_3_more_than_14_days_is_permanent(self):
+        s = patient()
+        self.assertEqual(start_bag(s, 28000), k.OK)
+        k.reaction(s, k.RX_OTHER, 3)
+        run(s, 14 * MIN_PER_DAY)
+        self.assertEqual(s.locked, 0)
+        run(s, 1)
+        self.assertEqual(s.locked, 1)
+
+    def test_L2_4_other_4_asks_the_clinician(self):
+        s = patient()
+        self.assertEqual(start_bag(s, 28000), k.OK)
+        k.reaction(s, k.RX_OTHER, 4)
+        self.assertEqual(s.decision_pending, 1)
+        self.assertEqual(s.locked, 0)
+        self.assertEqual(k.resolved(s), k.E_STATE)
+        self.assertEqual(k.decide(s, 0), k.OK)
+        self.assertEqual(k.resolved(s), k.OK)
+        self.assertEqual(s.cap_ng_per_day, 9000)
+        s2 = patient()
+        k.reaction(s2, k.RX_OTHER, 4)
+        self.assertEqual(k.decide(s2, 1), k.OK)
+        self.assertEqual(s2.locked, 1)
+
+    def test_L2_4_restart_9_icans_grade_2_interrupts(self):
+        s = patient()
+        self.assertEqual(start_bag(s, 28000), k.OK)
+        k.reaction(s, k.RX_ICANS, 2)
+        self.assertEqual(s.mode, k.MODE_STOPPED)
+        self.assertEqual(k.resolved(s), k.OK)
+        self.assertEqual(s.low_left_min, 7 * MIN_PER_DAY)
+
+    def test_EXT_overdose_12h_no_restart_before_12_hours(self):
+        s = patient()
+        self.assertEqual(start_bag(s, 28000, 48), k.OK)
+        k.overdose(s)
+        self.assertEqual(s.mode, k.MODE_STOPPED)
+        run(s, 719)
+        ack_all(s)
+        self.assertEqual(k.start(s), k.E_OVERDOSE_12H)
+        run(s, 1)
+        ack_all(s)
+        self.assertEqual(k.start(s), k.OK)
+
+
+class TestFaults(unittest.TestCase):
+    def test_L2_reinit_4h_clock_fault_stops_and_counts_unknown(self):
+        s = patient()
+        self.assertEqual(start_bag(s, 28000, 48), k.OK)
+        k.fault(s)
+        self.assertEqual(s.mode, k.MODE_STOPPED)
+        self.assertEqual(s.reinit_needed, 1)
+        self.assertEqual(k.start(s), k.E_FAULT)
+        self.assertEqual(k.clear_fault(s), k.OK)
+        ack_all(s)
+        self.assertEqual(k.start(s), k.OK)
+
+    def test_bad_arguments_leave_state_unchanged(self):
+        s = patient()
+        self.assertEqual(start_bag(s, 9000), k.OK)
+        snap = sorted(s.__dict__.items())
+        self.assertEqual(k.stop(s, 99), k.E_ARG)
+        self.assertEqual(k.ack(s, 9), k.E_ARG)
+        self.assertEqual(k.reaction(s, 9, 3), k.E_ARG)
+        self.assertEqual(k.reaction(s, k.RX_CRS, 5), k.E_ARG)
+        self.assertEqual(k.power_up(s, -7), k.E_ARG)
+        self.assertEqual(sorted(s.__dict__.items()), snap)
+
+
+if __name__ == "__main__":
+    unittest.main()
