@@ -14,10 +14,7 @@ All buffers are allocated once, at start-up; saving a state allocates nothing.
 """
 import struct
 
-try:
-    from binascii import crc32
-except ImportError:  # pragma: no cover - every supported port has it
-    from zlib import crc32
+from binascii import crc32
 
 from firmware import kernel
 

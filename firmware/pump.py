@@ -93,7 +93,7 @@ class Controller:
         if cid == CMD_CLEAR_FAULT and not self.persist:
             self.persist = True     # the operator has seen the corrupt record; start a new one
         before = self._snapshot()
-        status = fn(self.s, *args)
+        status = fn(self.s, *args)  # type: ignore[operator]
         self._event(journal.EV_COMMAND, cid, status)
         self._after(before)
         self._apply()

@@ -1,0 +1,244 @@
+"""The board loop: bytes from the serial line -> protocol -> Controller -> replies and events.
+
+`Board(transport, controller)` is the whole loop as an object, so it runs the same on a board
+(`run()`: a UART or the USB console), under a host bridge (`feed(bytes) -> bytes` and `poll()`:
+hil/sim.py on CPython, hil/mpy_board.mjs on MicroPython), and in tests.
+
+Rules of the link (docs/protocol.md):
+- only a frame whose CRC matches is acted on; a bad or partial frame changes no therapy
+  (L2.5-errors) and is answered with a NAK;
+- one reply per request; the reply to the last SEQ is kept and re-sent for a duplicate, so a
+  retried command is never applied twice;
+- therapy commands need a session (a HELLO since this boot); after a reboot a retried command
+  is refused (E_OUT_OF_STATE) instead of being applied a second time;
+- journal events (stop, alarm, bag end, lock, cycle...) go out unsolicited as EVENT frames.
+"""
+import struct
+
+from firmware import kernel, journal, protocol as P, pump
+
+FIRMWARE_VERSION = 100          # major * 10000 + minor * 100 + patch: 0.1.0
+MAX_QUEUED_EVENTS = 32          # per feed()/poll(); the rest stay in the journal (CMD_EVENTS)
+UART_ID = 0                     # board wiring: EXT, set per board
+UART_BAUD = 115200
+STEP_PIN = 2
+ENABLE_PIN = 3
+UL_PER_STEP_X1000 = 50
+RECORD_PATH = "journal.bin"
+
+
+def kernel_hash():
+    """(hash kind, sha256 digest) of the kernel file this board imported, if it can be read."""
+    try:
+        import hashlib
+        path = kernel.__file__
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            while True:
+                chunk = f.read(512)
+                if not chunk:
+                    break
+                h.update(chunk)
+        return (P.HASH_SOURCE if path.endswith(".py") else P.HASH_MPY), h.digest()
+    except Exception:       # no hashlib, no __file__, frozen module: say so
+        return P.HASH_NONE, bytes(32)
+
+
+class Board:
+    def __init__(self, transport, controller, build_kind=P.BUILD_PRODUCTION):
+        self.transport = transport
+        self.build_kind = build_kind
+        self.decoder = P.Decoder()
+        self.out = bytearray()
+        self.extra = {}             # cid -> (arity, handler(args) -> [status, ...]); sim commands
+        self.max_advance_min = 0
+        self.on_exception = None    # fn(exc) -> True if handled (the simulator's power cuts)
+        self.hash_kind, self.hash_digest = kernel_hash()
+        self.events_dropped = 0
+        self._queued = 0
+        self.controller = None
+        self.attach(controller)
+        self.reset_link()
+
+    def attach(self, controller):
+        self.controller = controller
+        controller.listeners.append(self._on_event)
+
+    def reset_link(self):
+        """What a reboot forgets: the session, the reply cache, a half-received frame."""
+        self.decoder.reset()
+        self.session = False
+        self.last_seq = -1
+        self.last_crc = 0
+        self.last_reply = b""
+
+    def boot(self, outage_min=-1):
+        """Start the controller; its EV_BOOT event is the boot banner the host waits for."""
+        return self.controller.boot(outage_min)
+
+    # ------------------------------------------------------------ host bridge entry points
+    def feed(self, data):
+        """Bytes from the line in, bytes for the line out."""
+        dec = self.decoder
+        for b in data:
+            r = dec.push(b)
+            if r == P.FRAME:
+                self._frame()
+            elif r == P.BAD:
+                # the frame cannot be trusted, not even its SEQ: NAK it, apply nothing
+                P.encode(self.out, P.T_NAK, 0, 0, (dec.error,))
+        return self._take()
+
+    def poll(self):
+        """Let the controller see the clock (one kernel tick per elapsed minute)."""
+        self.controller.poll()
+        return self._take()
+
+    def _take(self):
+        self._queued = 0
+        if not self.out:
+            return b""
+        data = bytes(self.out)
+        self.out = bytearray()
+        return data
+
+    # ------------------------------------------------------------ a good frame
+    def _frame(self):
+        dec = self.decoder
+        ver, ftype, seq, cmd, n = dec.header()
+        frame_crc = dec.frame_crc()
+        if seq == self.last_seq and frame_crc == self.last_crc:
+            self.out.extend(self.last_reply)        # a retry: same reply, nothing re-applied
+            return
+        if n < 0 or ftype != P.T_REQUEST:
+            values = [P.E_MALFORMED]
+        elif ver != P.VERSION:
+            values = [P.E_VERSION, P.VERSION]
+        else:
+            args = dec.ints(n)
+            try:
+                values = self._dispatch(cmd, args)
+            except Exception as exc:
+                if self.on_exception is None or not self.on_exception(exc):
+                    raise
+                return                              # the board "rebooted": no reply, as on a board
+        reply = P.encode(bytearray(), P.T_REPLY, seq, cmd, values)
+        self.last_seq = seq
+        self.last_crc = frame_crc
+        self.last_reply = reply
+        self.out.extend(reply)
+
+    def _dispatch(self, cmd, args):
+        c = self.controller
+        if cmd == P.CMD_HELLO:
+            if len(args) != 1:
+                return [P.E_ARITY]
+            status = kernel.OK
+            if args[0] != P.VERSION:
+                status = P.E_VERSION
+            else:
+                self.session = True
+                self.last_seq = -1              # a new session starts a new reply cache
+            values = [status, P.VERSION, FIRMWARE_VERSION, self.build_kind, self.max_advance_min,
+                      self.hash_kind]
+            for i in range(8):
+                values.append(struct.unpack_from("<i", self.hash_digest, 4 * i)[0])
+            return values
+        if cmd == P.CMD_STATUS:
+            if args:
+                return [P.E_ARITY]
+            d = c.status()
+            values = [kernel.OK]
+            for name in P.STATUS_FIELDS:
+                values.append(d[name])
+            return values
+        if cmd == P.CMD_EVENTS:
+            if len(args) != 1:
+                return [P.E_ARITY]
+            return self._events(args[0])
+        entry = pump.COMMANDS.get(cmd)
+        if entry is not None:
+            if len(args) != entry[2]:
+                return [P.E_ARITY]
+            if not self.session:
+                return [P.E_OUT_OF_STATE]
+            return [c.command(cmd, args)]
+        entry = self.extra.get(cmd)
+        if entry is not None:
+            if len(args) != entry[0]:
+                return [P.E_ARITY]
+            if not self.session:
+                return [P.E_OUT_OF_STATE]
+            return entry[1](args)
+        return [P.E_UNKNOWN_CMD]
+
+    def _events(self, since_seq):
+        j = self.controller.journal
+        values = [kernel.OK, j.event_seq, 0]
+        n = 0
+        for ev in j.events(since_seq):
+            if n == P.EVENTS_PER_REPLY:
+                break
+            values.extend(ev)
+            n += 1
+        values[2] = n
+        return values
+
+    # ------------------------------------------------------------ unsolicited events
+    def _on_event(self, code, a, b):
+        if code == journal.EV_COMMAND:
+            return                              # the host has the reply
+        if self._queued >= MAX_QUEUED_EVENTS:
+            self.events_dropped += 1
+            return
+        self._queued += 1
+        c = self.controller
+        seq = c.journal.event_seq - 1 if c.persist else -1
+        P.encode(self.out, P.T_EVENT, seq, code, (seq, c.s.now_min, a, b))
+
+    # ------------------------------------------------------------ on a board
+    def run(self):
+        """The board loop. Anything unexpected stops the motor before it propagates."""
+        t = self.transport
+        try:
+            out = self._take()
+            while True:
+                if out:
+                    t.write(out)
+                data = t.read()
+                out = self.feed(data) if data else b""
+                out += self.poll()
+                if not out:
+                    t.idle()
+        except BaseException:
+            self.controller.motor.set_rate(0)
+            raise
+
+
+class UartTransport:
+    def __init__(self, uart):
+        self.uart = uart
+
+    def read(self):
+        n = self.uart.any()
+        return self.uart.read(n) if n else None
+
+    def write(self, data):
+        self.uart.write(data)
+
+    def idle(self):
+        import time
+        time.sleep_ms(1)
+
+
+def run(uart_id=UART_ID, baud=UART_BAUD):
+    """Boot entry on a board: `from firmware import main; main.run()` in the root main.py."""
+    import machine
+    from firmware import hal
+    storage = hal.FileStorage(RECORD_PATH, journal.TOTAL_BYTES)
+    motor = hal.StepperMotor(STEP_PIN, ENABLE_PIN, UL_PER_STEP_X1000)
+    controller = pump.Controller(storage, hal.BoardClock(), motor)
+    board = Board(UartTransport(machine.UART(uart_id, baud)), controller)
+    # no battery-backed clock: the outage is unknown and counts as 4 h or more (L2-reinit-4h)
+    board.boot(-1)
+    board.run()

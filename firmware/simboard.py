@@ -1,0 +1,132 @@
+"""The simulated board: the firmware's Board over a simulated plant, plus simulation-only commands.
+
+SIMULATION ONLY. A production build must not contain this file (DESIGN.md: "test-only commands
+exist only in simulation builds"); nothing in firmware/ imports it.
+
+Plant: SimClock (time moves only by ADVANCE, so a bench is deterministic), SimMotor, and a
+MemStorage that survives power cuts (a cut may even land part-way through a record write).
+Commands (docs/protocol.md, "Simulation commands"):
+  ADVANCE [minutes]      fast-forward: one minute of clock, then Controller.poll(), n times
+  FAULT   [kind, value]  line alarms, low battery, power cuts, motor failure
+  RESET   []             erase the record and reboot: a fresh pump for the next scenario
+"""
+from firmware import hal, journal, kernel, main, protocol as P, pump
+
+MAX_ADVANCE_MIN = 10080         # per ADVANCE request (7 days); the host splits longer ones
+MS_PER_MIN = 60000
+
+# FAULT kind -> alarm bit: AL_LINE for occlusion, air and door (the board's line sensors);
+# the kernel has no battery bit, so low battery raises AL_POWER (a power problem).
+_ALARM_OF = {
+    P.FAULT_OCCLUSION: kernel.AL_LINE,
+    P.FAULT_AIR: kernel.AL_LINE,
+    P.FAULT_DOOR: kernel.AL_LINE,
+    P.FAULT_LOW_BATTERY: kernel.AL_POWER,
+}
+
+
+class Sim:
+    def __init__(self, transport=None):
+        self.storage = hal.MemStorage(journal.TOTAL_BYTES)
+        self.clock = hal.SimClock()
+        self.motor = hal.SimMotor()
+        self.power_cuts = 0
+        self.board = main.Board(transport, self._controller(), P.BUILD_SIM)
+        b = self.board
+        b.max_advance_min = MAX_ADVANCE_MIN
+        b.on_exception = self._on_exception
+        b.extra[P.CMD_ADVANCE] = (1, self.advance)
+        b.extra[P.CMD_FAULT] = (2, self.fault)
+        b.extra[P.CMD_RESET] = (0, self.reset)
+
+    def _controller(self):
+        return pump.Controller(self.storage, self.clock, self.motor)
+
+    def boot(self, outage_min=-1):
+        return self.board.boot(outage_min)
+
+    # ------------------------------------------------------------ commands
+    def advance(self, args):
+        minutes = args[0]
+        if minutes < 0 or minutes > MAX_ADVANCE_MIN:
+            return [kernel.E_ARG, 0, self.board.controller.s.now_min]
+        c = self.board.controller
+        for _ in range(minutes):
+            self.clock.advance(MS_PER_MIN)
+            c.poll()                # the board's own path: one tick per elapsed minute
+        return [kernel.OK, minutes, c.s.now_min]
+
+    def fault(self, args):
+        kind, value = args
+        if kind in _ALARM_OF:
+            self.line_alarm(_ALARM_OF[kind])
+        elif kind == P.FAULT_POWER_CUT:
+            if value < -1:
+                return [kernel.E_ARG]
+            self.power_cut(value)
+        elif kind == P.FAULT_POWER_CUT_WRITE:
+            if value < 0:
+                return [kernel.E_ARG]
+            self.storage.cut_after = value      # hal.PowerCut is raised inside that write
+        elif kind == P.FAULT_MOTOR:
+            self.motor.fail = value == 1
+        else:
+            return [kernel.E_ARG]
+        return [kernel.OK]
+
+    def reset(self, args):
+        self.storage.data[:] = bytearray([0xFF]) * len(self.storage.data)
+        self.storage.cut_after = -1
+        self.motor.fail = False
+        self.power_cut(-1)
+        return [kernel.OK]
+
+    # ------------------------------------------------------------ the plant
+    def line_alarm(self, bit):
+        """A sensor alarm: stop the motor (kernel.stop, STOP_ALARM) and raise the alarm bit,
+        recorded before the motor is touched, like every other step of the controller."""
+        c = self.board.controller
+        before = c._snapshot()
+        kernel.stop(c.s, kernel.STOP_ALARM)     # E_STATE when not running: the alarm still counts
+        c.s.alarm = c.s.alarm | bit
+        c._after(before)
+        c._apply()
+
+    def power_cut(self, outage_min):
+        """Power off and on: the motor stops, RAM is lost, the controller restores its record."""
+        self.power_cuts += 1
+        self.motor.ul_per_h = 0
+        self.clock.advance(max(outage_min, 0) * MS_PER_MIN)
+        self.board.reset_link()
+        self.board.attach(self._controller())
+        self.board.boot(outage_min)
+
+    def _on_exception(self, exc):
+        if isinstance(exc, hal.PowerCut):
+            self.power_cut(0)       # a bench power blip: known, zero-length outage
+            return True
+        return False
+
+
+def make_board(transport=None):
+    """A booted simulated board (its boot banner is waiting in board.out)."""
+    sim = Sim(transport)
+    sim.boot(-1)
+    return sim
+
+
+# hex wrappers for the MicroPython bridge (hil/mpy_board.mjs): no byte is ever translated
+_sim = None
+
+
+def bridge_start():
+    global _sim
+    import binascii
+    _sim = make_board()
+    return binascii.hexlify(_sim.board._take()).decode()
+
+
+def bridge_feed(hex_in):
+    import binascii
+    out = _sim.board.feed(binascii.unhexlify(hex_in)) if hex_in else b""
+    return binascii.hexlify(out + _sim.board.poll()).decode()

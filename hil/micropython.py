@@ -1,0 +1,183 @@
+"""Run code and tests under real MicroPython (the official WebAssembly port, under Node.js).
+
+The runtime is the npm package @micropython/micropython-webassembly-pyscript, pinned in
+package.json/package-lock.json and installed with `npm ci`. hil/mpy_runner.mjs loads it,
+copies the mpy-cross output (build/mpy, from hil/build.py) into its in-memory filesystem at /,
+and runs a module, a script or unittest files. Every call here compiles the firmware first
+(incrementally), so what runs is the current firmware as .mpy: the bytes a board would get.
+
+    from hil import micropython
+    r = micropython.run_unittests(["tests/mpy/test_kernel_dose.py"])
+    assert r.failed == 0, r.output
+    rc, out = micropython.run_script("import firmware; print(firmware.__file__)")
+
+Output is the interpreter's stdout and stderr merged in order, as a board's console shows
+them (tracebacks included). print() ends lines with "\\n", the C-level printers
+(micropython.mem_info()) with "\\r\\n"; a board's REPL sends "\\r\\n" throughout.
+Quirks of this port: no `machine` module; its GC heap grows on demand, so heap=N only sets
+the initial size and running out of memory is not how to find a heap budget: measure
+gc.mem_alloc() differences, or run with heap=N and check that "GC: total" in
+micropython.mem_info() is still N afterwards. A busy loop cannot be interrupted, only
+killed (timeout=...).
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, NamedTuple
+
+from hil import build
+
+REPO = build.REPO
+RUNNER = REPO / "hil" / "mpy_runner.mjs"
+NPM_PACKAGE = "@micropython/micropython-webassembly-pyscript"
+RUNTIME_ENTRY = REPO / "node_modules" / NPM_PACKAGE / "micropython.mjs"
+DEFAULT_ROOT = build.DEFAULT_OUT_DIR
+DEFAULT_TIMEOUT = 300.0
+
+_SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed$")
+_SKIPPED = re.compile(r"^(\d+) skipped$")
+
+
+class MicroPythonUnavailable(RuntimeError):
+    """Node.js or the MicroPython runtime package is not installed."""
+
+
+class MicroPythonError(RuntimeError):
+    """The runner itself failed (no test summary, timeout): not a test result."""
+
+
+class ScriptResult(NamedTuple):
+    returncode: int
+    stdout: str          # stdout and stderr of the interpreter, merged in order
+
+
+@dataclass(frozen=True)
+class UnittestResult:
+    passed: int
+    failed: int          # failures + errors + test modules that did not import or aborted
+    skipped: int
+    output: str
+    returncode: int
+
+    @property
+    def ran(self) -> int:
+        """Tests MicroPython's unittest ran (skipped ones included)."""
+        return self.passed + self.failed + self.skipped
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0 and self.returncode == 0
+
+
+def node_available() -> bool:
+    """True if a `node` executable is on PATH."""
+    return shutil.which("node") is not None
+
+
+def runtime_available() -> bool:
+    """True if Node.js and the MicroPython runtime package are both installed."""
+    return node_available() and RUNTIME_ENTRY.is_file()
+
+
+def require_runtime() -> str:
+    """The path of `node`; raises MicroPythonUnavailable saying how to install what is missing."""
+    node = shutil.which("node")
+    if node is None:
+        raise MicroPythonUnavailable(
+            "Node.js (`node`, version 18 or later) is not on PATH; it runs the MicroPython "
+            "runtime. Install Node.js, then run `npm ci` in %s." % REPO)
+    if not RUNTIME_ENTRY.is_file():
+        raise MicroPythonUnavailable(
+            "The MicroPython runtime (npm package %s) is not installed: run `npm ci` in %s "
+            "(it installs the version pinned in package-lock.json)." % (NPM_PACKAGE, REPO))
+    return node
+
+
+def _root(root: str | os.PathLike[str], compile_first: bool) -> Path:
+    if compile_first:
+        build.compile_firmware(root)
+    path = Path(root)
+    return path if path.is_absolute() else REPO / path
+
+
+def _run(args: list[str], root: Path, heap: int | None, timeout: float) -> ScriptResult:
+    node = require_runtime()
+    cmd = [node, str(RUNNER), "--root", str(root)]
+    if heap is not None:
+        cmd += ["--heap", str(int(heap))]
+    cmd += args
+    try:
+        proc = subprocess.run(cmd, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        partial = (exc.stdout or b"").decode("utf-8", "replace")
+        raise MicroPythonError("MicroPython run timed out after %gs: %s\n%s"
+                               % (timeout, " ".join(args), partial)) from None
+    output = proc.stdout.decode("utf-8", "replace")
+    if proc.returncode in (2, 3) and output.startswith("mpy_runner: "):
+        # The runner's own usage error or missing runtime, not the code's SystemExit(2 or 3).
+        raise MicroPythonError("mpy_runner failed (exit %d):\n%s" % (proc.returncode, output))
+    return ScriptResult(proc.returncode, output)
+
+
+def run_unittests(files: Iterable[str | os.PathLike[str]], root: str | os.PathLike[str] = DEFAULT_ROOT,
+                  heap: int | None = None, timeout: float = DEFAULT_TIMEOUT,
+                  compile_first: bool = True) -> UnittestResult:
+    """Run the unittest TestCases of `files` under MicroPython, all in one interpreter.
+
+    Test files may import each other's siblings (other .py files of their directory) and the
+    firmware package (as .mpy from `root`). Raises MicroPythonError if the runner produced no
+    summary (it crashed or timed out): that is never reported as a pass.
+    """
+    paths = [str(Path(f).resolve()) for f in files]
+    if not paths:
+        raise ValueError("run_unittests needs at least one test file")
+    result = _run(["--unittest", *paths], _root(root, compile_first), heap, timeout)
+    passed = failed = skipped = None
+    for line in result.stdout.splitlines():
+        m = _SUMMARY.match(line.strip())
+        if m:
+            passed, failed = int(m.group(1)), int(m.group(2))
+        m = _SKIPPED.match(line.strip())
+        if m:
+            skipped = int(m.group(1))
+    if passed is None or failed is None or skipped is None:
+        raise MicroPythonError("no test summary from MicroPython (exit %d):\n%s"
+                               % (result.returncode, result.stdout))
+    if (failed == 0) != (result.returncode == 0):
+        raise MicroPythonError("test summary (%d failed) disagrees with exit status %d:\n%s"
+                               % (failed, result.returncode, result.stdout))
+    return UnittestResult(passed, failed, skipped, result.stdout, result.returncode)
+
+
+def run_script(code_or_file: str | os.PathLike[str], root: str | os.PathLike[str] = DEFAULT_ROOT,
+               heap: int | None = None, timeout: float = DEFAULT_TIMEOUT,
+               compile_first: bool = True) -> ScriptResult:
+    """Run a file or Python source as __main__ under MicroPython.
+
+    A pathlib.Path (any os.PathLike), or a one-line str naming an existing .py file, is a
+    file; any other str is source code. Returns (returncode, output): 0 if it ran to the end,
+    1 on an uncaught exception (its traceback is in the output), n for SystemExit(n).
+    """
+    root_path = _root(root, compile_first)
+    if (isinstance(code_or_file, str) and "\n" not in code_or_file
+            and code_or_file.endswith(".py") and Path(code_or_file).is_file()):
+        code_or_file = Path(code_or_file)
+    if isinstance(code_or_file, str):
+        with tempfile.TemporaryDirectory(prefix="mpy-script-") as tmp:
+            script = Path(tmp) / "script.py"
+            script.write_text(code_or_file)
+            return _run(["--script", str(script)], root_path, heap, timeout)
+    return _run(["--script", str(Path(code_or_file).resolve())], root_path, heap, timeout)
+
+
+def run_module(name: str, root: str | os.PathLike[str] = DEFAULT_ROOT, heap: int | None = None,
+               timeout: float = DEFAULT_TIMEOUT, compile_first: bool = True) -> ScriptResult:
+    """Import module `name` (e.g. "firmware.main") under MicroPython, as a board's boot does."""
+    return _run(["--module", name], _root(root, compile_first), heap, timeout)

@@ -1,0 +1,18 @@
+"""The BLINCYTO label as data, the course planner, bag-order checks and the safety kernel's limits.
+
+Desktop only (CPython, stdlib only). Every rule cites its clause ID from LABEL.md.
+"""
+from __future__ import annotations
+
+from model.errors import ModelError
+from model.label import DEFAULT_EXT, ExtConfig, label_rows
+from model.limits import KernelLimits, kernel_limits
+from model.orders import AcceptedBag, BagOrder, propose_bag, validate_bag
+from model.patient import Patient, bsa_m2_from_height
+from model.planner import Course, CyclePlan, DoseRange, plan_course
+
+__all__ = [
+    "AcceptedBag", "BagOrder", "Course", "CyclePlan", "DEFAULT_EXT", "DoseRange", "ExtConfig", "KernelLimits",
+    "ModelError", "Patient", "bsa_m2_from_height", "kernel_limits", "label_rows", "plan_course", "propose_bag",
+    "validate_bag",
+]

@@ -1,0 +1,132 @@
+"""A patient as the label sees one: indication, weight, BSA (and, optionally, age for premedication)."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+from model.errors import ModelError
+from model.label import (
+    ADULT_MIN_AGE_YEARS,
+    FIXED_DOSE_MIN_WEIGHT_KG,
+    INDICATION_CODES,
+    MIN_AGE_MONTHS,
+    Indication,
+    Population,
+)
+
+__all__ = ["ModelError", "Patient", "BsaFormula", "BSA_FORMULAS", "bsa_m2_from_height", "parse_indication"]
+
+BsaFormula = Literal["mosteller", "dubois"]
+BSA_FORMULAS: tuple[BsaFormula, ...] = ("mosteller", "dubois")
+
+# Plausibility bounds, not label numbers: they catch unit slips (grams typed as kg, cm as m2) before a dose
+# is computed from them.
+MIN_WEIGHT_KG = 0.5
+MAX_WEIGHT_KG = 300.0
+MAX_BSA_M2 = 3.5
+MIN_HEIGHT_CM = 20.0
+MAX_HEIGHT_CM = 250.0
+MAX_AGE_YEARS = 130.0
+
+GRAMS_PER_KG = 1000
+CM2_PER_M2 = 10000
+
+
+def parse_indication(text: str) -> Indication:
+    for code in INDICATION_CODES:
+        if text == code:
+            return code
+    # L1.1 / L1.2 / L1.3: the label knows three indications and nothing else
+    raise ModelError("indication", "L1", "unknown indication %r; expected one of %s"
+                     % (text, ", ".join(INDICATION_CODES)))
+
+
+def _check_weight(weight_kg: float) -> None:
+    # L2-weight-45: the dose basis is decided on weight, so a wrong weight is a wrong dose
+    if not math.isfinite(weight_kg) or not MIN_WEIGHT_KG <= weight_kg <= MAX_WEIGHT_KG:
+        raise ModelError("weight_kg", "L2-weight-45", "weight %r kg is not in [%g, %g] kg"
+                         % (weight_kg, MIN_WEIGHT_KG, MAX_WEIGHT_KG))
+
+
+def _check_bsa(bsa_m2: float) -> None:
+    # L2-dose-28: the BSA-based dose is 15 mcg/m2/day, so BSA must be plausible
+    if not math.isfinite(bsa_m2) or not 0 < bsa_m2 <= MAX_BSA_M2:
+        raise ModelError("bsa_m2", "L2-dose-28", "BSA %r m2 is not in (0, %g] m2" % (bsa_m2, MAX_BSA_M2))
+
+
+def bsa_m2_from_height(height_cm: float, weight_kg: float, formula: BsaFormula = "mosteller") -> float:
+    """BSA by a named formula, rounded to 0.0001 m2 (1 cm2, the kernel's resolution)."""
+    _check_weight(weight_kg)
+    if not math.isfinite(height_cm) or not MIN_HEIGHT_CM < height_cm <= MAX_HEIGHT_CM:
+        raise ModelError("height_cm", "L2-dose-28", "height %r cm is not in (%g, %g] cm"
+                         % (height_cm, MIN_HEIGHT_CM, MAX_HEIGHT_CM))
+    if formula == "mosteller":
+        bsa = math.sqrt(height_cm * weight_kg / 3600.0)
+    elif formula == "dubois":
+        bsa = 0.007184 * weight_kg ** 0.425 * height_cm ** 0.725
+    else:
+        raise ModelError("bsa_formula", "L2-dose-28", "unknown BSA formula %r; expected one of %s"
+                         % (formula, ", ".join(BSA_FORMULAS)))
+    return round(bsa, 4)
+
+
+@dataclass(frozen=True)
+class Patient:
+    """Validated on construction; a Patient that exists can be dosed."""
+
+    indication: Indication
+    weight_kg: float
+    bsa_m2: float | None = None
+    age_years: float | None = None  # only chooses adult or pediatric premedication (L2-premed)
+
+    def __post_init__(self) -> None:
+        parse_indication(self.indication)
+        _check_weight(self.weight_kg)
+        if self.bsa_m2 is not None:
+            _check_bsa(self.bsa_m2)
+        elif not self.fixed_dose:
+            # L2-dose-28: below 45 kg the dose is per m2, so there is no dose without a BSA
+            raise ModelError("bsa_m2", "L2-dose-28", "BSA is required for weight %r kg (< %d kg, BSA-based dose)"
+                             % (self.weight_kg, FIXED_DOSE_MIN_WEIGHT_KG.value))
+        if self.age_years is not None:
+            # L1.1-L1.3: adults and children one month and older
+            min_years = MIN_AGE_MONTHS.value / 12
+            if not math.isfinite(self.age_years) or not min_years <= self.age_years <= MAX_AGE_YEARS:
+                raise ModelError("age_years", "L1", "age %r years is not in [1 month, %g years]"
+                                 % (self.age_years, MAX_AGE_YEARS))
+
+    @classmethod
+    def from_height(cls, indication: Indication, weight_kg: float, height_cm: float,
+                    formula: BsaFormula = "mosteller", age_years: float | None = None) -> Patient:
+        parse_indication(indication)
+        return cls(indication, weight_kg, bsa_m2_from_height(height_cm, weight_kg, formula), age_years)
+
+    @property
+    def weight_g(self) -> int:
+        # the kernel's convention; the 45 kg decision uses it too so model and kernel never disagree
+        return round(self.weight_kg * GRAMS_PER_KG)
+
+    @property
+    def bsa_cm2(self) -> int | None:
+        return None if self.bsa_m2 is None else round(self.bsa_m2 * CM2_PER_M2)
+
+    @property
+    def fixed_dose(self) -> bool:
+        # L2-weight-45: >= 45 kg is fixed-dose, < 45 kg is BSA-based
+        return self.weight_g >= FIXED_DOSE_MIN_WEIGHT_KG.value * GRAMS_PER_KG
+
+    @property
+    def dosing(self) -> Literal["fixed", "bsa"]:
+        return "fixed" if self.fixed_dose else "bsa"
+
+    @property
+    def population_inferred(self) -> bool:
+        return self.age_years is None
+
+    @property
+    def population(self) -> Population:
+        """Adult or pediatric premedication (L2-premed). Without an age, inferred from the dose basis."""
+        if self.age_years is not None:
+            return "adult" if self.age_years >= ADULT_MIN_AGE_YEARS else "pediatric"
+        return "adult" if self.fixed_dose else "pediatric"

@@ -1,0 +1,81 @@
+"""The runtime the firmware runs on: checks that hold on CPython (pytest) and on real
+MicroPython (tests/test_micropython.py runs this file under hil/mpy_runner.mjs).
+
+Written against MicroPython's unittest subset: TestCase, setUp, assertEqual, assertTrue,
+assertRaises, skipUnless. Checks that only make sense on MicroPython skip on CPython.
+"""
+import struct
+import sys
+import time
+import unittest
+
+MICROPYTHON = sys.implementation.name == "micropython"
+
+
+class TestFirmwarePackage(unittest.TestCase):
+    def test_firmware_package_imports(self):
+        import firmware
+        self.assertEqual(firmware.__name__, "firmware")
+
+    def test_firmware_comes_from_mpy_on_micropython(self):
+        import firmware
+        where = getattr(firmware, "__file__", "")
+        if MICROPYTHON:
+            self.assertTrue(where.endswith("__init__.mpy"), where)
+        else:
+            self.assertTrue(where.endswith("__init__.py"), where)
+
+
+@unittest.skipUnless(MICROPYTHON, "MicroPython's ticks API")
+class TestTicks(unittest.TestCase):
+    def setUp(self):
+        self.top = time.ticks_add(0, -1)       # the largest tick value, just before the wrap
+
+    def test_ticks_diff_across_the_wrap(self):
+        later = time.ticks_add(self.top, 5)
+        self.assertTrue(later < self.top)      # the raw value wrapped around...
+        self.assertEqual(time.ticks_diff(later, self.top), 5)   # ...the difference did not
+        self.assertEqual(time.ticks_diff(self.top, later), -5)
+
+    def test_ticks_period_is_a_power_of_two(self):
+        period = self.top + 1
+        self.assertEqual(period & (period - 1), 0)
+        self.assertTrue(period >= 1 << 22)     # at least ~70 minutes of milliseconds
+
+    def test_ticks_ms_does_not_run_backwards(self):
+        a = time.ticks_ms()
+        b = time.ticks_ms()
+        self.assertTrue(time.ticks_diff(b, a) >= 0)
+
+
+@unittest.skipUnless(MICROPYTHON, "MicroPython's gc API")
+class TestHeap(unittest.TestCase):
+    def test_gc_reports_heap_use(self):
+        import gc
+        gc.collect()
+        before = gc.mem_alloc()
+        keep = bytearray(4096)
+        self.assertTrue(gc.mem_alloc() >= before + 4096)
+        self.assertTrue(gc.mem_free() > 0)
+        self.assertEqual(len(keep), 4096)
+
+
+class TestIntegers(unittest.TestCase):
+    def test_integers_past_31_bits(self):
+        # Small ints are 31-bit on MicroPython; dose totals in ng must not overflow there.
+        big = (1 << 31) * 28 * 24 * 3600
+        self.assertEqual(big // (28 * 24 * 3600), 1 << 31)
+        self.assertEqual(-7 // 2, -4)           # floor division, as on CPython
+        self.assertEqual(-7 % 2, 1)
+
+    def test_struct_round_trip(self):
+        data = struct.pack("<IiH", 0xDEADBEEF, -2, 65535)
+        self.assertEqual(len(data), 10)
+        self.assertEqual(struct.unpack("<IiH", data), (0xDEADBEEF, -2, 65535))
+
+
+class TestPlatform(unittest.TestCase):
+    @unittest.skipUnless(sys.platform == "webassembly", "the WebAssembly port")
+    def test_no_machine_module_in_the_webassembly_port(self):
+        # So firmware/hal.py must fall back to its host implementations there.
+        self.assertRaises(ImportError, __import__, "machine")

@@ -1,0 +1,187 @@
+"""The firmware kernel and the label model, driven by the same random inputs, must agree.
+
+A Hypothesis state machine sets up patients, orders bags, runs whole infusion days, pauses,
+enters reactions and cuts power, through the firmware's Controller (kernel + record). After
+every step the kernel's cap in force must equal the cap model/ derives for that cycle day,
+and every bag decision must be the decision model.orders.validate_bag makes.
+
+Two documented interpretations make the kernel stricter than the day-based model; where one
+applies the test requires only that the kernel is no more permissive:
+- the R/R step window counts 7 days of infusion across a new cycle (L2.2-step, L2.4-new-cycle);
+- the restart window counts 7 days of infusion across a cycle end (L2.4-restart-9).
+"""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from hypothesis import HealthCheck, settings, strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from firmware import hal, journal, kernel as k, pump
+from model.errors import ModelError
+from model.dose import cap_for_day, low_cap_mcg_per_day
+from model.limits import kernel_limits
+from model.orders import BagOrder, validate_bag
+from model.patient import Patient
+
+PID = 77
+DAY_MIN = 1440
+INDICATIONS = {"mrd": k.IND_MRD, "rr": k.IND_RR, "consolidation": k.IND_CONS}
+WEIGHTS_KG = [70.0, 45.0, 44.999, 30.0, 12.5, 5.4, 5.39, 3.2]
+BSAS_M2 = [0.25, 0.5, 1.0, 1.2345, 1.8667, 2.1]
+
+
+def ng(mcg: Decimal) -> int:
+    return int((mcg * 1000).to_integral_value(rounding="ROUND_FLOOR"))
+
+
+class KernelVsModel(RuleBasedStateMachine):
+    @initialize(indication=st.sampled_from(sorted(INDICATIONS)), weight_kg=st.sampled_from(WEIGHTS_KG),
+                bsa_m2=st.sampled_from(BSAS_M2))
+    def set_up(self, indication: str, weight_kg: float, bsa_m2: float) -> None:
+        self.storage = hal.MemStorage(journal.TOTAL_BYTES)
+        self.board = pump.Controller(self.storage, hal.SimClock(), hal.SimMotor())
+        self.board.boot()
+        self.patient = Patient(indication, weight_kg, bsa_m2)  # type: ignore[arg-type]
+        lim = kernel_limits(self.patient)
+        status = self.board.command(pump.CMD_SETUP, [PID, lim.indication_code, lim.weight_g, lim.bsa_cm2])
+        assert status == k.OK, status
+        # L2-dose-28, L2.2-step: the kernel derives the same caps as the model
+        assert self.s.cap_full_ng_per_day == lim.cap_full_ng_per_day
+        assert self.s.cap_low_ng_per_day == lim.cap_low_ng_per_day
+        assert self.s.max_cycles == lim.max_cycles
+        self.restart: tuple[int, int] | None = None    # (cycle, infusion day) of the last restart
+
+    @property
+    def s(self) -> k.State:
+        return self.board.s
+
+    def _day(self) -> int:
+        return self.s.cycle_run_min // DAY_MIN + 1
+
+    def _model_cap_ng(self) -> tuple[int, bool]:
+        """The model's cap for today, and whether the kernel may be stricter (see module doc)."""
+        cap, _ = cap_for_day(self.patient, self.s.cycle, self._day())
+        stricter_ok = False
+        if self.restart is not None and self.s.low_left_min > 0:
+            r_cycle, r_day = self.restart
+            if r_cycle == self.s.cycle and r_day <= self._day() < r_day + 7:
+                cap = min(cap, low_cap_mcg_per_day(self.patient))
+            else:
+                stricter_ok = True
+        if self.patient.indication == "rr" and self.s.step_run_min < 7 * DAY_MIN and self.s.cycle > 1:
+            stricter_ok = True
+        return ng(cap), stricter_ok
+
+    def _comparable(self) -> bool:
+        s = self.s
+        return (s.phase == k.PHASE_INFUSION and s.locked == 0 and s.mode == k.MODE_STOPPED
+                and s.cycle <= s.max_cycles and s.cycle_run_min % DAY_MIN == 0)
+
+    # ---------------------------------------------------------------- rules
+    @rule(days=st.sampled_from([1, 2, 3, 4, 7]), fraction=st.sampled_from(["0.5", "1", "over"]),
+          room_h=st.sampled_from([0, 12, 24, 25, 50]), fridge_h=st.sampled_from([0, 100, 193, 336, 337]))
+    def order_bag(self, days: int, fraction: str, room_h: int, fridge_h: int) -> None:
+        cap_ng, stricter_ok = self._model_cap_ng()
+        rate_ng = cap_ng + 1 if fraction == "over" else int(cap_ng * Decimal(fraction))
+        rate_ng = max(rate_ng, 1)
+        duration_h = 24 * days
+        preservative = duration_h >= 72
+        drug_ng = rate_ng * days
+        volume_ul = 240000
+        status = self.board.command(pump.CMD_BAG, [PID, drug_ng, volume_ul, duration_h, int(preservative),
+                                                   room_h * 60, fridge_h * 60])
+        if not self._comparable() and status != k.OK:
+            return
+        if not self._comparable():
+            return
+        order = BagOrder(drug_mcg=float(Decimal(drug_ng) / 1000), volume_ml=volume_ul / 1000,
+                         duration_h=duration_h, preservative=preservative,
+                         room_temp_h_so_far=room_h, refrigerated_h_so_far=fridge_h)
+        restart_day = None
+        if self.restart is not None and self.restart[0] == self.s.cycle:
+            restart_day = self.restart[1]
+        try:
+            validate_bag(self.patient, order, self.s.cycle, self._day(), restart_day=restart_day)
+            model_ok, model_clause = True, ""
+        except ModelError as exc:
+            model_ok, model_clause = False, exc.clause
+        kernel_ok = status == k.OK
+        if stricter_ok and not kernel_ok and model_ok:
+            assert status == k.E_DOSE_CAP
+            return
+        assert kernel_ok == model_ok, (status, model_clause, self.s.cycle, self._day())
+
+    @rule()
+    def start(self) -> None:
+        self.board.command(pump.CMD_ACK, [k.ACK_PREMED])
+        self.board.command(pump.CMD_ACK, [k.ACK_SUPERVISION])
+        status = self.board.command(pump.CMD_START, [])
+        if status == k.OK:
+            cap_ng, stricter_ok = self._model_cap_ng()
+            assert self.s.bag_ng_per_day <= cap_ng or stricter_ok
+
+    @rule(days=st.integers(1, 3))
+    def run_days(self, days: int) -> None:
+        # kernel ticks, then one record write: the controller's per-minute write is slow here
+        for _ in range(days * DAY_MIN):
+            k.tick(self.s)
+        self.board.tick()
+
+    @rule(minutes=st.sampled_from([30, 239, 240, 300, 7 * DAY_MIN, 7 * DAY_MIN + 1]))
+    def pause(self, minutes: int) -> None:
+        was_running = self.s.mode == k.MODE_RUNNING
+        self.board.command(pump.CMD_STOP, [k.STOP_CLINICIAN])
+        for _ in range(minutes - 1):
+            k.tick(self.s)
+        self.board.tick()
+        if was_running and self.s.mode == k.MODE_STOPPED and self.s.int_start_min >= 0:
+            # L2-reinit-4h: flagged exactly from 4 h on
+            assert self.s.reinit_needed == (1 if minutes >= 240 else 0)
+
+    @rule(kind=st.sampled_from([k.RX_CRS, k.RX_OTHER, k.RX_ICANS]), grade=st.sampled_from([2, 3]))
+    def reaction_then_resolved(self, kind: int, grade: int) -> None:
+        if self.board.command(pump.CMD_REACTION, [kind, grade]) != k.OK or self.s.rx_kind == k.RX_NONE:
+            return
+        if self.board.command(pump.CMD_RESOLVED, []) == k.OK:
+            self.restart = (self.s.cycle, self._day())
+            cap_ng, _ = self._model_cap_ng()
+            assert self.s.cap_ng_per_day == ng(low_cap_mcg_per_day(self.patient))  # L2.4-restart-9
+
+    @rule(outage_min=st.sampled_from([-1, 0, 5, 300]))
+    def power_cycle(self, outage_min: int) -> None:
+        before = dict(self.s.__dict__)
+        self.board = pump.Controller(self.storage, hal.SimClock(), hal.SimMotor())
+        assert self.board.boot(outage_min) == journal.LOAD_OK
+        # nothing delivered is lost; the motor never restarts by itself
+        assert self.s.course_ng == before["course_ng"]
+        assert self.s.locked == before["locked"]
+        assert self.s.mode != k.MODE_RUNNING
+        assert self.board.motor.ul_per_h == 0
+
+    # ---------------------------------------------------------------- invariants
+    @invariant()
+    def kernel_invariant_holds(self) -> None:
+        assert k.invariant(self.s)
+
+    @invariant()
+    def cap_in_force_matches_model(self) -> None:
+        s = self.s
+        if s.phase != k.PHASE_INFUSION or s.cycle > s.max_cycles or s.cycle_run_min % DAY_MIN:
+            return
+        cap_ng, stricter_ok = self._model_cap_ng()
+        if stricter_ok:
+            assert s.cap_ng_per_day <= ng(Decimal(28))
+            return
+        assert s.cap_ng_per_day == cap_ng, (s.cap_ng_per_day, cap_ng, s.cycle, self._day())
+
+    @invariant()
+    def running_rate_within_model_cap(self) -> None:
+        if self.s.mode == k.MODE_RUNNING:
+            assert self.s.bag_ng_per_day <= self.s.cap_ng_per_day
+            assert self.board.motor.ul_per_h == self.s.bag_ul_per_h
+
+
+TestKernelVsModel = KernelVsModel.TestCase
+TestKernelVsModel.settings = settings(max_examples=150, stateful_step_count=30, deadline=None,
+                                      suppress_health_check=[HealthCheck.too_slow])
