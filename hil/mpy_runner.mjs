@@ -5,7 +5,8 @@
 // usage: node hil/mpy_runner.mjs --root DIR [--heap BYTES] MODE
 //   MODE is one of
 //     --module NAME        import NAME (e.g. firmware.main), like a board's boot does
-//     --script FILE        run FILE as __main__
+//     --script FILE        run FILE as __main__ (a line "#@phase" splits it into parts run
+//                          one after another in separate calls, sharing their globals)
 //     --unittest FILE...   run the unittest TestCases of each FILE with MicroPython's unittest
 //
 // The --root tree (normally build/mpy, the mpy-cross output of hil/build.py) is copied into
@@ -180,11 +181,18 @@ def _bp_driver(cfg_json):
 
     if cfg["mode"] == "script":
         script = cfg["paths"][0]
+        phase = cfg.get("phase", 0)
 
         def run():
+            global _bp_main
             with open(script) as f:
                 source = f.read()
-            exec(compile(source, script, "exec"), {"__name__": "__main__", "__file__": script})
+            if phase == 0:
+                _bp_main = {"__name__": "__main__", "__file__": script}
+            # a line "#@phase" splits the script; each part runs in its own call from Node,
+            # because this port frees garbage only between calls (its GC scans the C stack)
+            part = source.split("\n#@phase\n")[phase]
+            exec(compile(part, script, "exec"), _bp_main)
         return guarded(run)
 
     import unittest
@@ -244,8 +252,16 @@ async function main() {
         paths.forEach((p, i) => { shown[p] = cfg.files[i]; });
         mp.runPython(DRIVER);
         const driver = mp.globals.get("_bp_driver");
-        const rc = driver(JSON.stringify({ mode: cfg.mode, module: cfg.module, paths, shown }));
-        return typeof rc === "number" ? rc : 1;
+        let phases = 1;
+        if (cfg.mode === "script") {
+            phases = fs.readFileSync(cfg.files[0], "utf8").split("\n#@phase\n").length;
+        }
+        let rc = 0;
+        for (let phase = 0; phase < phases && rc === 0; phase++) {
+            rc = driver(JSON.stringify({ mode: cfg.mode, module: cfg.module, paths, shown, phase }));
+            if (typeof rc !== "number") rc = 1;
+        }
+        return rc;
     } catch (e) {
         // A failure of the runner or of the WebAssembly machine itself (abort, stack overflow).
         out.flush();
