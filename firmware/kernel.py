@@ -592,6 +592,16 @@ def ack_alarm(s, bits):
     return OK
 
 
+def _rx_rank(kind, grade):
+    """How strict a withheld reaction's Table 4 time rules are: a later, milder entry must not
+    replace them (L2.4-neuro-3: 3 to 7 days; L2.4-other-3: at most 14 days)."""
+    if (kind == RX_NEURO or kind == RX_ICANS) and grade == 3:
+        return 2                                            # L2.4-neuro-3
+    if kind == RX_OTHER and grade >= 3:
+        return 1                                            # L2.4-other-3
+    return 0
+
+
 def reaction(s, kind, grade):
     """A clinician enters an adverse reaction: Table 4 applied mechanically (L2.4-*)."""
     if s.mode == MODE_NO_PATIENT:
@@ -619,6 +629,8 @@ def reaction(s, kind, grade):
         s.decision_pending = 1                              # L2.4-other-4: the pump asks
     if s.rx_kind == RX_NONE:
         s.rx_start_min = s.now_min
+    elif _rx_rank(kind, grade) < _rx_rank(s.rx_kind, s.rx_grade):
+        return OK                                           # L2.4-neuro-3, L2.4-other-3: the stricter open rule stays
     s.rx_kind = kind
     s.rx_grade = grade
     s.rx_at_low = at_low
@@ -753,4 +765,26 @@ def invariant(s):
         and (s.bag_loaded == 1 or (s.bag_ng_per_day == 0 and s.bag_ul_per_h == 0))
         and s.bag_run_min <= s.bag_duration_min
         and s.cycle_run_min <= CYCLE_INFUSION_MIN
+        # -- strengthening found with verify/ (each conjunct is needed for induction) --
+        and s.cap_ng_per_day == _cap_now(s)                 # the cap in force is always current
+        and (s.phase != PHASE_INFUSION or s.cycle_run_min < CYCLE_INFUSION_MIN)
+        and (s.mode != MODE_NO_PATIENT or (
+            s.cycle == 0 and s.phase == PHASE_INFUSION and s.cycle_run_min == 0
+            and s.step_run_min == 0 and s.low_left_min == 0
+            and s.bag_loaded == 0 and s.rx_kind == RX_NONE and s.decision_pending == 0 and s.locked == 0))
+        and (s.bag_loaded == 1 or (
+            s.bag_duration_min == 0 and s.bag_run_min == 0 and s.bag_room_min == 0
+            and s.bag_room_limit_min == 0 and s.bag_volume_ul == 0 and s.bag_ul == 0
+            and s.bag_ng == 0 and s.acc_ng == 0 and s.acc_ul == 0))
+        and (s.bag_loaded == 0 or (
+            s.bag_run_min < s.bag_duration_min and s.bag_room_min < s.bag_room_limit_min
+            and s.bag_ul < s.bag_volume_ul
+            and (((s.bag_duration_min == 1440 or s.bag_duration_min == 2880) and s.bag_room_limit_min == ROOM_24_48_MIN)
+                 or ((s.bag_duration_min == 4320 or s.bag_duration_min == 5760) and s.bag_room_limit_min == ROOM_72_96_MIN)
+                 or (s.bag_duration_min == 10080 and s.bag_room_limit_min == ROOM_7D_MIN))))
+        and MIN_PER_DAY * s.bag_ng + s.acc_ng <= CAP_FULL_NG_PER_DAY * s.bag_run_min
+        and s.int_start_min <= s.now_min
+        and (s.reinit_needed == 0 or (s.need_premed == 1 and s.need_supervision == 1))
+        and (not (s.mode == MODE_STOPPED and s.int_start_min >= 0 and s.phase == PHASE_INFUSION
+                  and s.cycle_run_min > 0) or s.now_min - s.int_start_min <= NEW_CYCLE_MIN)
     )

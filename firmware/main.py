@@ -1,7 +1,7 @@
 """The board loop: bytes from the serial line -> protocol -> Controller -> replies and events.
 
 `Board(transport, controller)` is the whole loop as an object, so it runs the same on a board
-(`run()`: a UART or the USB console), under a host bridge (`feed(bytes) -> bytes` and `poll()`:
+(`run()` over a machine.UART), under a host bridge (`feed(bytes) -> bytes` and `poll()`:
 hil/sim.py on CPython, hil/mpy_board.mjs on MicroPython), and in tests.
 
 Rules of the link (docs/protocol.md):
@@ -19,7 +19,7 @@ from firmware import kernel, journal, protocol as P, pump
 
 FIRMWARE_VERSION = 100          # major * 10000 + minor * 100 + patch: 0.1.0
 MAX_QUEUED_EVENTS = 32          # per feed()/poll(); the rest stay in the journal (CMD_EVENTS)
-UART_ID = 0                     # board wiring: EXT, set per board
+UART_ID = 0                     # board wiring (set per board): UART, stepper pins, steps
 UART_BAUD = 115200
 STEP_PIN = 2
 ENABLE_PIN = 3
@@ -56,11 +56,12 @@ class Board:
         self.hash_kind, self.hash_digest = kernel_hash()
         self.events_dropped = 0
         self._queued = 0
-        self.controller = None
-        self.attach(controller)
+        self.controller = controller
+        controller.listeners.append(self._on_event)
         self.reset_link()
 
     def attach(self, controller):
+        """Serve another controller (a reboot builds a new one over the same record)."""
         self.controller = controller
         controller.listeners.append(self._on_event)
 

@@ -14,10 +14,7 @@ Decoding allocates nothing per byte: one receive buffer, filled in place.
 """
 import struct
 
-try:
-    from binascii import crc32
-except ImportError:  # pragma: no cover
-    from zlib import crc32
+from binascii import crc32
 
 VERSION = 1
 

@@ -123,6 +123,15 @@ class Controller:
         self._after(before)
         self._apply()
 
+    def sensor_alarm(self, bits):
+        """A board sensor (occlusion, air in line, door, battery): stop, raise the bits.
+        Recorded before the motor is touched, like every other step."""
+        before = self._snapshot()
+        kernel.stop(self.s, kernel.STOP_ALARM)  # E_STATE when not running: the alarm still counts
+        self.s.alarm = self.s.alarm | (bits & 255)
+        self._after(before)
+        self._apply()
+
     def clock_fault(self):
         before = self._snapshot()
         kernel.fault(self.s)

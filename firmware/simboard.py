@@ -75,8 +75,7 @@ class Sim:
         return [kernel.OK]
 
     def reset(self, args):
-        self.storage.data[:] = bytearray([0xFF]) * len(self.storage.data)
-        self.storage.cut_after = -1
+        self.storage = hal.MemStorage(journal.TOTAL_BYTES)     # erased: a fresh pump
         self.motor.fail = False
         self.power_cut(-1)
         return [kernel.OK]
@@ -85,12 +84,7 @@ class Sim:
     def line_alarm(self, bit):
         """A sensor alarm: stop the motor (kernel.stop, STOP_ALARM) and raise the alarm bit,
         recorded before the motor is touched, like every other step of the controller."""
-        c = self.board.controller
-        before = c._snapshot()
-        kernel.stop(c.s, kernel.STOP_ALARM)     # E_STATE when not running: the alarm still counts
-        c.s.alarm = c.s.alarm | bit
-        c._after(before)
-        c._apply()
+        self.board.controller.sensor_alarm(bit)
 
     def power_cut(self, outage_min):
         """Power off and on: the motor stops, RAM is lost, the controller restores its record."""
@@ -116,17 +110,18 @@ def make_board(transport=None):
 
 
 # hex wrappers for the MicroPython bridge (hil/mpy_board.mjs): no byte is ever translated
-_sim = None
+_bridged = []  # type: list[Sim]
 
 
 def bridge_start():
-    global _sim
     import binascii
-    _sim = make_board()
-    return binascii.hexlify(_sim.board._take()).decode()
+    sim = make_board()
+    _bridged[:] = [sim]
+    return binascii.hexlify(sim.board._take()).decode()
 
 
 def bridge_feed(hex_in):
     import binascii
-    out = _sim.board.feed(binascii.unhexlify(hex_in)) if hex_in else b""
-    return binascii.hexlify(out + _sim.board.poll()).decode()
+    board = _bridged[0].board
+    out = board.feed(binascii.unhexlify(hex_in)) if hex_in else b""
+    return binascii.hexlify(out + board.poll()).decode()

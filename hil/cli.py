@@ -1,0 +1,279 @@
+"""`blinpump sim`, `blinpump bench`, `blinpump demo` and `blinpump flash`.
+
+    blinpump sim [--runtime cpython|micropython] [--link PATH]
+    blinpump bench [--port URL] [SCENARIO ...] [--junit FILE] [--runtime ...] [--course]
+    blinpump demo [--out DIR] [--runtime ...] [--course-cycles N]
+    blinpump flash --port PORT [--with-sim] [--dry-run]
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+from hil import build, scenarios
+from hil.client import Pump
+from hil.sim import RUNTIMES, SimBoard
+
+REPO = build.REPO
+DEMO_INDICATION = "rr"          # the example patient of bench --course and demo: R/R, 70 kg
+DEMO_WEIGHT_KG = 70.0
+BOOT_WAIT_S = 5.0
+
+
+# ---------------------------------------------------------------- sim
+
+def sim_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="blinpump sim", description=(
+        "Start a simulated pump behind a pseudo-terminal and print its device path (first line of "
+        "stdout). Any serial tool can open it; the protocol is docs/protocol.md. Stops on Ctrl-C."))
+    parser.add_argument("--runtime", choices=RUNTIMES, default="cpython",
+                        help="cpython: firmware modules in this process; micropython: the mpy-cross "
+                             "compiled firmware in the WebAssembly MicroPython (Node)")
+    parser.add_argument("--link", metavar="PATH", help="also make PATH a symlink to the device")
+    args = parser.parse_args(argv)
+    board = SimBoard(args.runtime, link=args.link)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    print(board.path, flush=True)
+    print("blinpump sim: simulated pump (%s runtime, protocol v1) on %s%s; Ctrl-C stops it"
+          % (args.runtime, board.path, " (link %s)" % args.link if args.link else ""), file=sys.stderr, flush=True)
+    while not stop.is_set() and board.alive():
+        stop.wait(0.2)
+    died = not board.alive()
+    board.close()
+    if died:
+        print("blinpump sim: the board stopped:\n" + "\n".join(board.log), file=sys.stderr)
+        return 1
+    return 0
+
+
+@contextlib.contextmanager
+def _pump(port: str | None, runtime: str) -> Iterator[Pump]:
+    """A Pump on `port`, or on a simulated board started for the occasion."""
+    if port:
+        with Pump(port, boot_wait_s=BOOT_WAIT_S) as p:
+            yield p
+        return
+    with SimBoard(runtime) as board, Pump(board.path) as p:
+        yield p
+
+
+# ---------------------------------------------------------------- bench
+
+def bench_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="blinpump bench", description=(
+        "Run scenarios (hil/scenarios/*.json, by id, file or clause ID; default: all) on a pump over "
+        "serial; with no --port a simulated board is started. Exit status 1 if any scenario fails."))
+    parser.add_argument("scenarios", nargs="*", metavar="SCENARIO")
+    parser.add_argument("--port", help="pyserial URL of the pump (default: a simulated board)")
+    parser.add_argument("--runtime", choices=RUNTIMES, default="cpython", help="runtime of the simulated board")
+    parser.add_argument("--junit", metavar="FILE", help="write a JUnit XML report")
+    parser.add_argument("--course", action="store_true", help="also give a whole planned R/R course")
+    args = parser.parse_args(argv)
+    try:
+        selected = scenarios.standard(args.scenarios)
+    except scenarios.ScenarioError as exc:
+        print("blinpump bench: %s" % exc, file=sys.stderr)
+        return 2
+    with _pump(args.port, args.runtime) as p:
+        results = scenarios.run_all(p, selected)
+        course = scenarios.run_course(p, DEMO_INDICATION, DEMO_WEIGHT_KG) if args.course else None
+    print(scenarios.table(results))
+    if course:
+        print("course: %(cycles)d cycles, %(days)d days, planned %(planned_ng)d ng, pump recorded "
+              "%(course_ng)d ng, %(wall_s).1f s" % course)
+    if args.junit:
+        scenarios.write_junit(results, args.junit)
+    ok = all(r.ok for r in results) and (course is None or course["ok"])
+    return 0 if ok else 1
+
+
+# ---------------------------------------------------------------- demo
+
+def _plan_text(indication: str, weight_kg: float, cycles: int | None) -> str:
+    try:
+        from model.patient import Patient, parse_indication
+        from model.planner import plan_course
+    except ImportError as exc:
+        return "plan: skipped (model/ not importable: %s)" % exc
+    course = plan_course(Patient(parse_indication(indication), weight_kg), cycles)
+    lines = ["course for %s, %g kg (%s): %d cycles" % (indication, weight_kg, course.clause, len(course.cycles))]
+    for c in course.cycles:
+        doses = ", ".join("days %d-%d %s mcg/day (%s)" % (d.first_day, d.last_day, d.mcg_per_day, d.clause)
+                          for d in c.doses)
+        lines.append("  cycle %d (%s): %s; then %d days free" % (c.number, c.phase, doses, c.treatment_free_days))
+    return "\n".join(lines)
+
+
+def _prove() -> tuple[str, int | None]:
+    """Run `blinpump prove` (verify.cli.prove_main) if verify/ provides it; (output, exit status or None)."""
+    try:
+        from verify.cli import prove_main
+    except ImportError as exc:
+        return "prove: skipped (verify.cli.prove_main not importable: %s)" % exc, None
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        try:
+            rc = int(prove_main([]) or 0)
+        except SystemExit as exc:
+            rc = int(exc.code or 0)
+    return out.getvalue().rstrip(), rc
+
+
+def demo_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="blinpump demo", description=(
+        "Plan a course for an example patient (model/), prove the kernel (verify/), then run the "
+        "standard scenarios and the planned course over serial on a simulated board in fast-forward; "
+        "writes report.md and junit.xml."))
+    parser.add_argument("--out", default=str(REPO / "build" / "demo"), help="output directory (default build/demo)")
+    parser.add_argument("--runtime", choices=RUNTIMES, default="cpython")
+    parser.add_argument("--course-cycles", type=int, default=None, metavar="N",
+                        help="give only the first N cycles of the course (default: all)")
+    parser.add_argument("--no-prove", action="store_true", help="skip `blinpump prove`")
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    report = ["# blinpump demo", ""]
+
+    plan = _plan_text(DEMO_INDICATION, DEMO_WEIGHT_KG, args.course_cycles)
+    print(plan)
+    report += ["## Plan (model/)", "", "```", plan, "```", ""]
+
+    prove_out, prove_rc = ("prove: skipped (--no-prove)", None) if args.no_prove else _prove()
+    print(prove_out.splitlines()[-1] if prove_out else "prove: no output")
+    report += ["## Proofs (`blinpump prove`)", "", "```", prove_out, "```",
+               "exit status: %s" % ("skipped" if prove_rc is None else prove_rc), ""]
+
+    with SimBoard(args.runtime) as board, Pump(board.path) as p:
+        hello = p.info
+        matches = p.kernel_matches()
+        results = scenarios.run_all(p, scenarios.standard())
+        course = scenarios.run_course(p, DEMO_INDICATION, DEMO_WEIGHT_KG, cycles=args.course_cycles)
+    table = scenarios.table(results)
+    print(table)
+    course_line = ("course over serial: %(cycles)d cycles, %(days)d simulated days in %(wall_s).1f s; planned "
+                   "%(planned_ng)d ng, pump recorded %(course_ng)d ng: %(verdict)s"
+                   % dict(course, verdict="OK" if course["ok"] else "MISMATCH"))
+    print(course_line)
+    scenarios.write_junit(results, out / "junit.xml", suite="blinpump.demo")
+    report += ["## Simulated board", "",
+               "%s runtime, protocol v%d, firmware %d, %s build, kernel sha256 %s (%s this repository)"
+               % (args.runtime, hello["protocol_version"], hello["firmware_version"], hello["build"],
+                  hello["kernel_sha256"][:16], "matches" if matches else "DOES NOT MATCH"), "",
+               "## Scenarios over serial", "", "```", table, "```", "", "## Course", "", course_line, ""]
+    ok = all(r.ok for r in results) and course["ok"] and matches and prove_rc in (None, 0)
+    report.append("Result: %s (%.1f s)" % ("PASS" if ok else "FAIL", time.monotonic() - t0))
+    (out / "report.md").write_text("\n".join(report) + "\n")
+    (out / "course.json").write_text(json.dumps(course, indent=2) + "\n")
+    print("blinpump demo: %s; report %s, JUnit %s" % ("PASS" if ok else "FAIL", out / "report.md", out / "junit.xml"))
+    return 0 if ok else 1
+
+
+# ---------------------------------------------------------------- flash
+
+_READBACK = """
+import os, hashlib, binascii
+for name in sorted(os.listdir('firmware')):
+    h = hashlib.sha256()
+    with open('firmware/' + name, 'rb') as f:
+        while True:
+            b = f.read(512)
+            if not b:
+                break
+            h.update(b)
+    print('HASH', name, binascii.hexlify(h.digest()).decode())
+"""
+
+
+def flash_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="blinpump flash", description=(
+        "Compile the firmware with mpy-cross, copy the .mpy files to a board with mpremote, then read "
+        "back the sha256 of every file under /firmware on the board and compare with the compiled ones."))
+    parser.add_argument("--port", help="the board's serial port (e.g. /dev/ttyACM0); required")
+    parser.add_argument("--with-sim", action="store_true",
+                        help="also copy firmware/simboard (simulation commands): never for a pump in use")
+    parser.add_argument("--dry-run", action="store_true", help="print the mpremote commands only")
+    parser.add_argument("--mpremote", default=None, help=argparse.SUPPRESS)   # tests: a stand-in
+    args = parser.parse_args(argv)
+    if not args.port:
+        print("blinpump flash: no port given: use --port PORT (list ports with "
+              "`python -m serial.tools.list_ports`)", file=sys.stderr)
+        return 2
+    try:
+        compiled = build.compile_firmware()
+    except build.CompileError as exc:
+        print("blinpump flash: %s" % exc, file=sys.stderr)
+        return 1
+    files = [c for c in compiled if args.with_sim or c.module != "firmware.simboard"]
+    local = {c.mpy_path.name: hashlib.sha256(c.mpy_path.read_bytes()).hexdigest() for c in files}
+    mpremote = args.mpremote.split() if args.mpremote else [sys.executable, "-m", "mpremote"]
+    base = mpremote + ["connect", args.port]
+    steps = [(base + ["fs", "mkdir", ":firmware"], False)]
+    if not args.with_sim:
+        steps.append((base + ["fs", "rm", ":firmware/simboard.mpy"], False))
+    steps.append((base + ["fs", "cp", "-f"] + [str(c.mpy_path) for c in files] + [":firmware/"], True))
+    if args.dry_run:
+        for cmd, _ in steps:
+            print(" ".join(cmd))
+        return 0
+    for cmd, must in steps:
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if must and proc.returncode != 0:
+            print("blinpump flash: %s failed:\n%s" % (" ".join(cmd[len(mpremote):]),
+                                                      (proc.stderr + proc.stdout).strip()), file=sys.stderr)
+            return 1
+    proc = subprocess.run(base + ["exec", _READBACK], capture_output=True, text=True)
+    remote = {}
+    for line in proc.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == "HASH":
+            remote[parts[1]] = parts[2]
+    if proc.returncode != 0 or not remote:
+        print("blinpump flash: could not read back hashes:\n%s" % (proc.stderr + proc.stdout).strip(), file=sys.stderr)
+        return 1
+    problems = compare_hashes(local, remote)
+    for name in sorted(set(local) | set(remote)):
+        print("%-16s %s  %s" % (name, (remote.get(name) or "-" * 64)[:16],
+                                "ok" if local.get(name) == remote.get(name) else "MISMATCH"))
+    for p in problems:
+        print("blinpump flash: %s" % p, file=sys.stderr)
+    return 1 if problems else 0
+
+
+def compare_hashes(local: dict[str, str], remote: dict[str, str]) -> list[str]:
+    """What is wrong with the board's /firmware compared with the compiled files."""
+    problems = []
+    for name, digest in sorted(local.items()):
+        if name not in remote:
+            problems.append("%s is missing on the board" % name)
+        elif remote[name] != digest:
+            problems.append("%s on the board differs from the compiled file" % name)
+    for name in sorted(set(remote) - set(local)):
+        # a stale .py would be imported instead of its .mpy; simboard must not be on a pump
+        problems.append("%s is on the board but not in this build: remove it" % name)
+    return problems
+
+
+def _main() -> int:   # python -m hil.cli SUBCOMMAND ... (before blinpump_cli registers them)
+    commands = {"sim": sim_main, "bench": bench_main, "demo": demo_main, "flash": flash_main}
+    if len(sys.argv) < 2 or sys.argv[1] not in commands:
+        print("usage: python -m hil.cli {%s} ..." % ",".join(commands), file=sys.stderr)
+        return 2
+    return commands[sys.argv[1]](sys.argv[2:])
+
+
+if __name__ == "__main__":
+    sys.exit(_main())

@@ -1,0 +1,454 @@
+"""Host side of the pump's serial protocol (docs/protocol.md), over any pyserial URL.
+
+    with Pump("/dev/pts/7") as pump:          # or socket://host:port, loop://, a Serial object
+        pump.setup(4242, IND_RR, 70000, 0)
+        pump.bag(4242, 63000, 240000, 168, 1, 0, 0)
+        ...
+        print(pump.status()["cap_ng_per_day"])
+
+The codec here is written independently of firmware/protocol.py; both are checked against the
+test vectors in docs/protocol.md, so a mistake on one side cannot hide behind the other.
+
+Delivery: one request in flight. A reply that is missing, corrupt or NAKed makes the client
+resend the *same* frame (same SEQ); the board answers a duplicate from its reply cache, so a
+command is applied once however often it is sent. Replies to older SEQs are dropped. If the board
+reboots while a request is in flight (its boot event arrives, or it answers E_OUT_OF_STATE), the
+client raises BoardRebooted: it cannot know whether the command was applied, so it never guesses.
+"""
+from __future__ import annotations
+
+import hashlib
+import random
+import struct
+import time
+import zlib
+from collections import deque
+from pathlib import Path
+from typing import Any, Callable, Iterable, NamedTuple
+
+from firmware import codes, journal
+from firmware import kernel as k
+from firmware import protocol as P
+from firmware import pump as fw_pump
+
+VERSION = 1
+FLAG, ESC, ESC_XOR = 0x7E, 0x7D, 0x20
+_STUFFED = {0x7E, 0x7D, 0x03}
+T_REQUEST, T_REPLY, T_EVENT, T_NAK = 1, 2, 3, 4
+_HEADER = struct.Struct("<BBHBB")
+MAX_BODY_BYTES = 6 + 4 * 48 + 4
+
+EVENT_NAMES = {v: n[3:] for n, v in vars(journal).items() if n.startswith("EV_")}
+FAULT_KINDS = {"occlusion": P.FAULT_OCCLUSION, "air": P.FAULT_AIR, "door": P.FAULT_DOOR,
+               "low_battery": P.FAULT_LOW_BATTERY, "power_cut": P.FAULT_POWER_CUT,
+               "power_cut_write": P.FAULT_POWER_CUT_WRITE, "motor": P.FAULT_MOTOR}
+REPO = Path(__file__).resolve().parent.parent
+
+
+# ---------------------------------------------------------------- codec
+
+def crc32(data: bytes) -> int:
+    """CRC-32/ISO-HDLC; check value 0xCBF43926 for b"123456789"."""
+    return zlib.crc32(data) & 0xFFFFFFFF
+
+
+def encode_frame(ftype: int, seq: int, cmd: int, ints: Iterable[int] = ()) -> bytes:
+    ints = list(ints)
+    for v in ints:
+        if not isinstance(v, int) or isinstance(v, bool) or not -2**31 <= v < 2**31:
+            raise ValueError("argument %r is not a signed 32-bit int" % (v,))
+    body = _HEADER.pack(VERSION, ftype, seq & 0xFFFF, cmd, len(ints)) + struct.pack("<%di" % len(ints), *ints)
+    body += struct.pack("<I", crc32(body))
+    out = bytearray([FLAG])
+    for b in body:
+        out += bytes((ESC, b ^ ESC_XOR)) if b in _STUFFED else bytes((b,))
+    out.append(FLAG)
+    return bytes(out)
+
+
+class Frame(NamedTuple):
+    ftype: int
+    seq: int
+    cmd: int
+    ints: tuple[int, ...]
+    version: int = VERSION
+
+
+class BadFrame(NamedTuple):
+    reason: str      # "crc", "short", "length", "escape", "overflow"
+    raw: bytes
+
+
+class FrameReader:
+    """Bytes in, frames out; resynchronises on every 0x7E (garbage yields BadFrame, never a Frame)."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+        self.esc = False
+        self.broken = ""
+
+    def feed(self, data: bytes) -> list[Frame | BadFrame]:
+        out: list[Frame | BadFrame] = []
+        for b in data:
+            if b == FLAG:
+                if self.buf or self.broken or self.esc:
+                    out.append(self._finish())
+                self.buf, self.esc, self.broken = bytearray(), False, ""
+            elif self.broken:
+                continue
+            elif b == ESC:
+                self.esc = True
+            else:
+                if self.esc:
+                    b ^= ESC_XOR
+                    self.esc = False
+                self.buf.append(b)
+                if len(self.buf) > MAX_BODY_BYTES:
+                    self.broken = "overflow"
+        return out
+
+    def _finish(self) -> Frame | BadFrame:
+        body = bytes(self.buf)
+        if self.broken or self.esc:
+            return BadFrame(self.broken or "escape", body)
+        if len(body) < 10:
+            return BadFrame("short", body)
+        if struct.unpack_from("<I", body, len(body) - 4)[0] != crc32(body[:-4]):
+            return BadFrame("crc", body)
+        ver, ftype, seq, cmd, n = _HEADER.unpack_from(body)
+        if 6 + 4 * n + 4 != len(body):
+            return BadFrame("length", body)
+        return Frame(ftype, seq, cmd, struct.unpack_from("<%di" % n, body, 6), ver)
+
+
+# ---------------------------------------------------------------- errors and statuses
+
+def describe(code: int) -> tuple[str, str, str]:
+    """(name, clause, text) of a kernel status (firmware/codes.py) or a protocol error."""
+    if code in codes.STATUS:
+        return codes.STATUS[code]
+    if code in P.ERRORS:
+        name, text = P.ERRORS[code]
+        return name, "protocol", text
+    return "E_UNKNOWN(%d)" % code, "", "unknown status"
+
+
+def status_code(name: str) -> int:
+    for code, entry in list(codes.STATUS.items()) + [(c, (e[0],)) for c, e in P.ERRORS.items()]:
+        if entry[0] == name:
+            return code
+    raise KeyError("unknown status name %r" % name)
+
+
+class Status(int):
+    """A kernel status: compares as its int code; knows its name and label clause."""
+
+    @property
+    def name(self) -> str:
+        return describe(self)[0]
+
+    @property
+    def clause(self) -> str:
+        return describe(self)[1]
+
+    @property
+    def ok(self) -> bool:
+        return self == k.OK
+
+    def __repr__(self) -> str:
+        return codes.describe(int(self)) if int(self) in codes.STATUS else self.name
+
+
+class PumpError(Exception):
+    """A protocol-level refusal (malformed, unknown command, wrong arity, version...)."""
+
+    def __init__(self, code: int, what: str = "") -> None:
+        self.code = code
+        self.name, self.clause, self.text = describe(code)
+        super().__init__("%s%s [%s]: %s" % (what + ": " if what else "", self.name, self.clause, self.text))
+
+
+class LinkError(Exception):
+    """No valid reply after every retry: the line or the board is down."""
+
+
+class BoardRebooted(Exception):
+    """The board rebooted while a request was in flight; whether it was applied is unknown."""
+
+
+# ---------------------------------------------------------------- the client
+
+def open_serial(url: str, baudrate: int = 115200, control_lines: bool = True) -> Any:
+    """Open a pyserial URL with DTR and RTS held low *before* the port opens, so that opening it
+    does not reset a board wired for auto-reset (ESP32, some STM32/RP2040 adapters)."""
+    import serial
+    ser = serial.serial_for_url(url, do_not_open=True, baudrate=baudrate, timeout=0.05)
+    if control_lines:
+        try:
+            ser.dtr = False
+            ser.rts = False
+        except (AttributeError, OSError, ValueError):
+            pass
+    try:
+        ser.open()
+    except OSError:
+        if not control_lines:
+            raise
+        # pseudo-terminals and some adapters refuse modem-control ioctls: open without them
+        ser = serial.serial_for_url(url, do_not_open=True, baudrate=baudrate, timeout=0.05)
+        ser.open()
+    return ser
+
+
+class Pump:
+    """Typed commands for one pump over one serial link (context manager)."""
+
+    def __init__(self, port: str | Any, *, timeout_s: float = 1.0, retries: int = 4,
+                 baudrate: int = 115200, boot_wait_s: float = 0.0, advance_s_per_min: float = 0.004,
+                 on_event: Callable[[dict[str, int]], None] | None = None, hello: bool = True) -> None:
+        self.ser = open_serial(port, baudrate) if isinstance(port, str) else port
+        self.timeout_s = timeout_s
+        self.advance_s_per_min = advance_s_per_min      # MicroPython in WebAssembly: ~0.15 ms a minute
+        self.retries = retries
+        self.reader = FrameReader()
+        self._frames: deque[Frame | BadFrame] = deque()     # read from the line, not yet handled
+        self.seq = random.randrange(1, 0xFFFF)
+        self.stream: deque[dict[str, int]] = deque(maxlen=4096)   # unsolicited events seen
+        self.on_event = on_event
+        self.stats = {"requests": 0, "resends": 0, "naks": 0, "bad_frames": 0, "stale_replies": 0,
+                      "bytes_out": 0, "bytes_in": 0}
+        self.info: dict[str, Any] = {}
+        self._boot_seen = False
+        if hello:
+            self.hello(wait_s=boot_wait_s)
+
+    # ---- context manager
+    def __enter__(self) -> Pump:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.ser.close()
+
+    # ---- transport
+    def _write(self, data: bytes) -> None:
+        self.ser.write(data)
+        self.stats["bytes_out"] += len(data)
+
+    def _next_frame(self, until: float) -> Frame | BadFrame | None:
+        """The next frame from the line, or None if none is complete by `until`."""
+        while not self._frames:
+            left = until - time.monotonic()
+            if left <= 0:
+                return None
+            self.ser.timeout = min(left, 0.05)
+            data = self.ser.read(max(1, getattr(self.ser, "in_waiting", 0)))
+            if data:
+                self.stats["bytes_in"] += len(data)
+                self._frames.extend(self.reader.feed(data))
+        return self._frames.popleft()
+
+    def _event(self, f: Frame) -> None:
+        seq, time_min, a, b = f.ints if len(f.ints) == 4 else (f.seq, -1, 0, 0)
+        ev = {"seq": seq, "time_min": time_min, "code": f.cmd, "a": a, "b": b}
+        self.stream.append(ev)
+        if f.cmd == journal.EV_BOOT:
+            self._boot_seen = True
+        if self.on_event:
+            self.on_event(ev)
+
+    def pump_events(self, wait_s: float = 0.0) -> list[dict[str, int]]:
+        """The unsolicited events received so far and within wait_s (drains the stream)."""
+        until = time.monotonic() + wait_s
+        while True:
+            f = self._next_frame(max(until, time.monotonic() + 0.001))
+            if f is None and time.monotonic() >= until:
+                break
+            if isinstance(f, Frame) and f.ftype == T_EVENT:
+                self._event(f)
+        out = list(self.stream)
+        self.stream.clear()
+        return out
+
+    def request(self, cmd: int, args: Iterable[int] = (), timeout_s: float | None = None,
+                expect_boot: bool = False) -> tuple[int, ...]:
+        """Send one request; return the reply's ints (status first). Re-sends the same SEQ on a
+        missing, corrupt or NAKed reply; raises LinkError when every attempt failed."""
+        self.seq = self.seq % 0xFFFF + 1
+        seq = self.seq
+        frame = encode_frame(T_REQUEST, seq, cmd, args)
+        timeout_s = self.timeout_s if timeout_s is None else timeout_s
+        self.stats["requests"] += 1
+        self._boot_seen = False
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self.stats["resends"] += 1
+            self._write(frame)
+            until = time.monotonic() + timeout_s
+            damaged = False
+            while not (damaged and not self._frames):       # after a NAK or a damaged frame: re-send
+                f = self._next_frame(until)                 # once nothing else is queued
+                if f is None:
+                    break                                       # timed out: re-send
+                if isinstance(f, BadFrame):
+                    self.stats["bad_frames"] += 1               # maybe it was our reply
+                    damaged = True
+                elif f.ftype == T_EVENT:
+                    self._event(f)
+                    if self._boot_seen and not expect_boot:
+                        raise BoardRebooted("the board rebooted during %s; it may or may not have "
+                                            "been applied: check status()" % _cmd_name(cmd))
+                elif f.ftype == T_NAK:
+                    self.stats["naks"] += 1
+                    damaged = True
+                elif f.ftype == T_REPLY and f.seq == seq:
+                    if f.ints and f.ints[0] == P.E_BUSY:
+                        time.sleep(0.05)
+                        break
+                    return f.ints
+                else:
+                    self.stats["stale_replies"] += 1            # a late reply to an earlier request
+        raise LinkError("no valid reply to %s (seq %d) after %d attempts" % (_cmd_name(cmd), seq, self.retries + 1))
+
+    def _call(self, cmd: int, args: Iterable[int] = (), timeout_s: float | None = None,
+              expect_boot: bool = False) -> tuple[int, ...]:
+        ints = self.request(cmd, args, timeout_s, expect_boot)
+        if not ints:
+            raise PumpError(P.E_MALFORMED, _cmd_name(cmd))
+        if ints[0] == P.E_OUT_OF_STATE and cmd != P.CMD_HELLO:
+            raise BoardRebooted("%s refused: no session (the board rebooted since HELLO); "
+                                "call hello() and check status() before repeating it" % _cmd_name(cmd))
+        if ints[0] >= 100:
+            raise PumpError(ints[0], _cmd_name(cmd))
+        return ints
+
+    def _status(self, cmd: int, args: Iterable[int] = ()) -> Status:
+        return Status(self._call(cmd, args)[0])
+
+    # ---- handshake and reading
+    def hello(self, wait_s: float = 0.0) -> dict[str, Any]:
+        """Version handshake; starts a session. With wait_s, retries until a board has booted."""
+        until = time.monotonic() + wait_s
+        while True:
+            try:
+                ints = self.request(P.CMD_HELLO, [VERSION], expect_boot=True)
+                break
+            except LinkError:
+                if time.monotonic() >= until:
+                    raise
+        info: dict[str, Any] = dict(zip(("status",) + P.HELLO_FIELDS, ints[:6]))
+        info["kernel_sha256"] = struct.pack("<8i", *ints[6:14]).hex() if len(ints) >= 14 else ""
+        info["build"] = {P.BUILD_SIM: "sim", P.BUILD_PRODUCTION: "production"}.get(info["build_kind"], "?")
+        if ints[0] != k.OK:
+            raise PumpError(ints[0], "HELLO (board speaks version %d)" % info.get("protocol_version", 0))
+        self.info = info
+        return info
+
+    def kernel_matches(self, mpy_root: str | Path = REPO / "build" / "mpy") -> bool:
+        """True if the board's kernel hash is that of this repository's kernel (source or .mpy)."""
+        kind = self.info.get("hash_kind")
+        path = REPO / "firmware" / "kernel.py" if kind == P.HASH_SOURCE else Path(mpy_root) / "firmware" / "kernel.mpy"
+        if kind not in (P.HASH_SOURCE, P.HASH_MPY) or not path.exists():
+            return False
+        return bool(hashlib.sha256(path.read_bytes()).hexdigest() == self.info["kernel_sha256"])
+
+    def status(self) -> dict[str, int]:
+        ints = self._call(P.CMD_STATUS)
+        return dict(zip(P.STATUS_FIELDS, ints[1:]))
+
+    def events(self, since_seq: int = 0) -> list[dict[str, int]]:
+        """Journal events with seq >= since_seq (the board's record, not the live stream)."""
+        out: list[dict[str, int]] = []
+        while True:
+            ints = self._call(P.CMD_EVENTS, [since_seq])
+            n = ints[2]
+            for i in range(n):
+                seq, time_min, code, a, b = ints[3 + 5 * i: 8 + 5 * i]
+                out.append({"seq": seq, "time_min": time_min, "code": code, "a": a, "b": b})
+            if n < P.EVENTS_PER_REPLY:
+                return out
+            since_seq = out[-1]["seq"] + 1
+
+    # ---- therapy commands (firmware/pump.py CMD_*); each returns a Status
+    def setup(self, patient_id: int, indication: int, weight_g: int, bsa_cm2: int) -> Status:
+        return self._status(fw_pump.CMD_SETUP, [patient_id, indication, weight_g, bsa_cm2])
+
+    def bag(self, patient_id: int, drug_ng: int, volume_ul: int, duration_h: int, preservative: int,
+            room_min: int = 0, fridge_min: int = 0) -> Status:
+        return self._status(fw_pump.CMD_BAG, [patient_id, drug_ng, volume_ul, duration_h, preservative,
+                                              room_min, fridge_min])
+
+    def start(self) -> Status:
+        return self._status(fw_pump.CMD_START)
+
+    def stop(self, reason: int = k.STOP_CLINICIAN) -> Status:
+        return self._status(fw_pump.CMD_STOP, [reason])
+
+    def ack(self, what: int) -> Status:
+        return self._status(fw_pump.CMD_ACK, [what])
+
+    def ack_alarm(self, bits: int = 255) -> Status:
+        return self._status(fw_pump.CMD_ACK_ALARM, [bits])
+
+    def reaction(self, kind: int, grade: int) -> Status:
+        return self._status(fw_pump.CMD_REACTION, [kind, grade])
+
+    def decide(self, discontinue: int) -> Status:
+        return self._status(fw_pump.CMD_DECIDE, [discontinue])
+
+    def resolved(self) -> Status:
+        return self._status(fw_pump.CMD_RESOLVED)
+
+    def overdose(self) -> Status:
+        return self._status(fw_pump.CMD_OVERDOSE)
+
+    def flush(self) -> Status:
+        return self._status(fw_pump.CMD_FLUSH)
+
+    def remove_bag(self) -> Status:
+        return self._status(fw_pump.CMD_REMOVE_BAG)
+
+    def clear_fault(self) -> Status:
+        return self._status(fw_pump.CMD_CLEAR_FAULT)
+
+    # ---- simulation only (E_UNKNOWN_CMD from a production build)
+    def advance(self, minutes: int) -> int:
+        """Fast-forward simulated time; split into the board's per-request limit. Returns now_min."""
+        step = self.info.get("max_advance_min") or 0
+        if step <= 0:
+            raise PumpError(P.E_UNKNOWN_CMD, "ADVANCE (not a simulation build)")
+        now = -1
+        while minutes > 0:
+            n = min(minutes, step)
+            ints = self._call(P.CMD_ADVANCE, [n], timeout_s=self.timeout_s + n * self.advance_s_per_min)
+            if ints[0] != k.OK:
+                raise PumpError(ints[0], "ADVANCE %d" % n)
+            now = ints[2]
+            minutes -= n
+        return now
+
+    def inject_fault(self, kind: str | int, value: int = 0) -> Status:
+        """occlusion, air, door, low_battery, motor (value 1/0), power_cut (value = outage minutes,
+        -1 unknown: the board reboots, and a new session is opened), power_cut_write (value = bytes)."""
+        code = FAULT_KINDS[kind] if isinstance(kind, str) else kind
+        reboot = code == P.FAULT_POWER_CUT
+        st = Status(self._call(P.CMD_FAULT, [code, value], expect_boot=reboot)[0])
+        if reboot:
+            self.hello()
+        return st
+
+    def reset(self) -> Status:
+        """Erase the simulated board's record and reboot it (a fresh pump); reopens the session."""
+        st = Status(self._call(P.CMD_RESET, expect_boot=True)[0])
+        self.hello()
+        self.stream.clear()
+        return st
+
+
+def _cmd_name(cmd: int) -> str:
+    if cmd in fw_pump.COMMANDS:
+        return fw_pump.COMMANDS[cmd][0].upper()
+    return {P.CMD_HELLO: "HELLO", P.CMD_STATUS: "STATUS", P.CMD_EVENTS: "EVENTS", P.CMD_ADVANCE: "ADVANCE",
+            P.CMD_FAULT: "FAULT", P.CMD_RESET: "RESET"}.get(cmd, "CMD %d" % cmd)

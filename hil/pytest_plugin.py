@@ -1,0 +1,61 @@
+"""pytest plugin: a `pump` fixture, a hil.client.Pump on a fresh pump.
+
+    pytest -p hil.pytest_plugin                          # a simulated board (CPython) behind a pty
+    pytest -p hil.pytest_plugin --pump-runtime micropython
+    pytest -p hil.pytest_plugin --pump-port /dev/ttyACM0 # a real board (needs a fresh pump per test)
+
+    def test_flush_is_refused(pump):                     # EXT-no-flush
+        assert pump.flush().name == "E_STATE"
+
+The simulated board is started once per session (`pump_board`); each test gets its own
+connection, and a simulated pump is reset (record erased) before the test.
+Without the plugin registered, a test module can import the fixtures:
+`from hil.pytest_plugin import pump, pump_board`; the options then take their defaults.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import pytest
+
+from hil.client import Pump
+from hil.sim import RUNTIMES, SimBoard
+
+BOOT_WAIT_S = 5.0       # a real board may be resetting when the port opens
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("blinpump", "BLINCYTO pump hardware-in-the-loop")
+    group.addoption("--pump-port", default=None, metavar="URL",
+                    help="pyserial URL of the pump (/dev/ttyACM0, socket://host:port); "
+                         "default: start a simulated board behind a pseudo-terminal")
+    group.addoption("--pump-runtime", default="cpython", choices=RUNTIMES,
+                    help="runtime of the simulated board (default: cpython)")
+
+
+def _option(config: pytest.Config, name: str, default: Any) -> Any:
+    value = config.getoption(name, default=default)
+    return default if value is None else value
+
+
+@pytest.fixture(scope="session")
+def pump_board(request: pytest.FixtureRequest) -> Iterator[SimBoard | None]:
+    """The simulated board of this session, or None when --pump-port names a real one."""
+    if _option(request.config, "--pump-port", None):
+        yield None
+        return
+    board = SimBoard(_option(request.config, "--pump-runtime", "cpython"))
+    try:
+        yield board
+    finally:
+        board.close()
+
+
+@pytest.fixture
+def pump(request: pytest.FixtureRequest, pump_board: SimBoard | None) -> Iterator[Pump]:
+    """A connected Pump with a session; a simulated pump is reset to a fresh one first."""
+    port = pump_board.path if pump_board else _option(request.config, "--pump-port", None)
+    with Pump(port, boot_wait_s=0.0 if pump_board else BOOT_WAIT_S) as p:
+        if p.info.get("build") == "sim":
+            p.reset()
+        yield p

@@ -1,0 +1,211 @@
+"""A simulated pump behind a pseudo-terminal: any serial tool (pyserial, screen, minicom) opens it.
+
+    board = SimBoard("cpython")          # or "micropython"
+    print(board.path)                    # /dev/pts/N, raw mode
+    ...
+    board.close()
+
+- cpython: firmware.simboard (the firmware modules as .py) runs in a thread of this process.
+- micropython: hil/mpy_board.mjs runs the .mpy files compiled by hil/build.py in the official
+  WebAssembly MicroPython under Node; its stdin/stdout carry the raw link bytes (hex-wrapped
+  between Node and MicroPython so that no byte is translated), stderr carries its log.
+Either way this module copies bytes between the pty master and the board, so the serial side
+is a real tty. BoardLink is the same board without a tty, for tests of the link itself.
+"""
+from __future__ import annotations
+
+import os
+import select
+import subprocess
+import threading
+import time
+import tty
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from hil import build
+
+REPO = build.REPO
+BRIDGE = REPO / "hil" / "mpy_board.mjs"
+RUNTIMES = ("cpython", "micropython")
+
+
+class SimError(RuntimeError):
+    pass
+
+
+class SimBoard:
+    def __init__(self, runtime: str = "cpython", link: str | os.PathLike[str] | None = None,
+                 start_timeout_s: float = 30.0) -> None:
+        if runtime not in RUNTIMES:
+            raise ValueError("runtime must be one of %s" % ", ".join(RUNTIMES))
+        self.runtime = runtime
+        self.log: deque[str] = deque(maxlen=200)
+        self.sim: Any = None            # the firmware.simboard.Sim object (cpython runtime)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._stop = False
+        self.master, self._slave = os.openpty()
+        tty.setraw(self._slave)          # before any byte moves: no echo, no \n translation
+        os.set_blocking(self.master, False)
+        self.path = os.ttyname(self._slave)
+        self.link = Path(link) if link else None
+        self._pending = bytearray()      # board -> host bytes not yet written to the pty
+        if runtime == "cpython":
+            from firmware import simboard
+            self.sim = simboard.make_board()
+            self._pending += self.sim.board._take()      # the boot banner
+            target = self._serve_cpython
+        else:
+            self._start_node(start_timeout_s)
+            target = self._serve_node
+        if self.link:
+            if self.link.is_symlink() or self.link.exists():
+                self.link.unlink()
+            self.link.symlink_to(self.path)
+        self._thread = threading.Thread(target=target, name="sim-board-%s" % runtime, daemon=True)
+        self._thread.start()
+
+    # ---------------------------------------------------------------- lifecycle
+    def __enter__(self) -> SimBoard:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._stop = True
+        if self.proc and self.proc.poll() is None:
+            self.proc.stdin.close()          # type: ignore[union-attr]
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._thread.join(timeout=5)
+        for fd in (self.master, self._slave):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        if self.link and self.link.is_symlink():
+            self.link.unlink()
+
+    def alive(self) -> bool:
+        return self._thread.is_alive() and (self.proc is None or self.proc.poll() is None)
+
+    # ---------------------------------------------------------------- pty side
+    def _flush_to_pty(self) -> None:
+        while self._pending:
+            try:
+                n = os.write(self.master, self._pending)
+            except BlockingIOError:
+                return
+            del self._pending[:n]
+
+    def _read_pty(self) -> bytes:
+        try:
+            return os.read(self.master, 4096)
+        except (BlockingIOError, OSError):
+            return b""
+
+    def _serve_cpython(self) -> None:
+        board = self.sim.board
+        while not self._stop:
+            w = [self.master] if self._pending else []
+            r, w, _ = select.select([self.master], w, [], 0.2)
+            if r:
+                data = self._read_pty()
+                if data:
+                    self._pending += board.feed(data)
+                    self._pending += board.poll()
+            self._flush_to_pty()
+
+    # ---------------------------------------------------------------- node side
+    def _start_node(self, timeout_s: float) -> None:
+        from hil import micropython
+        node = micropython.require_runtime()
+        root = REPO / build.DEFAULT_OUT_DIR
+        build.compile_firmware(root)
+        self.proc = subprocess.Popen([node, str(BRIDGE), "--root", str(root)], cwd=REPO,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert self.proc.stdout and self.proc.stderr
+        os.set_blocking(self.proc.stdout.fileno(), False)
+        err = self.proc.stderr.fileno()
+        buf = b""
+        while b"mpy_board: ready" not in buf:
+            r, _, _ = select.select([err], [], [], timeout_s)
+            chunk = os.read(err, 4096) if r else b""
+            if not chunk:
+                self.proc.kill()
+                raise SimError("MicroPython board did not start:\n" + buf.decode("utf-8", "replace"))
+            buf += chunk
+        self.log.extend(buf.decode("utf-8", "replace").splitlines())
+        os.set_blocking(err, False)
+
+    def _serve_node(self) -> None:
+        proc = self.proc
+        assert proc and proc.stdin and proc.stdout and proc.stderr
+        out, err = proc.stdout.fileno(), proc.stderr.fileno()
+        while not self._stop and proc.poll() is None:
+            w = [self.master] if self._pending else []
+            r, w, _ = select.select([self.master, out, err], w, [], 0.2)
+            if self.master in r:
+                data = self._read_pty()
+                if data:
+                    try:
+                        proc.stdin.write(data)
+                        proc.stdin.flush()
+                    except (BrokenPipeError, ValueError):
+                        break
+            if out in r:
+                try:
+                    self._pending += os.read(out, 65536)
+                except BlockingIOError:
+                    pass
+            if err in r:
+                try:
+                    self.log.extend(os.read(err, 65536).decode("utf-8", "replace").splitlines())
+                except BlockingIOError:
+                    pass
+            self._flush_to_pty()
+
+
+class BoardLink:
+    """A pyserial-like object wired straight to a simulated Board (no tty, synchronous).
+
+    Subclass and override to_board()/to_host() to drop, corrupt, duplicate or delay bytes.
+    """
+
+    def __init__(self, sim: Any = None) -> None:
+        if sim is None:
+            from firmware import simboard
+            sim = simboard.make_board()
+        self.sim = sim
+        self.timeout = 0.05
+        self.rx = bytearray(self.to_host(sim.board._take()))
+
+    def to_board(self, data: bytes) -> bytes:
+        return data
+
+    def to_host(self, data: bytes) -> bytes:
+        return data
+
+    def write(self, data: bytes) -> int:
+        board = self.sim.board
+        self.rx += self.to_host(board.feed(self.to_board(bytes(data))) + board.poll())
+        return len(data)
+
+    @property
+    def in_waiting(self) -> int:
+        return len(self.rx)
+
+    def read(self, n: int = 1) -> bytes:
+        data = bytes(self.rx[:n])
+        del self.rx[:n]
+        if not data:
+            time.sleep(0.0005)      # nothing will come: do not spin the caller's timeout loop
+        return data
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,357 @@
+"""The serial protocol on the board's side, on CPython and on MicroPython (docs/protocol.md).
+
+The vectors below are the ones in docs/protocol.md (tests/test_protocol.py checks that both copies
+agree). MicroPython's unittest subset only; every test is a method of a TestCase here.
+"""
+import unittest
+from binascii import hexlify, unhexlify
+
+from firmware import journal
+from firmware import kernel as k
+from firmware import protocol as P
+from firmware import pump, simboard
+
+CRC_CHECK = ("123456789", 0xCBF43926)
+
+# name, TYPE, SEQ, CMD, arguments, frame (hex)
+FRAME_VECTORS = [
+    ("hello-request", 1, 1, 32, [1], "7e01010100200101000000765ce9557e"),
+    ("hello-reply", 2, 1, 32, [0, 1, 100, 1, 10080, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+     "7e01020100200e0000000001000000640000000100000060270000000000000000000000000000000000000000000000"
+     "000000000000000000000000000000d36a09e27e"),
+    ("status-request", 1, 2, 33, [], "7e010102002100de8668617e"),
+    ("setup-request", 1, 5, 1, [4242, 2, 70000, 0], "7e0101050001049210000002000000701101000000000019358da47e"),
+    ("bag-request", 1, 6, 2, [4242, 196000, 240000, 168, 1, 0, 0],
+     "7e01010600020792100000a0fd020080a97d2300a800000001000000000000000000000049fbe2477e"),
+    ("start-request-stuffed", 1, 894, 3, [], "7e01017d5e7d237d2300836175e57e"),
+    ("start-reply-stuffed", 2, 894, 3, [0], "7e01027d5e7d237d230100000000efe978117e"),
+    ("flush-reply-refused", 2, 9, 11, [19], "7e010209000b0113000000e711fa287e"),
+    ("events-request", 1, 10, 34, [0], "7e01010a002201000000004e86f7fd7e"),
+    ("stop-reply-arity", 2, 11, 4, [103], "7e01020b000401670000008493d47f7e"),
+    ("nak-bad-crc", 4, 0, 0, [101], "7e01040000000165000000c57c3c607e"),
+    ("event-bag-end", 3, 7, 5, [7, 10080, 0, 0], "7e017d23070005040700000060270000000000000000000051b9a5c87e"),
+    ("advance-request", 1, 12, 48, [1440], "7e01010c003001a0050000b7f7263e7e"),
+    ("fault-request-power-cut", 1, 13, 49, [5, -1], "7e01010d00310205000000ffffffffddaf11307e"),
+]
+
+# name, frame (hex), status of the NAK
+REJECT_VECTORS = [
+    ("bad-crc", "7e01010100200101000000765ce9567e", 101),
+    ("too-short", "7e0101007e", 100),
+    ("escape-then-flag", "7e01017d7e", 100),
+]
+
+# name, request (hex), complete answer of a freshly booted simulated board (hex)
+EXCHANGE_VECTORS = [
+    ("start-before-hello", "7e010114007d2300bdc8a8b37e", "7e010214007d230168000000ed90299f7e"),
+    ("unknown-command", "7e0101150063007fc4e96e7e", "7e010215006301660000001ae8a8bb7e"),
+    ("stop-wrong-arity", "7e010116000400f196e0567e", "7e010216000401670000007d5eb76a987e"),
+    ("length-mismatch", "7e010117000402010000002a59a0347e", "7e010217000401640000000e1875467e"),
+    ("reply-type-from-host", "7e010218002100f54b6c197e", "7e01021800210164000000279e34c87e"),
+    ("version-2", "7e020119002100ee24e4607e", "7e0102190021026b0000000100000077610d067e"),
+    ("bad-crc", "7e01010100200101000000765ce9567e", "7e01040000000165000000c57c3c607e"),
+    ("too-short", "7e0101007e", "7e01040000000164000000a01b80d87e"),
+    ("escape-then-flag", "7e01017d7e", "7e01040000000164000000a01b80d87e"),
+]
+
+PID = 4242
+
+
+def frame(ftype, seq, cmd, ints):
+    return bytes(P.encode(bytearray(), ftype, seq, cmd, ints))
+
+
+def decode_all(data):
+    """Every frame in data: (type, seq, cmd, ints) for good ones, ("bad", error) for others."""
+    dec = P.Decoder()
+    out = []
+    for b in data:
+        r = dec.push(b)
+        if r == P.FRAME:
+            ver, ftype, seq, cmd, n = dec.header()
+            out.append((ftype, seq, cmd, dec.ints(n) if n >= 0 else None))
+        elif r == P.BAD:
+            out.append(("bad", dec.error))
+    return out
+
+
+class Host:
+    """A minimal host over Board.feed: one request, its reply frames and events."""
+
+    def __init__(self, hello=True):
+        self.sim = simboard.make_board()
+        self.board = self.sim.board
+        self.seq = 100
+        self.events = []
+        self.boot_banner = decode_all(self.board._take())
+        if hello:
+            self.call(P.CMD_HELLO, [P.VERSION])
+
+    def send(self, data):
+        replies = []
+        for f in decode_all(self.board.feed(data)):
+            if f[0] == P.T_EVENT:
+                self.events.append(f)
+            else:
+                replies.append(f)
+        return replies
+
+    def call(self, cmd, args=(), seq=None):
+        if seq is None:
+            self.seq += 1
+            seq = self.seq
+        replies = self.send(frame(P.T_REQUEST, seq, cmd, list(args)))
+        assert len(replies) == 1, replies
+        assert replies[0][1] == seq
+        return replies[0][3]
+
+    def running_patient(self):
+        assert self.call(pump.CMD_SETUP, [PID, k.IND_MRD, 70000, 0])[0] == k.OK
+        assert self.call(pump.CMD_BAG, [PID, 56000, 240000, 48, 0, 0, 0])[0] == k.OK
+        self.call(pump.CMD_ACK, [k.ACK_PREMED])
+        self.call(pump.CMD_ACK, [k.ACK_SUPERVISION])
+        assert self.call(pump.CMD_START)[0] == k.OK
+
+    def status(self):
+        ints = self.call(P.CMD_STATUS)
+        d = {}
+        for i in range(len(P.STATUS_FIELDS)):
+            d[P.STATUS_FIELDS[i]] = ints[1 + i]
+        return d
+
+    def commands_logged(self, cid):
+        n = 0
+        for ev in self.board.controller.journal.events(0):
+            if ev[2] == journal.EV_COMMAND and ev[3] == cid:
+                n += 1
+        return n
+
+
+class Unplugged(Exception):
+    pass
+
+
+class ScriptedTransport:
+    """The board loop's transport: gives these chunks, then fails (as a UART driver error would)."""
+
+    def __init__(self, chunks):
+        self.chunks = list(chunks)
+        self.written = b""
+
+    def read(self):
+        if not self.chunks:
+            raise Unplugged()
+        return self.chunks.pop(0)
+
+    def write(self, data):
+        self.written += data
+
+    def idle(self):
+        pass
+
+
+class TestVectors(unittest.TestCase):
+    def test_crc_check_value(self):
+        self.assertEqual(P.crc(CRC_CHECK[0].encode()), CRC_CHECK[1])
+
+    def test_encoder_gives_the_vector_bytes(self):
+        for name, ftype, seq, cmd, ints, hexframe in FRAME_VECTORS:
+            self.assertEqual(hexlify(frame(ftype, seq, cmd, ints)).decode(), hexframe, name)
+
+    def test_decoder_gives_the_vector_fields(self):
+        for name, ftype, seq, cmd, ints, hexframe in FRAME_VECTORS:
+            self.assertEqual(decode_all(unhexlify(hexframe)), [(ftype, seq, cmd, ints)], name)
+
+    def test_decoder_rejects_bad_frames(self):
+        for name, hexframe, error in REJECT_VECTORS:
+            self.assertEqual(decode_all(unhexlify(hexframe)), [("bad", error)], name)
+
+    def test_exchanges_with_a_fresh_board(self):
+        for name, request, answer in EXCHANGE_VECTORS:
+            host = Host(hello=False)
+            before = host.status()
+            self.assertEqual(hexlify(host.board.feed(unhexlify(request))).decode(), answer, name)
+            self.assertEqual(host.status(), before, name)
+
+
+class TestFraming(unittest.TestCase):
+    def test_frames_arrive_byte_by_byte_or_glued_with_garbage(self):
+        a = unhexlify(FRAME_VECTORS[0][5])
+        b = unhexlify(FRAME_VECTORS[3][5])
+        stream = b"\x00\x13" + a + b"\x7e\x7e" + b + a
+        got = []
+        dec = P.Decoder()
+        for x in stream:                # one byte at a time, as a UART delivers them
+            if dec.push(x) == P.FRAME:
+                got.append(dec.header()[2])
+        self.assertEqual(got, [1, 5, 1])
+        self.assertEqual(dec.bad, 1)    # the two garbage bytes: one bad frame, then resync
+
+    def test_overlong_frame_is_dropped_and_the_next_one_decoded(self):
+        junk = b"\x7e" + b"\x55" * (P.MAX_BODY_BYTES + 10)
+        out = decode_all(junk + unhexlify(FRAME_VECTORS[2][5]))
+        self.assertEqual(out, [("bad", P.E_MALFORMED), (1, 2, 33, [])])
+
+    def test_no_frame_contains_ctrl_c_or_a_flag_inside(self):
+        data = frame(P.T_REQUEST, 0x0303, 3, [0x037E7D03, -1, 3])
+        self.assertEqual(data[0], P.FLAG)
+        self.assertEqual(data[-1], P.FLAG)
+        inner = data[1:-1]
+        self.assertTrue(P.FLAG not in inner and P.CTRL_C not in inner)
+        self.assertEqual(decode_all(data), [(1, 0x0303, 3, [0x037E7D03, -1, 3])])
+
+
+class TestBoard(unittest.TestCase):
+    def test_hello_reports_version_build_and_kernel_hash(self):
+        host = Host(hello=False)
+        ints = host.call(P.CMD_HELLO, [P.VERSION])
+        self.assertEqual(ints[:5], [k.OK, P.VERSION, 100, P.BUILD_SIM, simboard.MAX_ADVANCE_MIN])
+        self.assertTrue(ints[5] in (P.HASH_SOURCE, P.HASH_MPY))
+        self.assertEqual(len(ints), 14)
+        self.assertTrue(ints[6:] != [0] * 8)
+
+    def test_therapy_commands_need_a_session(self):
+        host = Host(hello=False)
+        self.assertEqual(host.call(pump.CMD_SETUP, [PID, k.IND_MRD, 70000, 0]), [P.E_OUT_OF_STATE])
+        self.assertEqual(host.call(P.CMD_ADVANCE, [10]), [P.E_OUT_OF_STATE])
+        self.assertEqual(host.status()["mode"], k.MODE_NO_PATIENT)
+        self.assertEqual(host.call(P.CMD_HELLO, [2])[:2], [P.E_VERSION, P.VERSION])
+        self.assertEqual(host.call(pump.CMD_SETUP, [PID, k.IND_MRD, 70000, 0]), [P.E_OUT_OF_STATE])
+        host.call(P.CMD_HELLO, [P.VERSION])
+        self.assertEqual(host.call(pump.CMD_SETUP, [PID, k.IND_MRD, 70000, 0]), [k.OK])
+
+    def test_a_retried_request_is_answered_from_the_cache_not_applied_again(self):
+        host = Host()
+        host.running_patient()
+        host.call(pump.CMD_STOP, [k.STOP_CLINICIAN], seq=500)
+        self.assertEqual(host.commands_logged(pump.CMD_STOP), 1)
+        first = host.send(frame(P.T_REQUEST, 501, pump.CMD_START, []))
+        host.events = []
+        again = host.send(frame(P.T_REQUEST, 501, pump.CMD_START, []))
+        self.assertEqual(again, first)
+        self.assertEqual(first, [(P.T_REPLY, 501, pump.CMD_START, [k.OK])])
+        self.assertEqual(host.events, [])                           # no second RESUME
+        self.assertEqual(host.commands_logged(pump.CMD_START), 2)   # running_patient's, and seq 501's once
+        # the same SEQ with a different request is a new request
+        self.assertEqual(host.call(pump.CMD_STOP, [k.STOP_CLINICIAN], seq=501), [k.OK])
+
+    def test_every_single_bit_error_in_a_start_frame_changes_nothing(self):
+        host = Host()
+        host.running_patient()
+        host.call(pump.CMD_STOP, [k.STOP_CLINICIAN])
+        good = frame(P.T_REQUEST, 700, pump.CMD_START, [])
+        before = host.status()
+        for i in range(1, len(good) - 1):
+            for bit in range(8):
+                bad = bytearray(good)
+                bad[i] ^= 1 << bit
+                host.board.feed(bytes(bad))
+        self.assertEqual(host.status(), before)
+        self.assertEqual(host.call(pump.CMD_START, seq=701), [k.OK])
+
+    def test_a_cut_frame_then_a_whole_one(self):
+        host = Host()
+        host.running_patient()
+        cut = frame(P.T_REQUEST, 800, pump.CMD_STOP, [k.STOP_CLINICIAN])[:9]
+        replies = host.send(cut + frame(P.T_REQUEST, 801, P.CMD_STATUS, []))
+        self.assertEqual(replies[0][0], P.T_NAK)
+        self.assertEqual(replies[1][1], 801)
+        self.assertEqual(host.status()["mode"], k.MODE_RUNNING)
+
+    def test_events_are_sent_unsolicited(self):
+        host = Host()
+        host.running_patient()
+        host.events = []
+        self.assertEqual(host.call(P.CMD_ADVANCE, [2880]), [k.OK, 2880, 2880])
+        codes = [e[2] for e in host.events]
+        self.assertTrue(journal.EV_STOP in codes and journal.EV_BAG_END in codes, codes)
+        self.assertTrue(journal.EV_COMMAND not in codes)
+        seqs = [e[3][0] for e in host.events]
+        logged = [ev[0] for ev in host.board.controller.journal.events(seqs[0])
+                  if ev[2] != journal.EV_COMMAND]
+        self.assertEqual(seqs, logged)
+
+    def test_events_command_pages_through_the_journal(self):
+        host = Host()
+        host.running_patient()
+        host.call(P.CMD_ADVANCE, [2880])
+        ints = host.call(P.CMD_EVENTS, [0])
+        self.assertEqual(ints[2], P.EVENTS_PER_REPLY)
+        self.assertEqual(ints[3], 0)                        # the first record is seq 0
+        later = host.call(P.CMD_EVENTS, [ints[3 + 5 * 7] + 1])
+        self.assertEqual(later[3], ints[3 + 5 * 7] + 1)
+        self.assertEqual(later[1], host.board.controller.journal.event_seq)
+
+    def test_advance_is_bounded(self):
+        host = Host()
+        self.assertEqual(host.call(P.CMD_ADVANCE, [simboard.MAX_ADVANCE_MIN + 1])[0], k.E_ARG)
+        self.assertEqual(host.call(P.CMD_ADVANCE, [-1])[0], k.E_ARG)
+
+    def test_line_fault_stops_the_motor_and_raises_an_alarm(self):
+        host = Host()
+        host.running_patient()
+        self.assertEqual(host.call(P.CMD_FAULT, [P.FAULT_OCCLUSION, 0]), [k.OK])
+        s = host.status()
+        self.assertEqual((s["mode"], s["motor_ul_per_h"], s["int_reason"]), (k.MODE_STOPPED, 0, k.STOP_ALARM))
+        self.assertTrue(s["alarm"] & k.AL_LINE)
+        self.assertEqual(host.sim.motor.ul_per_h, 0)
+
+    def test_power_cut_reboots_from_the_record_and_ends_the_session(self):
+        host = Host()
+        host.running_patient()
+        host.call(P.CMD_ADVANCE, [600])
+        course_ng = host.status()["course_ng"]
+        host.events = []
+        self.assertEqual(host.call(P.CMD_FAULT, [P.FAULT_POWER_CUT, 30]), [k.OK])
+        self.assertTrue(journal.EV_BOOT in [e[2] for e in host.events])
+        self.assertEqual(host.call(pump.CMD_START), [P.E_OUT_OF_STATE])
+        host.call(P.CMD_HELLO, [P.VERSION])
+        s = host.status()
+        self.assertEqual((s["mode"], s["course_ng"], s["now_min"]), (k.MODE_STOPPED, course_ng, 630))
+        self.assertTrue(s["alarm"] & k.AL_POWER)
+
+    def test_power_cut_inside_a_write_gives_no_reply_and_loses_nothing(self):
+        host = Host()
+        host.running_patient()
+        host.call(P.CMD_ADVANCE, [600])
+        course_ng = host.status()["course_ng"]
+        host.call(P.CMD_FAULT, [P.FAULT_POWER_CUT_WRITE, 50])
+        host.events = []
+        self.assertEqual(host.send(frame(P.T_REQUEST, 900, P.CMD_ADVANCE, [60])), [])
+        self.assertEqual([e[2] for e in host.events][-1], journal.EV_BOOT)
+        host.call(P.CMD_HELLO, [P.VERSION])
+        s = host.status()
+        self.assertEqual(s["mode"], k.MODE_STOPPED)
+        self.assertTrue(s["course_ng"] >= course_ng)
+
+    def test_reset_gives_a_fresh_pump(self):
+        host = Host()
+        host.running_patient()
+        self.assertEqual(host.call(P.CMD_RESET), [k.OK])
+        host.call(P.CMD_HELLO, [P.VERSION])
+        s = host.status()
+        self.assertEqual((s["mode"], s["course_ng"], s["now_min"]), (k.MODE_NO_PATIENT, 0, 0))
+
+    def test_board_loop_answers_and_stops_the_motor_on_any_error(self):
+        host = Host()
+        host.running_patient()
+        self.assertTrue(host.sim.motor.ul_per_h > 0)
+        t = ScriptedTransport([None, frame(P.T_REQUEST, 990, P.CMD_STATUS, [])[:5],
+                               frame(P.T_REQUEST, 990, P.CMD_STATUS, [])[5:]])
+        host.board.transport = t
+        self.assertRaises(Unplugged, host.board.run)
+        replies = [f for f in decode_all(t.written) if f[0] == P.T_REPLY]
+        self.assertEqual([(f[1], f[3][0], len(f[3])) for f in replies], [(990, k.OK, 40)])
+        self.assertEqual(host.sim.motor.ul_per_h, 0)        # anything unexpected stops the motor
+
+    def test_status_fields_are_the_controllers(self):
+        host = Host()
+        d = host.board.controller.status()
+        for name in P.STATUS_FIELDS:
+            self.assertTrue(name in d, name)
+        self.assertEqual(len(P.STATUS_FIELDS), 39)
+        self.assertEqual(len(host.call(P.CMD_STATUS)), 40)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,121 @@
+"""`blinpump bench`, `demo`, `flash` (hil/cli.py) and the pytest plugin's options."""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import textwrap
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from hil import build, cli
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_bench_runs_scenarios_prints_a_table_and_writes_junit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    junit = tmp_path / "hil.xml"
+    assert cli.bench_main(["flush-refused", "L2.4-crs-4", "--junit", str(junit)]) == 0
+    out = capsys.readouterr().out
+    assert "PASS    crs4-lockout" in out and "PASS    flush-refused" in out
+    suite = ET.parse(junit).getroot()
+    assert suite.get("tests") == "2" and suite.get("failures") == "0"
+    names = [tc.get("name") for tc in suite.iter("testcase")]
+    assert names == ["EXT-no-flush+L2-constant-rate:flush-refused", "L2.4-crs-4+EXT-pump:crs4-lockout"]
+
+
+def test_bench_exits_non_zero_when_a_scenario_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"id": "bad", "title": "t", "clauses": ["EXT-no-flush"], "patient": {"indication": "mrd", '
+                   '"weight_kg": 70}, "steps": [{"do": "setup"}, {"do": "flush", "expect": "OK"}]}')
+    junit = tmp_path / "j.xml"
+    assert cli.bench_main([str(bad), "--junit", str(junit)]) == 1
+    assert "FAIL    bad" in capsys.readouterr().out
+    assert ET.parse(junit).getroot().get("failures") == "1"
+    assert cli.bench_main(["no-such-scenario"]) == 2
+
+
+def test_demo_writes_a_report_and_junit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.demo_main(["--out", str(tmp_path), "--course-cycles", "1", "--no-prove"]) == 0
+    report = (tmp_path / "report.md").read_text()
+    assert "Result: PASS" in report and "L2.2-step" in report and "matches this repository" in report
+    assert ET.parse(tmp_path / "junit.xml").getroot().get("failures") == "0"
+
+
+def test_flash_without_a_port_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.flash_main([]) == 2
+    assert "no port given" in capsys.readouterr().err
+
+
+def test_flash_dry_run_leaves_simulation_commands_off_the_board(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.flash_main(["--port", "/dev/ttyACM0", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "connect /dev/ttyACM0 fs cp -f" in out and "kernel.mpy" in out
+    assert "simboard.mpy :firmware/" not in out and "fs rm :firmware/simboard.mpy" in out
+
+
+FAKE_MPREMOTE = textwrap.dedent('''
+    """Stands in for `mpremote connect PORT ...`: the board's filesystem is the directory $FAKE_BOARD."""
+    import os, shutil, sys
+    args = sys.argv[1:]
+    assert args[:2] == ["connect", "/dev/fake0"], args
+    os.chdir(os.environ["FAKE_BOARD"])
+    cmd = args[2:]
+    if cmd[:2] == ["fs", "mkdir"]:
+        os.mkdir(cmd[2].lstrip(":")) if not os.path.isdir(cmd[2].lstrip(":")) else sys.exit(1)
+    elif cmd[:2] == ["fs", "rm"]:
+        os.remove(cmd[2].lstrip(":")) if os.path.exists(cmd[2].lstrip(":")) else sys.exit(1)
+    elif cmd[:3] == ["fs", "cp", "-f"]:
+        for src in cmd[3:-1]:
+            shutil.copy(src, cmd[-1].lstrip(":"))
+    elif cmd[0] == "exec":
+        exec(cmd[1])
+    else:
+        sys.exit(2)
+''')
+
+
+def test_flash_copies_then_verifies_hashes_read_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    board = tmp_path / "board"
+    (board / "firmware").mkdir(parents=True)
+    (board / "firmware" / "simboard.mpy").write_bytes(b"old sim build")     # must be removed
+    fake = tmp_path / "mpremote.py"
+    fake.write_text(FAKE_MPREMOTE)
+    monkeypatch.setenv("FAKE_BOARD", str(board))
+    mpremote = "%s %s" % (sys.executable, fake)
+    assert cli.flash_main(["--port", "/dev/fake0", "--mpremote", mpremote]) == 0
+    on_board = sorted(os.listdir(board / "firmware"))
+    compiled = {c.mpy_path.name: c.mpy_path for c in build.compile_firmware() if c.module != "firmware.simboard"}
+    assert on_board == sorted(compiled)
+    for name, path in compiled.items():
+        assert (board / "firmware" / name).read_bytes() == path.read_bytes()
+    # a stale source on the board would be imported instead of its .mpy: the read-back catches it
+    (board / "firmware" / "kernel.py").write_text("stale source shadows kernel.mpy")
+    capsys.readouterr()
+    assert cli.flash_main(["--port", "/dev/fake0", "--mpremote", mpremote]) == 1
+    assert "kernel.py is on the board but not in this build" in capsys.readouterr().err
+    assert cli.compare_hashes({"kernel.mpy": "a"}, {"kernel.mpy": "b", "kernel.py": "c"}) == [
+        "kernel.mpy on the board differs from the compiled file",
+        "kernel.py is on the board but not in this build: remove it"]
+
+
+def test_pytest_plugin_options(tmp_path: Path) -> None:
+    """The plugin is found through its pytest11 entry point: a bench's own tests just use `pump`."""
+    test = tmp_path / "test_uses_pump.py"
+    test.write_text(textwrap.dedent('''
+        def test_flush_is_refused(pump):        # EXT-no-flush
+            assert pump.info["build"] == "sim"
+            assert pump.flush().name == "E_STATE"
+            assert pump.status()["mode"] == 0
+    '''))
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    for extra in ([], ["--pump-runtime", "micropython"]):
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                               str(test), *extra], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "1 passed" in proc.stdout

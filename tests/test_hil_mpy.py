@@ -1,0 +1,52 @@
+"""The simulated board on real MicroPython (the mpy-cross compiled firmware in the WebAssembly
+port under Node, hil/mpy_board.mjs) behind a pseudo-terminal: handshake, scenarios, power cuts."""
+from __future__ import annotations
+
+from typing import Iterator
+
+import pytest
+
+from firmware import protocol as P
+from hil import scenarios
+from hil.client import Pump
+from hil.sim import SimBoard
+
+# the power cut, the lock-out (31 simulated days) and a refusal: at least three, including the power cut
+CHOSEN = scenarios.standard(["power-cut-mid-bag", "crs4-lockout", "infant-7day-bag-refused", "flush-refused"])
+
+
+@pytest.fixture(scope="module")
+def mpy_board() -> Iterator[SimBoard]:
+    board = SimBoard("micropython")
+    try:
+        yield board
+    finally:
+        board.close()
+
+
+@pytest.fixture
+def mpy_pump(mpy_board: SimBoard) -> Iterator[Pump]:
+    with Pump(mpy_board.path, timeout_s=2.0) as p:
+        yield p
+
+
+def test_hello_names_the_compiled_kernel(mpy_pump: Pump) -> None:
+    info = mpy_pump.info
+    assert (info["protocol_version"], info["build"]) == (P.VERSION, "sim")
+    assert info["hash_kind"] == P.HASH_MPY           # the .mpy bytes a board would run
+    assert mpy_pump.kernel_matches()
+
+
+@pytest.mark.parametrize("scenario", CHOSEN, ids=[s.test_id for s in CHOSEN])
+def test_scenario_on_the_micropython_board(mpy_pump: Pump, scenario: scenarios.Scenario) -> None:
+    result = scenarios.run(mpy_pump, scenario)
+    assert result.ok, scenarios.table([result])
+
+
+def test_same_end_state_on_both_runtimes(mpy_pump: Pump) -> None:
+    sc = scenarios.standard(["crs3-restart-9"])[0]
+    with SimBoard("cpython") as cpy_board, Pump(cpy_board.path) as cpy_pump:
+        assert scenarios.run(cpy_pump, sc).ok
+        cpython_status = cpy_pump.status()
+    assert scenarios.run(mpy_pump, sc).ok
+    assert mpy_pump.status() == cpython_status
