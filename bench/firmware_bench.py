@@ -38,18 +38,26 @@ import gc, time
 gc.collect()
 print("HEAP_BASELINE", gc.mem_alloc())
 #@phase
-from firmware import kernel, journal, hal, pump
+from firmware import kernel, journal, hal, pump, simhal
 storage = hal.FileStorage("/record.bin", journal.TOTAL_BYTES)
-c = pump.Controller(storage, hal.SimClock(), hal.SimMotor())
+c = pump.Controller(storage, simhal.SimClock(), simhal.SimMotor())
 c.boot()
 #@phase
 gc.collect()
 print("HEAP_AFTER_START", gc.mem_alloc())
 #@phase
+from firmware import main
+board = main.Board(None, c)
+#@phase
+gc.collect()
+print("HEAP_BOARD_LOOP", gc.mem_alloc())
+#@phase
 """ + SETUP + """
 tick = k.tick
 n = %(ticks)d
 r = range(n)
+for _ in range(50):       # warm-up: the first calls may allocate once (steady state is measured)
+    tick(s)
 gc.collect()
 a0 = gc.mem_alloc()
 for _ in r:
@@ -111,6 +119,7 @@ def main() -> int:
         "heap_after_start_bytes": int(vals["HEAP_AFTER_START"][0]),
         "heap_runtime_baseline_bytes": int(vals["HEAP_BASELINE"][0]),
         "heap_firmware_bytes": int(vals["HEAP_AFTER_START"][0] - vals["HEAP_BASELINE"][0]),
+        "heap_with_protocol_board_loop_bytes": int(vals["HEAP_BOARD_LOOP"][0]),
         "mpy_total_bytes": mpy_total,
         "mpy_files": {c.module: c.size_bytes for c in compiled},
         "tick_us_micropython_median": round(mpy_us, 3),

@@ -1,5 +1,6 @@
-"""Hardware layer: clock, motor, storage. A board implementation over `machine`/`time`,
-and host implementations for CPython, the MicroPython WebAssembly runtime and tests.
+"""Hardware layer of a board: clock, motor, storage over `machine`/`time`.
+The simulated plant (clock, motor, flash with power cuts) is in firmware/simhal.py, so a
+board never loads it.
 
 Everything above this module sees only these small interfaces:
   clock.ms() -> monotonic milliseconds (may wrap; use clock.diff)
@@ -27,47 +28,7 @@ class BoardClock:
         return time.ticks_diff(a, b)
 
 
-class SimClock:
-    """A clock the bench can fast-forward; optionally wrapping like a board's ticks."""
-
-    def __init__(self, start_ms=0, period_ms=0):
-        self.now = start_ms
-        self.period = period_ms     # 0: never wraps
-
-    def ms(self):
-        return self.now
-
-    def advance(self, ms):
-        self.now += ms
-        if self.period:
-            self.now %= self.period
-
-    def diff(self, a, b):
-        d = a - b
-        if self.period:
-            half = self.period // 2
-            d = (d + half) % self.period - half
-        return d
-
-
 # ---------------------------------------------------------------- motors
-
-class SimMotor:
-    """Records what the kernel commanded; the plant of the simulated board."""
-
-    def __init__(self):
-        self.ul_per_h = 0
-        self.changes = 0
-        self.fail = False           # fault injection: the motor stops answering
-
-    def set_rate(self, ul_per_h):
-        if self.fail:
-            return False
-        if ul_per_h != self.ul_per_h:
-            self.changes += 1
-        self.ul_per_h = ul_per_h
-        return True
-
 
 class StepperMotor:
     """A syringe/peristaltic stepper on a board: step pulses by PWM, enable pin active low."""
@@ -94,43 +55,6 @@ class StepperMotor:
 
 
 # ---------------------------------------------------------------- storage
-
-class PowerCut(Exception):
-    """Raised by MemStorage when an injected power cut ends a write part-way."""
-
-
-class MemStorage:
-    """A byte array device. `cut_after` bytes from now, a write stops there and power is lost."""
-
-    def __init__(self, size, fill=0xFF):
-        self.data = bytearray(size)
-        for i in range(size):      # MicroPython has no bytearray * int
-            self.data[i] = fill
-        self.cut_after = -1         # -1: no cut planned
-        self.bytes_written = 0
-        self.writes = 0
-
-    def size(self):
-        return len(self.data)
-
-    def read(self, off, n):
-        return bytes(self.data[off:off + n])
-
-    def write(self, off, data):
-        n = len(data)
-        if self.cut_after >= 0 and self.cut_after < n:
-            k = self.cut_after
-            self.data[off:off + k] = data[:k]
-            self.bytes_written += k
-            self.cut_after = -1
-            raise PowerCut()
-        if self.cut_after >= 0:
-            self.cut_after -= n
-        self.data[off:off + n] = data
-        self.bytes_written += n
-        self.writes += 1
-        return True
-
 
 class FileStorage:
     """A fixed-size file on the board's flash filesystem (littlefs on most ports)."""

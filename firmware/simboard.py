@@ -10,7 +10,7 @@ Commands (docs/protocol.md, "Simulation commands"):
   FAULT   [kind, value]  line alarms, low battery, power cuts, motor failure
   RESET   []             erase the record and reboot: a fresh pump for the next scenario
 """
-from firmware import hal, journal, kernel, main, protocol as P, pump
+from firmware import journal, kernel, main, protocol as P, pump, simhal
 
 MAX_ADVANCE_MIN = 10080         # per ADVANCE request (7 days); the host splits longer ones
 MS_PER_MIN = 60000
@@ -27,9 +27,9 @@ _ALARM_OF = {
 
 class Sim:
     def __init__(self, transport=None):
-        self.storage = hal.MemStorage(journal.TOTAL_BYTES)
-        self.clock = hal.SimClock()
-        self.motor = hal.SimMotor()
+        self.storage = simhal.MemStorage(journal.TOTAL_BYTES)
+        self.clock = simhal.SimClock()
+        self.motor = simhal.SimMotor()
         self.power_cuts = 0
         self.board = main.Board(transport, self._controller(), P.BUILD_SIM)
         b = self.board
@@ -67,7 +67,7 @@ class Sim:
         elif kind == P.FAULT_POWER_CUT_WRITE:
             if value < 0:
                 return [kernel.E_ARG]
-            self.storage.cut_after = value      # hal.PowerCut is raised inside that write
+            self.storage.cut_after = value      # simhal.PowerCut is raised inside that write
         elif kind == P.FAULT_MOTOR:
             self.motor.fail = value == 1
         else:
@@ -75,7 +75,7 @@ class Sim:
         return [kernel.OK]
 
     def reset(self, args):
-        self.storage = hal.MemStorage(journal.TOTAL_BYTES)     # erased: a fresh pump
+        self.storage = simhal.MemStorage(journal.TOTAL_BYTES)     # erased: a fresh pump
         self.motor.fail = False
         self.power_cut(-1)
         return [kernel.OK]
@@ -96,7 +96,7 @@ class Sim:
         self.board.boot(outage_min)
 
     def _on_exception(self, exc):
-        if isinstance(exc, hal.PowerCut):
+        if isinstance(exc, simhal.PowerCut):
             self.power_cut(0)       # a bench power blip: known, zero-length outage
             return True
         return False

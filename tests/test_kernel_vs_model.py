@@ -17,7 +17,7 @@ from decimal import Decimal
 from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from firmware import hal, journal, kernel as k, pump
+from firmware import journal, kernel as k, pump, simhal
 from model.errors import ModelError
 from model.dose import cap_for_day, low_cap_mcg_per_day
 from model.limits import kernel_limits
@@ -39,8 +39,8 @@ class KernelVsModel(RuleBasedStateMachine):
     @initialize(indication=st.sampled_from(sorted(INDICATIONS)), weight_kg=st.sampled_from(WEIGHTS_KG),
                 bsa_m2=st.sampled_from(BSAS_M2))
     def set_up(self, indication: str, weight_kg: float, bsa_m2: float) -> None:
-        self.storage = hal.MemStorage(journal.TOTAL_BYTES)
-        self.board = pump.Controller(self.storage, hal.SimClock(), hal.SimMotor())
+        self.storage = simhal.MemStorage(journal.TOTAL_BYTES)
+        self.board = pump.Controller(self.storage, simhal.SimClock(), simhal.SimMotor())
         self.board.boot()
         self.patient = Patient(indication, weight_kg, bsa_m2)  # type: ignore[arg-type]
         lim = kernel_limits(self.patient)
@@ -151,7 +151,7 @@ class KernelVsModel(RuleBasedStateMachine):
     @rule(outage_min=st.sampled_from([-1, 0, 5, 300]))
     def power_cycle(self, outage_min: int) -> None:
         before = dict(self.s.__dict__)
-        self.board = pump.Controller(self.storage, hal.SimClock(), hal.SimMotor())
+        self.board = pump.Controller(self.storage, simhal.SimClock(), simhal.SimMotor())
         assert self.board.boot(outage_min) == journal.LOAD_OK
         # nothing delivered is lost; the motor never restarts by itself
         assert self.s.course_ng == before["course_ng"]

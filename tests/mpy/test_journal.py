@@ -3,12 +3,12 @@ Runs on CPython and MicroPython."""
 import unittest
 
 from firmware import kernel as k
-from firmware import journal, hal, pump
+from firmware import journal, simhal, pump
 
 
 def new_board(storage=None):
-    storage = storage or hal.MemStorage(journal.TOTAL_BYTES)
-    c = pump.Controller(storage, hal.SimClock(), hal.SimMotor())
+    storage = storage or simhal.MemStorage(journal.TOTAL_BYTES)
+    c = pump.Controller(storage, simhal.SimClock(), simhal.SimMotor())
     return c, storage
 
 
@@ -57,7 +57,7 @@ class TestJournal(unittest.TestCase):
         new = c.s.course_ng
         self.assertTrue(new > old)
         for cut in range(0, journal.SLOT_BYTES + 1, 7):
-            st2 = hal.MemStorage(journal.TOTAL_BYTES)
+            st2 = simhal.MemStorage(journal.TOTAL_BYTES)
             st2.data[:] = image
             c2, _ = new_board(st2)
             self.assertEqual(c2.journal.load(c2.s), journal.LOAD_OK)
@@ -65,7 +65,7 @@ class TestJournal(unittest.TestCase):
             try:
                 c2.tick()
                 cut_happened = False
-            except hal.PowerCut:
+            except simhal.PowerCut:
                 cut_happened = True
             c3, _ = new_board(st2)
             self.assertEqual(c3.journal.load(c3.s), journal.LOAD_OK)
@@ -122,13 +122,13 @@ class TestJournal(unittest.TestCase):
         self.assertEqual(seqs, sorted(seqs))
 
     def test_failed_write_stops_the_motor(self):
-        class FailingStorage(hal.MemStorage):
+        class FailingStorage(simhal.MemStorage):
             fail = False
 
             def write(self, off, data):
                 if self.fail:
                     return False
-                return hal.MemStorage.write(self, off, data)
+                return simhal.MemStorage.write(self, off, data)
 
         st = FailingStorage(journal.TOTAL_BYTES)
         c, _ = new_board(st)
