@@ -1,7 +1,7 @@
 """`blinpump sim`, `blinpump bench`, `blinpump demo` and `blinpump flash`.
 
     blinpump sim [--runtime cpython|micropython] [--link PATH]
-    blinpump bench [--port URL] [SCENARIO ...] [--junit FILE] [--runtime ...] [--course]
+    blinpump bench [--port URL] [SCENARIO ...] [--junit FILE] [--plot FILE.png] [--runtime ...] [--course]
     blinpump demo [--out DIR] [--runtime ...] [--course-cycles N]
     blinpump flash --port PORT [--with-sim] [--dry-run]
 """
@@ -80,6 +80,8 @@ def bench_main(argv: list[str]) -> int:
     parser.add_argument("--port", help="pyserial URL of the pump (default: a simulated board)")
     parser.add_argument("--runtime", choices=RUNTIMES, default="cpython", help="runtime of the simulated board")
     parser.add_argument("--junit", metavar="FILE", help="write a JUnit XML report")
+    parser.add_argument("--plot", metavar="FILE.png", help="write a timeline of every scenario as PNG "
+                        "(rate, cap in force, cumulative dose, interruptions, bag changes, alarms)")
     parser.add_argument("--course", action="store_true", help="also give a whole planned R/R course")
     args = parser.parse_args(argv)
     try:
@@ -87,8 +89,9 @@ def bench_main(argv: list[str]) -> int:
     except scenarios.ScenarioError as exc:
         print("blinpump bench: %s" % exc, file=sys.stderr)
         return 2
+    timelines: dict[str, Any] | None = {} if args.plot else None
     with _pump(args.port, args.runtime) as p:
-        results = scenarios.run_all(p, selected)
+        results = scenarios.run_all(p, selected, timelines=timelines)
         course = scenarios.run_course(p, DEMO_INDICATION, DEMO_WEIGHT_KG) if args.course else None
     print(scenarios.table(results))
     if course:
@@ -96,6 +99,9 @@ def bench_main(argv: list[str]) -> int:
               "%(course_ng)d ng, %(wall_s).1f s" % course)
     if args.junit:
         scenarios.write_junit(results, args.junit)
+    if args.plot and timelines is not None:
+        from hil.plot import plot_timelines
+        print("plot: %s" % plot_timelines(timelines, args.plot))
     ok = all(r.ok for r in results) and (course is None or course["ok"])
     return 0 if ok else 1
 
@@ -136,7 +142,7 @@ def demo_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="blinpump demo", description=(
         "Plan a course for an example patient (model/), prove the kernel (verify/), then run the "
         "standard scenarios and the planned course over serial on a simulated board in fast-forward; "
-        "writes report.md and junit.xml."))
+        "writes report.md, junit.xml and timeline.png."))
     parser.add_argument("--out", default=str(REPO / "build" / "demo"), help="output directory (default build/demo)")
     parser.add_argument("--runtime", choices=RUNTIMES, default="cpython")
     parser.add_argument("--course-cycles", type=int, default=None, metavar="N",
@@ -160,7 +166,8 @@ def demo_main(argv: list[str]) -> int:
     with SimBoard(args.runtime) as board, Pump(board.path) as p:
         hello = p.info
         matches = p.kernel_matches()
-        results = scenarios.run_all(p, scenarios.standard())
+        timelines: dict[str, Any] = {}
+        results = scenarios.run_all(p, scenarios.standard(), timelines=timelines)
         course = scenarios.run_course(p, DEMO_INDICATION, DEMO_WEIGHT_KG, cycles=args.course_cycles)
     table = scenarios.table(results)
     print(table)
@@ -169,16 +176,26 @@ def demo_main(argv: list[str]) -> int:
                    % dict(course, verdict="OK" if course["ok"] else "MISMATCH"))
     print(course_line)
     scenarios.write_junit(results, out / "junit.xml", suite="blinpump.demo")
+    try:
+        from hil.plot import plot_timelines
+        plot = str(plot_timelines(timelines, out / "timeline.png", title="blinpump demo: standard scenarios (%s runtime)"
+                                  % args.runtime))
+    except ImportError as exc:          # matplotlib is a dependency, but the demo does not need it
+        plot = "skipped (%s)" % exc
     report += ["## Simulated board", "",
                "%s runtime, protocol v%d, firmware %d, %s build, kernel sha256 %s (%s this repository)"
                % (args.runtime, hello["protocol_version"], hello["firmware_version"], hello["build"],
                   hello["kernel_sha256"][:16], "matches" if matches else "DOES NOT MATCH"), "",
-               "## Scenarios over serial", "", "```", table, "```", "", "## Course", "", course_line, ""]
+               "## Scenarios over serial", "", "```", table, "```", "",
+               "Timeline (rate, cap in force, cumulative dose, interruptions, bag changes, alarms): %s"
+               % ("[timeline.png](timeline.png)" if plot.endswith(".png") else plot), "",
+               "## Course", "", course_line, ""]
     ok = all(r.ok for r in results) and course["ok"] and matches and prove_rc in (None, 0)
     report.append("Result: %s (%.1f s)" % ("PASS" if ok else "FAIL", time.monotonic() - t0))
     (out / "report.md").write_text("\n".join(report) + "\n")
     (out / "course.json").write_text(json.dumps(course, indent=2) + "\n")
-    print("blinpump demo: %s; report %s, JUnit %s" % ("PASS" if ok else "FAIL", out / "report.md", out / "junit.xml"))
+    print("blinpump demo: %s; report %s, JUnit %s, timeline %s"
+          % ("PASS" if ok else "FAIL", out / "report.md", out / "junit.xml", plot))
     return 0 if ok else 1
 
 

@@ -31,12 +31,15 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import quoteattr
 
 from firmware import codes, journal
 from firmware import kernel as k
 from hil.client import EVENT_NAMES, BoardRebooted, Pump, PumpError, Status, status_code
+
+if TYPE_CHECKING:
+    from hil.plot import Timeline
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 PATIENT_ID = 4242
@@ -195,8 +198,9 @@ def minutes(text: str | int) -> int:
 # ---------------------------------------------------------------- running
 
 class _Run:
-    def __init__(self, pump: Pump, sc: Scenario, result: Result) -> None:
+    def __init__(self, pump: Pump, sc: Scenario, result: Result, timeline: Timeline | None = None) -> None:
         self.pump, self.sc, self.result = pump, sc, result
+        self.timeline = timeline
         self.names = model_names(sc.patient)
         self.patient_id = int(sc.patient.get("patient_id", PATIENT_ID))
         self.mark = 0
@@ -295,7 +299,16 @@ class _Run:
         elif "advance" in step:
             n = minutes(step["advance"])
             try:
-                p.advance(n)
+                if self.timeline is not None and step.get("expect") != "rebooted":
+                    left = n                # the same minute ticks, sampled every chunk_min
+                    while left > 0:
+                        chunk = min(left, self.timeline.chunk_min)
+                        p.advance(chunk)
+                        left -= chunk
+                        if left:
+                            self.timeline.sample(p)
+                else:
+                    p.advance(n)
                 if step.get("expect") == "rebooted":
                     self.fail(i, step, "the board did not reboot")
             except BoardRebooted:
@@ -322,29 +335,43 @@ class _Run:
             raise ScenarioError("unknown step %r" % step)
 
 
-def run(pump: Pump, sc: Scenario, reset: bool = True) -> Result:
-    """Run one scenario; a simulated board is reset to a fresh pump first."""
+def run(pump: Pump, sc: Scenario, reset: bool = True, timeline: Timeline | None = None) -> Result:
+    """Run one scenario; a simulated board is reset to a fresh pump first. With a timeline
+    (hil.plot.Timeline), STATUS is also sampled before the first step, after every step and
+    every timeline.chunk_min minutes of a long advance (the same simulated minutes either way)."""
     result = Result(sc)
     t0 = time.monotonic()
     try:
-        run = _Run(pump, sc, result)
+        run = _Run(pump, sc, result, timeline)
         if reset:
             if pump.info.get("build") == "sim":
                 pump.reset()
             elif pump.status()["mode"] != k.MODE_NO_PATIENT:
                 raise ScenarioError("the pump has a patient and is not a simulation build: "
                                     "scenarios need a fresh pump")
+        if timeline is not None:
+            timeline.sample(pump)
         for i, step in enumerate(sc.steps):
             run.step(i, step)
             result.steps_run = i + 1
+            if timeline is not None:
+                timeline.sample(pump)
     except (ScenarioError, PumpError, BoardRebooted, KeyError, ValueError) as exc:
         result.failures.append("step %d: %s: %s" % (result.steps_run + 1, type(exc).__name__, exc))
     result.wall_s = time.monotonic() - t0
     return result
 
 
-def run_all(pump: Pump, scenarios: list[Scenario]) -> list[Result]:
-    return [run(pump, sc) for sc in scenarios]
+def run_all(pump: Pump, scenarios: list[Scenario], timelines: dict[str, Timeline] | None = None) -> list[Result]:
+    """Run each scenario; with a `timelines` dict, also record a hil.plot.Timeline per scenario id."""
+    if timelines is None:
+        return [run(pump, sc) for sc in scenarios]
+    from hil.plot import Timeline
+    results = []
+    for sc in scenarios:
+        timelines[sc.id] = Timeline()
+        results.append(run(pump, sc, timeline=timelines[sc.id]))
+    return results
 
 
 # ---------------------------------------------------------------- a whole course
