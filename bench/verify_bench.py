@@ -1,0 +1,168 @@
+"""Benchmark of the verifier (issue 4): proof time, BMC depth table, mutation adequacy against
+a Hypothesis random-testing campaign with the same time budget per mutant.
+
+    .venv/bin/python bench/verify_bench.py [--mutants N] [--depths 1,2,3,4,5,6] [--out FILE]
+
+Writes bench/results/verify.json:
+- prove_seconds_median     median wall time of 3 full proofs of firmware/kernel.py (all properties)
+- prove_seconds            the 3 times
+- properties_proved        properties PROVED (of properties_total)
+- bmc_table                for each depth d: wall time of a BMC search from State() for a violation
+                           of any property within d steps (no violation exists), per-check timeout
+- mutants_total            mutants run (a spread sample of all generated ones, see mutants_generated)
+- mutants_caught_verifier  mutants with some property falsified or not proved
+- mutants_caught_hypothesis mutants the random-testing campaign caught (a property violated on a
+                           concrete run), each given the time the verifier spent on that mutant
+- mutants_equivalent       surviving mutants proved behaviour-identical on all reachable states
+- per_operator, survivors  details; per-mutant rows go to bench/results/verify_mutants.json
+Machines here are shared and noisy: compare the ratios within one run, quote medians.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+import z3  # noqa: E402
+
+from verify.engine import PROVED, Engine, prove  # noqa: E402
+from verify.mutants import equivalent, generate, prove_quick, sample  # noqa: E402
+from verify.randomtest import campaign  # noqa: E402
+from verify.subset import load_kernel  # noqa: E402
+
+KERNEL = REPO / "firmware" / "kernel.py"
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def bench_proofs(runs: int = 3) -> dict:
+    times = []
+    last = None
+    for i in range(runs):
+        t0 = time.perf_counter()
+        last = prove(KERNEL, depth=8, display_path="firmware/kernel.py")
+        times.append(time.perf_counter() - t0)
+        log("proof %d: %.2f s, %d/%d proved" % (i + 1, times[-1], sum(r.status == PROVED for r in last.properties),
+                                               len(last.properties)))
+    assert last is not None
+    return {"prove_seconds": [round(t, 3) for t in times], "prove_seconds_median": round(statistics.median(times), 3),
+            "properties_proved": sum(r.status == PROVED for r in last.properties),
+            "properties_total": len(last.properties),
+            "per_property_seconds": {r.id: round(r.seconds, 3) for r in last.properties}}
+
+
+def bench_bmc(depths: list[int], timeout_s: float) -> list[dict]:
+    kernel = load_kernel(KERNEL)
+    eng = Engine(kernel, depth=max(depths), max_k=1, timeout_ms=int(timeout_s * 1000))
+    eng.strengthen()
+    b = eng.bmc()
+    props = [p for p in eng.props if not p.special]
+    rows = []
+    t0 = time.perf_counter()
+    for t in range(max(depths)):
+        b.extend(t + 1)
+        b.solver.push()
+        b.solver.add(z3.Or([b._violation(p, t) for p in props]))
+        r = b.solver.check()
+        b.solver.pop()
+        if t + 1 in depths or r != z3.unsat:
+            result = "no violation" if r == z3.unsat else ("VIOLATION" if r == z3.sat else "timeout")
+            rows.append({"depth": t + 1, "seconds": round(time.perf_counter() - t0, 3), "result": result})
+            log("BMC depth %d: %.2f s cumulative (%s)" % (t + 1, time.perf_counter() - t0, result))
+        if r != z3.unsat:
+            break
+    return rows
+
+
+def bench_mutants(n: int, min_budget: float) -> tuple[dict, list[dict]]:
+    source = KERNEL.read_text()
+    generated = generate(source)
+    muts = sample(generated, n)
+    rows = []
+    tmpdir = REPO / "bench" / "out"
+    tmpdir.mkdir(parents=True, exist_ok=True)
+    path = tmpdir / "mutant_kernel.py"
+    for i, m in enumerate(muts, 1):
+        path.write_bytes(m.apply(source.encode()))
+        v = prove_quick(str(path))
+        if not v["valid"]:
+            log("mutant %d/%d invalid: %s" % (i, len(muts), v.get("reason")))
+            continue
+        eq = None if v["caught"] else equivalent(str(KERNEL), str(path))
+        budget = max(v["seconds"], min_budget)
+        h = campaign(str(path), seconds=budget, seed=i)
+        row = {"id": m.id, "operator": m.operator, "line": m.line, "description": m.description,
+               "verifier_caught": v["caught"], "verifier_by": v.get("by"), "verifier_status": v.get("status"),
+               "verifier_seconds": round(v["seconds"], 3), "equivalent": eq,
+               "hypothesis_caught": h["caught"], "hypothesis_seconds": round(h["seconds"], 3),
+               "hypothesis_examples": h["examples"], "hypothesis_violation": (h["violations"] or [None])[0]}
+        rows.append(row)
+        log("mutant %d/%d line %d %s: verifier %s (%.1f s), hypothesis %s (%d examples)%s" % (
+            i, len(muts), m.line, m.operator, "caught" if v["caught"] else "survived", v["seconds"],
+            "caught" if h["caught"] else "missed", h["examples"], " [equivalent]" if eq else ""))
+    per_op: dict[str, dict[str, int]] = {}
+    for r in rows:
+        d = per_op.setdefault(r["operator"], {"total": 0, "verifier": 0, "hypothesis": 0, "equivalent": 0})
+        d["total"] += 1
+        d["verifier"] += int(r["verifier_caught"])
+        d["hypothesis"] += int(r["hypothesis_caught"])
+        d["equivalent"] += int(bool(r["equivalent"]))
+    non_eq = [r for r in rows if not r["equivalent"]]
+    summary = {
+        "mutants_generated": len(generated),
+        "mutants_total": len(rows),
+        "mutants_caught_verifier": sum(r["verifier_caught"] for r in rows),
+        "mutants_caught_hypothesis": sum(r["hypothesis_caught"] for r in rows),
+        "mutants_caught_both": sum(r["verifier_caught"] and r["hypothesis_caught"] for r in rows),
+        "mutants_caught_hypothesis_only": sum(r["hypothesis_caught"] and not r["verifier_caught"] for r in rows),
+        "mutants_equivalent": sum(bool(r["equivalent"]) for r in rows),
+        "mutation_score_verifier": round(sum(r["verifier_caught"] for r in non_eq) / max(1, len(non_eq)), 3),
+        "mutation_score_hypothesis": round(sum(r["hypothesis_caught"] for r in non_eq) / max(1, len(non_eq)), 3),
+        "verifier_seconds_median": round(statistics.median([r["verifier_seconds"] for r in rows]), 3) if rows else None,
+        "hypothesis_budget_rule": "per mutant: the verifier's time on that mutant (at least %.1f s)" % min_budget,
+        "per_operator": per_op,
+        "survivors": [{"line": r["line"], "operator": r["operator"], "description": r["description"],
+                       "equivalent": bool(r["equivalent"]), "hypothesis_caught": r["hypothesis_caught"]}
+                      for r in rows if not r["verifier_caught"]],
+    }
+    return summary, rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mutants", type=int, default=100, help="mutants to run (spread sample)")
+    ap.add_argument("--depths", default="1,2,3,4,5,6", help="BMC depths for the table")
+    ap.add_argument("--bmc-timeout", type=float, default=120.0, help="per-check timeout of the BMC table (s)")
+    ap.add_argument("--min-budget", type=float, default=1.0, help="least Hypothesis budget per mutant (s)")
+    ap.add_argument("--out", default=str(REPO / "bench" / "results" / "verify.json"))
+    args = ap.parse_args(argv)
+    t0 = time.time()
+    out: dict = {"kernel": "firmware/kernel.py", "machine": platform.platform(), "python": platform.python_version(),
+                 "z3": z3.get_version_string()}
+    out.update(bench_proofs())
+    out["bmc_table"] = bench_bmc([int(d) for d in args.depths.split(",")], args.bmc_timeout)
+    summary, rows = bench_mutants(args.mutants, args.min_budget)
+    out.update(summary)
+    out["bench_seconds"] = round(time.time() - t0, 1)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
+    Path(args.out).with_name("verify_mutants.json").write_text(json.dumps(rows, indent=1) + "\n")
+    log("wrote %s" % args.out)
+    print(json.dumps({k: out[k] for k in ("prove_seconds_median", "properties_proved", "mutants_total",
+                                           "mutants_caught_verifier", "mutants_caught_hypothesis",
+                                           "mutants_equivalent")}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

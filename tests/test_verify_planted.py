@@ -1,0 +1,132 @@
+"""Planted bugs (source edits of a copy of the landed kernel) turn the proof red, and the
+counterexample trace replays on CPython (and on MicroPython) showing the violation."""
+from __future__ import annotations
+
+import io
+import json
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+
+import pytest
+
+from verify import cli
+from verify.engine import FALSIFIED, PROVED, UNKNOWN, prove
+from verify.properties import by_id
+from verify.replay import load_trace, replay_cpython, replay_micropython
+
+REPO = Path(__file__).resolve().parent.parent
+KERNEL = REPO / "firmware" / "kernel.py"
+
+
+def plant(tmp_path: Path, old: str, new: str) -> Path:
+    src = KERNEL.read_text()
+    assert src.count(old) == 1, old
+    p = tmp_path / "kernel.py"
+    p.write_text(src.replace(old, new))
+    return p
+
+
+def falsify(path: Path, pid: str, tmp_path: Path, depth: int = 8):
+    run = prove(path, by_id([pid]), depth=depth, max_k=1, trace_dir=tmp_path / "traces")
+    (res,) = run.properties
+    return run, res
+
+
+START_CAP_CHECK = """    if s.bag_ng_per_day > s.cap_ng_per_day:
+        return E_DOSE_CAP                                   # L2.2-step, L2.4-restart-9
+"""
+
+
+@pytest.fixture(scope="module")
+def start_cap_bug(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("startcap")
+    path = plant(tmp, START_CAP_CHECK, "")
+    run, res = falsify(path, "rate-cap", tmp)
+    return path, run, res
+
+
+def test_L2_dose_28_planted_missing_start_cap_check_is_falsified(start_cap_bug):
+    path, run, res = start_cap_bug
+    assert not run.all_proved
+    assert res.status == FALSIFIED and res.engine == "bmc"
+    doc = load_trace(res.trace)
+    assert doc["kernel"] == str(path) and doc["property"] == "rate-cap" and doc["kind"] == "bmc"
+    assert len(doc["kernel_sha256"]) == 64
+    assert doc["initial"]["mode"] == 0 and doc["steps"][0]["entry"] == "setup"
+    assert doc["steps"][-1]["entry"] == "start"
+    rep = replay_cpython(doc)
+    assert rep["violated"] and rep["step"] == len(doc["steps"])
+    assert "post: running -> bag_ng_per_day <= cap_ng_per_day" in rep["failing_checks"]
+    # the same trace is harmless on the landed kernel
+    assert not replay_cpython(doc, kernel_path=KERNEL)["violated"]
+
+
+def test_L2_4_restart_9_planted_bug_trace_replays_through_the_cli(start_cap_bug):
+    _, _, res = start_cap_bug
+    out = io.StringIO()
+    with redirect_stdout(out), redirect_stderr(io.StringIO()):
+        rc = cli.replay_main([res.trace])
+    assert rc == 1
+    assert "VIOLATED on cpython at step" in out.getvalue()
+    with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
+        assert cli.replay_main([res.trace, "--kernel", str(KERNEL)]) == 0
+
+
+def test_L2_dose_28_planted_bug_replays_on_micropython(start_cap_bug):
+    from hil import micropython
+    if not micropython.runtime_available():
+        pytest.fail("MicroPython runtime missing: install Node.js and run `npm ci`")
+    _, _, res = start_cap_bug
+    rep = replay_micropython(load_trace(res.trace))
+    assert rep["runtime"] == "micropython"
+    assert rep["violated"] and rep["step"] == len(load_trace(res.trace)["steps"])
+
+
+def test_L2_reinit_4h_planted_bug_is_falsified(tmp_path):
+    path = plant(tmp_path, "if off_min >= REINIT_MIN or", "if off_min >= 241 or")
+    _, res = falsify(path, "reinit", tmp_path)
+    assert res.status == FALSIFIED
+    doc = load_trace(res.trace)
+    rep = replay_cpython(doc)
+    assert rep["violated"]
+    assert any("interruption >= 240 min" in c for c in rep["failing_checks"])
+
+
+def test_L2_4_neuro_3_planted_missing_withhold_is_falsified(tmp_path):
+    path = plant(tmp_path, """        if held_min < NEURO3_MIN_WITHHOLD_MIN:
+            return E_WITHHOLD                               # L2.4-neuro-3: at least 3 days
+""", "")
+    _, res = falsify(path, "lockout", tmp_path, depth=4)
+    assert res.status == FALSIFIED
+    doc = load_trace(res.trace)
+    assert [s["entry"] for s in doc["steps"]][-1] == "resolved"
+    rep = replay_cpython(doc)
+    assert rep["violated"] and "grade 3 neurologic released -> withheld 3 to 7 days" in rep["failing_checks"]
+
+
+def test_L2_5_min_weight_planted_bug_is_falsified(tmp_path):
+    path = plant(tmp_path, "if preservative == 1 and s.weight_g < WEIGHT_PRESERVATIVE_MIN_G:",
+                 "if preservative == 1 and s.weight_g < 5000:")
+    _, res = falsify(path, "bag-limits", tmp_path, depth=3)
+    assert res.status == FALSIFIED
+    rep = replay_cpython(load_trace(res.trace))
+    assert rep["violated"] and "accepted preservative bag -> weight_g >= 5400" in rep["failing_checks"]
+
+
+def test_EXT_overdose_12h_planted_bug_gives_an_induction_trace_that_replays(tmp_path):
+    """Without BMC (depth 0) the proof is not PROVED (UNKNOWN, never a pass); the trace
+    from the failed induction step starts in an arbitrary invariant state and replays."""
+    path = plant(tmp_path, "s.now_min - s.overdose_min < OVERDOSE_WAIT_MIN", "s.now_min - s.overdose_min < 700")
+    run, res = falsify(path, "lockout", tmp_path, depth=0)
+    assert res.status == UNKNOWN and not run.all_proved
+    doc = json.loads(Path(res.trace).read_text())
+    assert doc["kind"] == "induction-step" and len(doc["steps"]) == 1 and doc["steps"][0]["entry"] == "start"
+    rep = replay_cpython(doc)
+    assert rep["violated"] and "motor starts -> no overdose in the last 720 min" in rep["failing_checks"]
+
+
+def test_EXT_no_flush_landed_kernel_flush_changes_nothing(tmp_path):
+    path = plant(tmp_path, "    return E_NO_FLUSH\n", "    s.course_ng = s.course_ng + 1\n    return E_NO_FLUSH\n")
+    _, res = falsify(path, "daily-cap", tmp_path, depth=2)
+    assert res.status == FALSIFIED
+    assert prove(KERNEL, by_id(["daily-cap"]), depth=0).properties[0].status == PROVED

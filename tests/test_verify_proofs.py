@@ -1,0 +1,143 @@
+"""Every property is PROVED (unbounded, k-induction) on the landed kernel; the CLI, the JSON,
+the JUnit XML and the assurance report say so, clause by clause."""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import xml.etree.ElementTree as ET
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+
+import pytest
+
+from verify import cli
+from verify.engine import PROVED, prove
+from verify.properties import PROPERTIES, S, by_id
+from verify.replay import load_module
+from verify.report import covering_tests, junit, markdown, parse_label, pytest_form
+from verify.subset import load_kernel
+
+REPO = Path(__file__).resolve().parent.parent
+KERNEL = REPO / "firmware" / "kernel.py"
+
+
+@pytest.fixture(scope="module")
+def landed():
+    return prove(KERNEL, depth=4, display_path="firmware/kernel.py")
+
+
+def _status(run, pid):
+    return {r.id: r for r in run.properties}[pid]
+
+
+def test_landed_kernel_all_properties_proved(landed):
+    assert [r.id for r in landed.properties] == [p.id for p in PROPERTIES]
+    bad = [(r.id, r.status, r.detail) for r in landed.properties if r.status != PROVED]
+    assert not bad
+    assert landed.all_proved
+    assert not landed.dropped  # the stated invariant holds initially and is inductive as written
+    assert landed.kernel_sha256 == hashlib.sha256(KERNEL.read_bytes()).hexdigest()
+    assert all(r.engine == "k-induction" and r.k == 1 for r in landed.properties)
+
+
+@pytest.mark.parametrize("pid, clause", [
+    ("rate-cap", "L2-dose-28"), ("rate-cap", "L2.2-step"), ("rate-cap", "L2.4-restart-9"),
+    ("daily-cap", "EXT-no-flush"), ("constant-rate", "L2-constant-rate"), ("reinit", "L2-reinit-4h"),
+    ("reinit", "L2-premed"), ("step-restart", "L2.2-step"), ("bag-limits", "L2.5-durations"),
+    ("bag-limits", "L2.5-min-weight"), ("bag-limits", "L2.6-bag-7d"), ("cycles", "L2-cycle-42"),
+    ("cycles", "L2.2-cycle-84"), ("cycles", "L2.4-new-cycle"), ("lockout", "L2.4-crs-4"),
+    ("lockout", "EXT-overdose-12h"), ("patient", "L2-weight-45"),
+])
+def test_clause_is_covered_by_a_proved_property(landed, pid, clause):
+    assert clause in by_id([pid])[0].clauses
+    assert _status(landed, pid).status == PROVED
+
+
+def test_L2_dose_28_rate_cap_proved(landed):
+    assert _status(landed, "rate-cap").status == PROVED
+    assert _status(landed, "daily-cap").status == PROVED
+
+
+def test_L2_reinit_4h_and_L2_premed_proved(landed):
+    assert _status(landed, "reinit").status == PROVED
+
+
+def test_L2_4_neuro_3_lockout_proved(landed):
+    assert _status(landed, "lockout").status == PROVED
+
+
+def test_kernel_invariant_holds_in_the_initial_state_on_cpython():
+    mod = load_module(KERNEL)
+    assert mod.invariant(mod.State())
+
+
+def test_properties_hold_in_the_initial_state():
+    k = load_kernel(KERNEL)
+    for p in PROPERTIES:
+        assert not p.failing_state(S(k.initial)), p.id
+
+
+def test_every_property_has_an_id_statement_and_clauses_from_the_label():
+    label = REPO.parent / "shared" / "LABEL.md"
+    ids = {c.id for c in parse_label(label)} if label.is_file() else None
+    for p in PROPERTIES:
+        assert p.id and p.statement
+        if p.special is None:
+            assert p.clauses, p.id
+        if ids is not None:
+            assert set(p.clauses) <= ids, (p.id, set(p.clauses) - ids)
+
+
+def test_cli_prove_json_contract():
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        rc = cli.prove_main(["--json", "--property", "patient", "--property", "reinit"])
+    assert rc == 0
+    doc = json.loads(out.getvalue())
+    assert doc["kernel"] == "firmware/kernel.py"
+    assert doc["kernel_sha256"] == hashlib.sha256(KERNEL.read_bytes()).hexdigest()
+    assert isinstance(doc["seconds"], float)
+    assert [p["id"] for p in doc["properties"]] == ["patient", "reinit"]
+    for p in doc["properties"]:
+        assert set(p) >= {"id", "clauses", "statement", "status", "engine", "k", "seconds", "trace"}
+        assert p["status"] == "proved" and p["engine"] == "k-induction" and p["k"] == 1 and p["trace"] is None
+    assert "[1/2] patient" in err.getvalue()  # progress on stderr
+
+
+def test_cli_prove_rejects_out_of_subset_kernel_with_exit_2(tmp_path):
+    p = tmp_path / "kernel.py"
+    p.write_text(KERNEL.read_text().replace("    s.now_min = min(s.now_min + 1, COUNTER_MAX)\n",
+                                            "    s.now_min = min(s.now_min + 1.0, COUNTER_MAX)\n", 1))
+    err = io.StringIO()
+    with redirect_stdout(io.StringIO()), redirect_stderr(err):
+        rc = cli.prove_main(["--kernel", str(p), "--quiet"])
+    assert rc == 2
+    assert "%s:" % p in err.getvalue() and "float" in err.getvalue()
+
+
+def test_report_names_sha_clauses_kernel_lines_and_tests(landed):
+    k = load_kernel(KERNEL, "firmware/kernel.py")
+    md = markdown(landed, k)
+    assert landed.kernel_sha256 in md
+    assert "ALL PROVED" in md
+    row = [line for line in md.splitlines() if line.startswith("| L2-reinit-4h |")][0]
+    assert "reinit (proved)" in row
+    assert "test_verify_proofs.py::test_L2_reinit_4h_and_L2_premed_proved" in row
+    assert "## Clauses no property covers yet" in md
+    assert "L2-it-prophylaxis" in md.split("## Clauses no property covers yet")[1]
+
+
+def test_report_test_names_use_the_pytest_form_of_clause_ids():
+    assert pytest_form("L2.2-step") == "L2_2_step"
+    names = [("tests/x.py", "test_L2_2_step_low_cap"), ("tests/x.py", "test_L2_2_step_up"),
+             ("tests/x.py", "test_L2_2_stepper"), ("tests/x.py", "test_XL2_2_step")]
+    assert covering_tests("L2.2-step", names) == ["tests/x.py::test_L2_2_step_low_cap", "tests/x.py::test_L2_2_step_up"]
+
+
+def test_junit_has_one_passing_testcase_per_property(landed):
+    root = ET.fromstring(junit(landed))
+    cases = root.findall("testcase")
+    assert [c.get("name") for c in cases] == [p.id for p in PROPERTIES]
+    assert root.get("failures") == "0"
+    assert not root.findall(".//failure")

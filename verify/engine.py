@@ -1,0 +1,610 @@
+"""Proof engines: the strengthening invariant (Houdini over the kernel's stated invariant and
+the field ranges), k-induction, and BMC from the initial state, with counterexample traces.
+
+The transition relation is the disjunction over the entry points, each with its own fresh
+inputs (unconstrained Z3 integers: the kernel range-checks its inputs itself). Each entry
+point is checked on its own (a disjunction is valid iff each disjunct is).
+
+Soundness argument (docs/verifier.md):
+1. The candidate strengthening is the conjunction of the field ranges and the top-level
+   conjuncts of `invariant(s)`. Houdini drops every candidate that fails in `State()` or is
+   not preserved (relative to the remaining ones) by some entry point, until the remaining
+   conjunction H holds initially and is inductive. H holds in every reachable state.
+   Property `kernel-invariant` is PROVED only if nothing was dropped.
+2. Every `&`/`|` records an obligation that its operands are in [0, 255]; they are proved
+   for every transition from an H-state (property `translation-exact`). If one is not, the
+   translation may differ from Python, and no property is reported PROVED.
+3. A property P (state checks Ps, step checks Pt) is PROVED by k-induction: base case
+   Ps(State()) and no violation in the first k-1 steps from State() (BMC); step case: for
+   states s0..sk all satisfying H, transitions s0->...->sk, Ps(s0), P on the first k-1
+   transitions, P holds on the k-th. For k = 1 this is ordinary induction with H.
+4. Otherwise BMC from State() up to the depth looks for a violation: FALSIFIED with the
+   trace (replayed on CPython before it is reported); if none is found the property is
+   UNKNOWN, with the counterexample to induction as a trace from an arbitrary H-state.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import z3
+
+from .properties import PROPERTIES, Property, S, Step
+from .subset import Kernel, load_kernel
+from .symexec import (BIT_WIDTH, Result, Translator, as_bool, bit_fields, bits_of, clear_bits, input_vars, is_sym,
+                      range_conjuncts, state_vars, value_of_bits, zbool)
+
+PROVED, FALSIFIED, UNKNOWN = "proved", "falsified", "unknown"
+
+
+@dataclass
+class PropertyResult:
+    id: str
+    clauses: list[str]
+    statement: str
+    status: str
+    engine: str
+    k: int | None
+    seconds: float
+    trace: str | None = None
+    detail: str = ""
+    failing_checks: list[str] = field(default_factory=list)
+    trace_data: dict[str, Any] | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "clauses": self.clauses, "statement": self.statement, "status": self.status,
+                "engine": self.engine, "k": self.k, "seconds": round(self.seconds, 3), "trace": self.trace,
+                "detail": self.detail, "failing_checks": self.failing_checks}
+
+
+@dataclass
+class ProofRun:
+    kernel: str
+    kernel_sha256: str
+    seconds: float
+    properties: list[PropertyResult]
+    dropped: list[dict[str, Any]] = field(default_factory=list)   # invariant candidates Houdini dropped
+    depth: int = 0
+
+    @property
+    def all_proved(self) -> bool:
+        return bool(self.properties) and all(p.status == PROVED for p in self.properties)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"kernel": self.kernel, "kernel_sha256": self.kernel_sha256, "seconds": round(self.seconds, 3),
+                "depth": self.depth, "properties": [p.as_json() for p in self.properties],
+                "invariant_dropped": self.dropped}
+
+
+def _model_int(m: z3.ModelRef, v: Any) -> int:
+    if not is_sym(v):
+        return int(v)
+    r = m.eval(v, model_completion=True)
+    if z3.is_true(r):
+        return 1
+    if z3.is_false(r):
+        return 0
+    return r.as_long()
+
+
+class Engine:
+    def __init__(self, kernel: Kernel, properties: list[Property] | None = None, depth: int = 8,
+                 max_k: int = 3, trace_dir: str | os.PathLike[str] | None = None,
+                 progress: Callable[[str], None] | None = None, timeout_ms: int = 60000,
+                 replay_check: bool = True, bmc_budget_s: float = 60.0):
+        self.k = kernel
+        self.props = list(PROPERTIES if properties is None else properties)
+        self.depth = depth
+        self.max_k = max_k
+        self.trace_dir = Path(trace_dir) if trace_dir else None
+        self.progress = progress or (lambda msg: None)
+        self.timeout_ms = timeout_ms
+        self.replay_check = replay_check
+        self.bmc_budget_s = bmc_budget_s
+        clear_bits()
+        self.tr = Translator(kernel)
+        self.entries = kernel.entries
+        self.pre = state_vars(kernel, "pre.")
+        self.inputs = {e: input_vars(kernel, e, "in.") for e in self.entries}
+        self.trans: dict[str, Result] = {}
+        for e in self.entries:
+            self.trans[e] = self.tr.run(e, self.pre, self.inputs[e])
+        self.candidates = self._candidates()
+        self.H: list[int] = []
+        self.dropped: list[dict[str, Any]] = []
+        self.inv_cti: dict[str, Any] | None = None
+        self._bmc: _BMC | None = None
+
+    # ---------------------------------------------------------------- helpers
+    def _solver(self) -> z3.Solver:
+        s = z3.Solver()
+        s.set("timeout", self.timeout_ms)
+        return s
+
+    def _candidates(self) -> list[dict[str, Any]]:
+        """Each candidate: label, line, fn(fields) -> Bool term."""
+        cands: list[dict[str, Any]] = []
+        for i, f in enumerate(self.k.fields):
+            cands.append({"kind": "range", "line": f.line, "text": "%d <= s.%s <= %d" % (f.lo, f.name, f.hi),
+                          "fn": (lambda fields, i=i: range_conjuncts(self.k, fields)[i][2])})
+        inv = self.tr.invariant_conjuncts(self.k.initial)
+        for j, (line, text, _) in enumerate(inv):
+            cands.append({"kind": "invariant", "line": line, "text": text,
+                          "fn": (lambda fields, j=j: self.tr.invariant_conjuncts(fields)[j][2])})
+        return cands
+
+    def _cand_terms(self, fields: dict[str, Any]) -> list[Any]:
+        ranges = [c for _, _, c in range_conjuncts(self.k, fields)]
+        inv = [c for _, _, c in self.tr.invariant_conjuncts(fields)]
+        return ranges + inv
+
+    def step_of(self, entry: str, args: dict[str, Any], ret: Any) -> Step:
+        return Step(entry, args, ret)
+
+    # ---------------------------------------------------------------- invariant
+    def strengthen(self) -> None:
+        """Houdini: the largest inductive subset of the candidates that holds initially."""
+        t0 = time.time()
+        init_vals = self._cand_terms(self.k.initial)
+        active = set()
+        init_dropped = []
+        for i, v in enumerate(init_vals):
+            v = as_bool(v)
+            ok = v if isinstance(v, bool) else z3.is_true(z3.simplify(v))
+            if ok:
+                active.add(i)
+            else:
+                c = self.candidates[i]
+                init_dropped.append({"line": c["line"], "text": c["text"], "reason": "false in State()"})
+        # Fields in [0, 255] used by & and | are represented by their bits. That assumes their
+        # range, so the result is kept only if those range conjuncts survive (then the
+        # assumption was part of H anyway); otherwise Houdini runs again on plain integers.
+        names = self.k.field_names
+        bitf = {f for f in bit_fields(self.k) if names.index(f) in active}
+        plain_pre, plain_trans = self.pre, dict(self.trans)
+        result = None
+        if bitf:
+            pre = state_vars(self.k, "pre.", bitf)
+            trans = {e: self.tr.run(e, pre, self.inputs[e]) for e in self.entries}
+            result = self._houdini(set(active), pre, trans)
+            if all(names.index(f) in result[0] for f in bitf):
+                self.pre, self.trans = pre, trans
+            else:
+                result = None
+        if result is None:
+            bitf = set()
+            result = self._houdini(set(active), plain_pre, plain_trans)
+        active, dropped, cti = result
+        self.dropped = init_dropped + dropped
+        self.inv_cti = cti
+        self.H = sorted(active)
+        self.bitfields = bitf
+        self.H_pre = self.H_of(self.pre)
+        self.strengthen_seconds = time.time() - t0
+
+    def _houdini(self, active: set[int], pre: dict[str, Any], trans: dict[str, Result]
+                 ) -> tuple[set[int], list[dict[str, Any]], dict[str, Any] | None]:
+        dropped: list[dict[str, Any]] = []
+        first_cti = None
+        pre_terms = [zbool(t) for t in self._cand_terms(pre)]
+        post_terms = {e: [zbool(t) for t in self._cand_terms(trans[e].fields)] for e in self.entries}
+        ind = [z3.Bool("H%d" % i) for i in range(len(pre_terms))]
+        solvers = {}
+        for e in self.entries:
+            s = self._solver()
+            for a, t in zip(ind, pre_terms):
+                s.add(z3.Implies(a, t))
+            solvers[e] = s
+        changed = True
+        while changed:
+            changed = False
+            for e in self.entries:
+                s = solvers[e]
+                while True:
+                    act = sorted(active)
+                    if not act:
+                        break
+                    s.push()
+                    s.add(z3.Not(z3.And([post_terms[e][i] for i in act])))
+                    _t0 = time.time()
+                    r = s.check([ind[i] for i in act])
+                    if os.environ.get("VERIFY_DEBUG"):
+                        print("houdini", e, r, round(time.time() - _t0, 2), len(act), file=sys.stderr)
+                    if r == z3.unsat:
+                        s.pop()
+                        break
+                    if r != z3.sat:
+                        # cannot decide: drop everything (sound, conservative)
+                        s.pop()
+                        for i in act:
+                            c = self.candidates[i]
+                            dropped.append({"line": c["line"], "text": c["text"],
+                                            "reason": "solver gave %s for entry %s" % (r, e)})
+                        active = set()
+                        changed = True
+                        break
+                    m = s.model()
+                    bad = [i for i in act if z3.is_false(m.eval(post_terms[e][i], model_completion=True))]
+                    cti = self._cti_from_model(m, [(e, pre, self.inputs[e])])
+                    s.pop()
+                    for i in bad:
+                        c = self.candidates[i]
+                        dropped.append({"line": c["line"], "text": c["text"],
+                                        "reason": "not preserved by %s" % e, "cti": cti})
+                    if first_cti is None:
+                        first_cti = cti
+                    active -= set(bad)
+                    changed = True
+                    if not bad:  # should not happen
+                        break
+        return active, dropped, first_cti
+
+    def H_of(self, fields: dict[str, Any]) -> list[Any]:
+        terms = self._cand_terms(fields)
+        return [zbool(terms[i]) for i in self.H]
+
+    # ---------------------------------------------------------------- traces
+    def _cti_from_model(self, m: z3.ModelRef, steps: list[tuple[str, dict[str, Any], dict[str, Any]]]) -> dict[str, Any]:
+        """steps: (entry, pre-state vars of the first state, inputs) - initial from the first pre."""
+        _, first, _ = steps[0]
+        initial = {f: _model_int(m, first[f]) for f in self.k.field_names}
+        out = []
+        for e, _, inp in steps:
+            out.append({"entry": e, "args": {p: _model_int(m, inp[p]) for p in self.k.entry_params(e)}})
+        return {"initial": initial, "steps": out}
+
+    def _trace_doc(self, prop: str, cti: dict[str, Any], kind: str) -> dict[str, Any]:
+        return {"kernel": self.k.path, "kernel_sha256": self.k.sha256, "property": prop, "kind": kind,
+                "initial": cti["initial"], "steps": cti["steps"]}
+
+    def _write_trace(self, doc: dict[str, Any]) -> str | None:
+        if self.trace_dir is None:
+            return None
+        self.trace_dir.mkdir(parents=True, exist_ok=True)
+        path = self.trace_dir / ("%s.%s.json" % (doc["property"], doc["kind"]))
+        path.write_text(json.dumps(doc, indent=1) + "\n")
+        return str(path)
+
+    # ---------------------------------------------------------------- properties
+    def _prop_terms(self, p: Property, pre: dict[str, Any], post: dict[str, Any], entry: str,
+                    args: dict[str, Any], ret: Any) -> Any:
+        return zbool(p.holds(S(pre), S(post), Step(entry, args, ret)))
+
+    def _state_term(self, p: Property, fields: dict[str, Any]) -> Any:
+        from .properties import L
+        return zbool(L.And(*[t for _, t in p.state_terms(S(fields))]))
+
+    def check_induction(self, p: Property, k: int) -> tuple[str, dict[str, Any] | None]:
+        """Step case of k-induction. Returns (sat/unsat/unknown, cti)."""
+        if k == 1:
+            for e in self.entries:
+                s = self._solver()
+                s.add(*self.H_pre)
+                s.add(self._state_term(p, self.pre))
+                r = self.trans[e]
+                s.add(z3.Not(self._prop_terms(p, self.pre, r.fields, e, self.inputs[e], r.ret)))
+                res = s.check()
+                if res == z3.sat:
+                    return "sat", self._cti_from_model(s.model(), [(e, self.pre, self.inputs[e])])
+                if res != z3.unsat:
+                    return "unknown", None
+            return "unsat", None
+        # k >= 2: a chain of k transitions from an arbitrary H-state, the last one checked per entry
+        states = [state_vars(self.k, "k%d." % i, self.bitfields) for i in range(k)]
+        s = self._solver()
+        sels = []
+        step_inputs = []
+        step_runs = []
+        for i in range(k - 1):
+            sel, inputs, post, constraint, runs = self._chain_step(states[i], "k%d." % i)
+            s.add(constraint)
+            s.add(*[_zi(post[f]) == _zi(states[i + 1][f]) for f in self.k.field_names])
+            sels.append(sel)
+            step_inputs.append(inputs)
+            step_runs.append(runs)
+        for i in range(k):
+            s.add(*self.H_of(states[i]))
+        s.add(self._state_term(p, states[0]))
+        for i in range(k - 1):
+            s.add(self._chain_prop(p, states[i], states[i + 1], sels[i], step_inputs[i], step_runs[i]))
+        last = states[k - 1]
+        for e in self.entries:
+            inp = input_vars(self.k, e, "k%d." % (k - 1))
+            r = self.tr.run(e, last, inp)
+            s.push()
+            s.add(z3.Not(self._prop_terms(p, last, r.fields, e, inp, r.ret)))
+            res = s.check()
+            if res == z3.sat:
+                m = s.model()
+                chain = []
+                for i in range(k - 1):
+                    idx = _model_int(m, sels[i])
+                    en = self.entries[idx]
+                    chain.append((en, states[i], step_inputs[i][en]))
+                chain.append((e, last, inp))
+                cti = self._cti_from_model(m, chain)
+                s.pop()
+                return "sat", cti
+            s.pop()
+            if res != z3.unsat:
+                return "unknown", None
+        return "unsat", None
+
+    def _chain_step(self, pre: dict[str, Any], prefix: str) -> tuple[Any, dict[str, dict[str, Any]], dict[str, Any], Any, dict[str, Result]]:
+        sel = z3.Int(prefix + "entry")
+        inputs = {e: input_vars(self.k, e, prefix) for e in self.entries}
+        runs = {e: self.tr.run(e, pre, inputs[e]) for e in self.entries}
+        post: dict[str, Any] = {}
+        for f in self.k.field_names:
+            v: Any = runs[self.entries[-1]].fields[f]
+            for idx in range(len(self.entries) - 2, -1, -1):
+                e = self.entries[idx]
+                v = z3.If(sel == idx, _zi(runs[e].fields[f]), _zi(v))
+            post[f] = v
+        return sel, inputs, post, z3.And(sel >= 0, sel < len(self.entries)), runs
+
+    def _chain_prop(self, p: Property, pre: dict[str, Any], post: dict[str, Any], sel: Any,
+                    inputs: dict[str, dict[str, Any]], runs: dict[str, Result]) -> Any:
+        terms = []
+        for idx, e in enumerate(self.entries):
+            terms.append(z3.Implies(sel == idx, self._prop_terms(p, pre, post, e, inputs[e], runs[e].ret)))
+        return z3.And(terms)
+
+    def check_obligations(self) -> tuple[str, dict[str, Any] | None, str]:
+        for e in self.entries:
+            obls = self.trans[e].obligations
+            if not obls:
+                continue
+            s = self._solver()
+            s.add(*self.H_pre)
+            s.add(z3.Not(z3.And([zbool(o.cond) for o in obls])))
+            res = s.check()
+            if res == z3.sat:
+                m = s.model()
+                bad = [o for o in obls if z3.is_false(m.eval(zbool(o.cond), model_completion=True))]
+                where = ", ".join("line %d: %s" % (o.line, o.what) for o in bad)
+                return "sat", self._cti_from_model(m, [(e, self.pre, self.inputs[e])]), where
+            if res != z3.unsat:
+                return "unknown", None, "solver: %s" % res
+        return "unsat", None, ""
+
+    # ---------------------------------------------------------------- BMC
+    def bmc(self) -> "_BMC":
+        if self._bmc is None:
+            self._bmc = _BMC(self)
+        return self._bmc
+
+    # ---------------------------------------------------------------- main
+    def run(self) -> ProofRun:
+        t_all = time.time()
+        self.progress("strengthening: %d candidate invariants (field ranges + invariant(s))" % len(self.candidates))
+        self.strengthen()
+        results: list[PropertyResult] = []
+        n = len(self.props)
+        obligations_ok = True
+        for idx, p in enumerate(self.props, 1):
+            self.progress("[%d/%d] %s ..." % (idx, n, p.id))
+            t0 = time.time()
+            res = self._prove_one(p)
+            res.seconds = time.time() - t0
+            if p.special == "obligations" and res.status != PROVED:
+                obligations_ok = False
+            self.progress("[%d/%d] %s: %s%s (%.2f s)" % (idx, n, p.id, res.status.upper(),
+                                                        " k=%d" % res.k if res.status == PROVED and res.k else "",
+                                                        res.seconds))
+            results.append(res)
+        if not any(p.special == "obligations" for p in self.props):
+            # not requested, but every PROVED relies on it: check it anyway
+            obligations_ok = self.check_obligations()[0] == "unsat"
+        if not obligations_ok:
+            for r in results:
+                if r.status == PROVED and r.id != "translation-exact":
+                    r.status = UNKNOWN
+                    r.detail = "translation not shown exact (see translation-exact); " + r.detail
+        return ProofRun(self.k.path, self.k.sha256, time.time() - t_all, results, self.dropped, self.depth)
+
+    def _prove_one(self, p: Property) -> PropertyResult:
+        mk = lambda status, engine, k, detail="", trace=None, checks=None, data=None: PropertyResult(  # noqa: E731
+            p.id, p.clauses, p.statement, status, engine, k, 0.0, trace, detail, checks or [], data)
+        if p.special == "invariant":
+            if not self.dropped:
+                return mk(PROVED, "k-induction", 1, "holds in State() and is inductive (%d conjuncts)" % len(self.H))
+            detail = "; ".join("line %d: %s (%s)" % (d["line"], d["text"], d["reason"]) for d in self.dropped)
+            found = self.bmc().search_invariant(self, self.bmc_budget_s) if self.depth > 0 else None
+            if found is not None:
+                doc = self._trace_doc(p.id, found, "bmc")
+                return mk(FALSIFIED, "bmc", None, detail, self._write_trace(doc), [], doc)
+            if self.inv_cti is not None:
+                doc = self._trace_doc(p.id, self.inv_cti, "induction-step")
+                return mk(UNKNOWN, "k-induction", 1, detail, self._write_trace(doc), [], doc)
+            return mk(UNKNOWN, "k-induction", 1, detail)
+        if p.special == "obligations":
+            r, cti, where = self.check_obligations()
+            if r == "unsat":
+                return mk(PROVED, "k-induction", 1, "%d obligations" % sum(len(t.obligations) for t in self.trans.values()))
+            doc = self._trace_doc(p.id, cti, "induction-step") if cti else None
+            return mk(UNKNOWN, "k-induction", 1, where, self._write_trace(doc) if doc else None, [], doc)
+        init_fail = p.failing_state(S(self.k.initial))
+        if init_fail:
+            doc = {"kernel": self.k.path, "kernel_sha256": self.k.sha256, "property": p.id, "kind": "bmc",
+                   "initial": self.k.initial, "steps": []}
+            return mk(FALSIFIED, "bmc", 0, "fails in State(): " + "; ".join(init_fail), self._write_trace(doc),
+                      init_fail, doc)
+        cti = None
+        for k in range(1, self.max_k + 1):
+            r, c = self.check_induction(p, k)
+            if cti is None or c is not None:
+                cti = c if c is not None else cti
+            if r == "unsat":
+                if k > 1:
+                    base = self.bmc().search(p, k - 1)
+                    if base is not None:
+                        return self._falsified(p, base, mk)
+                    if self.bmc().last[0] != "complete":
+                        break  # base case not established: not proved
+                return mk(PROVED, "k-induction", k)
+            if r == "unknown":
+                break
+        found = self.bmc().search(p, self.depth, self.bmc_budget_s) if self.depth > 0 else None
+        if found is not None:
+            return self._falsified(p, found, mk)
+        reach = self.bmc().last if self.depth > 0 else ("complete", 0)
+        detail = "not inductive up to k=%d; no counterexample within %d steps of State()%s" % (
+            self.max_k, reach[1], "" if reach[0] == "complete" else " (BMC stopped by its time budget)")
+        doc = self._trace_doc(p.id, cti, "induction-step") if cti else None
+        checks = self._failing_checks(p, cti) if cti else []
+        return mk(UNKNOWN, "k-induction", self.max_k, detail, self._write_trace(doc) if doc else None, checks, doc)
+
+    def _failing_checks(self, p: Property, trace: dict[str, Any]) -> list[str]:
+        try:
+            from .replay import replay_interpreted
+            rep = replay_interpreted(self.k, p, trace)
+            return rep["failing_checks"]
+        except Exception:  # pragma: no cover - diagnostics only
+            return []
+
+    def _falsified(self, p: Property, found: dict[str, Any], mk: Callable[..., PropertyResult]) -> PropertyResult:
+        doc = self._trace_doc(p.id, found, "bmc")
+        path = self._write_trace(doc)
+        checks = self._failing_checks(p, found)
+        detail = "counterexample of %d steps from State()" % len(found["steps"])
+        if self.replay_check:
+            from .replay import replay_cpython
+            rep = replay_cpython(doc, kernel_path=self.k.abspath, prop=p)
+            if not rep["violated"]:
+                return mk(UNKNOWN, "bmc", None, "BMC trace did not replay on CPython (verifier bug?)", path, checks, doc)
+            detail += "; replayed on CPython: violated at step %d" % rep["step"]
+            checks = rep["failing_checks"]
+        return mk(FALSIFIED, "bmc", None, detail, path, checks, doc)
+
+
+def _zi(v: Any) -> Any:
+    if is_sym(v):
+        return v if not z3.is_bool(v) else z3.If(v, z3.IntVal(1), z3.IntVal(0))
+    return z3.IntVal(int(v))
+
+
+class _BMC:
+    """Unrolling from State(): s0 = State(), s_{t+1} = T(s_t, entry_t, inputs_t)."""
+
+    def __init__(self, eng: Engine):
+        self.e = eng
+        self.k = eng.k
+        self.solver = eng._solver()
+        self.states: list[dict[str, Any]] = [dict(self.k.initial)]
+        self.sels: list[Any] = []
+        self.last: tuple[str, int] = ("complete", 0)
+        self.inputs: list[dict[str, dict[str, Any]]] = []
+        self.runs: list[dict[str, Result]] = []
+
+    def extend(self, depth: int) -> None:
+        while len(self.sels) < depth:
+            t = len(self.sels)
+            pre = self.states[t]
+            sel = z3.Int("b%d.entry" % t)
+            inputs = {e: input_vars(self.k, e, "b%d." % t) for e in self.e.entries}
+            runs = {e: self.e.tr.run(e, pre, inputs[e]) for e in self.e.entries}
+            nxt = state_vars(self.k, "b%d." % (t + 1))
+            self.solver.add(sel >= 0, sel < len(self.e.entries))
+            for f in self.k.field_names:
+                allbits = [bits_of(runs[en].fields[f]) for en in self.e.entries]
+                if f in self.e.bitfields and all(b is not None for b in allbits):
+                    # exact: the next value's bits are the selected entry's bits
+                    nbits = [z3.Bool("b%d.%s.bit%d" % (t + 1, f, i)) for i in range(BIT_WIDTH)]
+                    for i in range(BIT_WIDTH):
+                        bv: Any = zbool(allbits[-1][i])  # type: ignore[index]
+                        for idx in range(len(self.e.entries) - 2, -1, -1):
+                            bv = z3.If(sel == idx, zbool(allbits[idx][i]), bv)  # type: ignore[index]
+                        self.solver.add(nbits[i] == bv)
+                    nxt[f] = value_of_bits(nbits)
+                    continue
+                v: Any = _zi(runs[self.e.entries[-1]].fields[f])
+                for idx in range(len(self.e.entries) - 2, -1, -1):
+                    en = self.e.entries[idx]
+                    v = z3.If(sel == idx, _zi(runs[en].fields[f]), v)
+                self.solver.add(nxt[f] == v)
+            self.sels.append(sel)
+            self.inputs.append(inputs)
+            self.runs.append(runs)
+            self.states.append(nxt)
+
+    def _violation(self, p: Property, t: int) -> Any:
+        pre, post = self.states[t], self.states[t + 1]
+        terms = []
+        for idx, en in enumerate(self.e.entries):
+            r = self.runs[t][en]
+            terms.append(z3.And(self.sels[t] == idx,
+                                z3.Not(self.e._prop_terms(p, pre, post, en, self.inputs[t][en], r.ret))))
+        return z3.Or(terms)
+
+    def _trace(self, m: z3.ModelRef, t: int) -> dict[str, Any]:
+        steps = []
+        for i in range(t + 1):
+            idx = _model_int(m, self.sels[i])
+            en = self.e.entries[idx]
+            steps.append({"entry": en, "args": {p: _model_int(m, self.inputs[i][en][p]) for p in self.k.entry_params(en)}})
+        return {"initial": dict(self.k.initial), "steps": steps}
+
+    def _check(self, goal: Any, deadline: float | None) -> Any:
+        self.solver.push()
+        self.solver.add(goal)
+        if deadline is not None:
+            ms = int(max(1.0, deadline - time.time()) * 1000)
+            self.solver.set("timeout", min(ms, self.e.timeout_ms))
+        r = self.solver.check()
+        m = self.solver.model() if r == z3.sat else None
+        self.solver.pop()
+        self.solver.set("timeout", self.e.timeout_ms)
+        return r, m
+
+    def search(self, p: Property, depth: int, budget_s: float | None = None) -> dict[str, Any] | None:
+        """Shortest violation of p within `depth` steps of State(), or None. `self.last`
+        records how far the search got: ("complete", depth) or ("stopped", t)."""
+        return self._search(lambda t: self._violation(p, t), depth, budget_s)
+
+    def search_invariant(self, eng: Engine, budget_s: float | None = None) -> dict[str, Any] | None:
+        dropped_idx = [i for i in range(len(eng.candidates)) if i not in set(eng.H)]
+
+        def goal(t: int) -> Any:
+            terms = eng._cand_terms(self.states[t + 1])
+            return z3.Or([z3.Not(zbool(terms[i])) for i in dropped_idx])
+        return self._search(goal, eng.depth, budget_s)
+
+    def _search(self, goal: Callable[[int], Any], depth: int, budget_s: float | None) -> dict[str, Any] | None:
+        deadline = time.time() + budget_s if budget_s is not None else None
+        for t in range(depth):
+            if deadline is not None and time.time() > deadline:
+                self.last = ("stopped", t)
+                return None
+            self.extend(t + 1)
+            r, m = self._check(goal(t), deadline)
+            if r == z3.sat:
+                self.last = ("found", t + 1)
+                return self._trace(m, t)
+            if r != z3.unsat:
+                self.last = ("stopped", t)
+                return None
+        self.last = ("complete", depth)
+        return None
+
+
+def prove(kernel_path: str | os.PathLike[str], properties: list[Property] | None = None, depth: int = 8,
+          max_k: int = 3, trace_dir: str | os.PathLike[str] | None = None,
+          progress: Callable[[str], None] | None = None, display_path: str | None = None,
+          replay_check: bool = True, bmc_budget_s: float = 60.0) -> ProofRun:
+    t0 = time.time()
+    kernel = load_kernel(kernel_path, display_path)
+    eng = Engine(kernel, properties, depth=depth, max_k=max_k, trace_dir=trace_dir, progress=progress,
+                 replay_check=replay_check, bmc_budget_s=bmc_budget_s)
+    run = eng.run()
+    run.seconds = time.time() - t0
+    return run
+
+
+def stderr_progress(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)

@@ -1,0 +1,667 @@
+"""The kernel's safety properties: ID, English statement, label clause IDs, formula.
+
+Every property is a conjunction of named checks, written once in Python over a pre-state,
+a post-state and the step (entry point, its inputs, its return value). The same code gives
+the Z3 formula (fields and inputs are Z3 terms) and the concrete verdict on a replayed trace
+(fields are ints): the operators come from `L`, which folds Python values and builds Z3
+terms otherwise.
+
+- *state checks* are over one state: the verifier proves them for the post-state of every
+  transition from a reachable state, assumes them of the pre-state (ordinary induction), and
+  checks them in the initial state `State()`;
+- *step checks* are over a transition (pre, post, step).
+
+The numbers below come from the label (LABEL.md), not from the kernel's constants, so a
+kernel whose constant drifts from the label (REINIT_MIN = 241) is caught. The codes (modes,
+phases, indications, reaction kinds, alarm bits) are the kernel's documented field domains.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import z3
+
+# ---- field domains (kernel encoding) ----
+NO_PATIENT, STOPPED, RUNNING = 0, 1, 2
+INFUSION, FREE, DONE = 0, 1, 2
+MRD, RR, CONS = 1, 2, 3
+RX_NONE, RX_CRS, RX_NEURO, RX_ICANS, RX_SEIZURE, RX_OTHER = 0, 1, 2, 3, 4, 5
+OK = 0
+AL_CAP, AL_POWER, AL_FAULT, AL_REINIT, AL_LOCKED = 1, 8, 16, 32, 64
+COUNTER_MAX = 1000000000             # kernel totals saturate here (documented in the kernel)
+
+# ---- label numbers in kernel units ----
+MIN_PER_DAY = 1440
+CAP_FULL = 28000                     # L2-dose-28: 28 mcg/day
+CAP_STEP = 9000                      # L2.2-step, L2.4-restart-9: 9 mcg/day
+WEIGHT_FIXED_G = 45000               # L2-weight-45
+WEIGHT_PRESERVATIVE_MIN_G = 5400     # L2.5-min-weight
+REINIT_MIN = 240                     # L2-reinit-4h
+OVERDOSE_WAIT_MIN = 720              # EXT-overdose-12h
+CYCLE_INFUSION_MIN = 40320           # L2-cycle-42: 28 days
+FREE_SHORT_MIN = 20160               # L2-cycle-42: 14 days
+FREE_LONG_MIN = 80640                # L2.2-cycle-84: 56 days
+RR_FIRST_CONTINUED_CYCLE = 6         # L2.2-cycle-84: cycles 6-9
+STEP_WINDOW_MIN = 10080              # L2.2-step: days 1-7
+RESTART_LOW_MIN = 10080              # L2.4-restart-9: 7 days
+NEW_CYCLE_MIN = 10080                # L2.4-resume-7d / L2.4-new-cycle: 7 days
+NEURO3_MIN_WITHHOLD_MIN = 4320       # L2.4-neuro-3: at least 3 days
+NEURO3_MAX_RESOLVE_MIN = 10080       # L2.4-neuro-3: more than 7 days -> permanent
+OTHER3_MAX_RESOLVE_MIN = 20160       # L2.4-other-3: more than 14 days -> permanent
+MAX_CYCLES = {MRD: 4, RR: 9, CONS: 4}    # L2.1-course, L2.2-course, L2.3-course (CONS: EXT)
+DURATIONS_H = (24, 48, 72, 96, 168)      # L2.5-durations
+ROOM_LIMIT_MIN = {24: 2880, 48: 2880, 72: 5760, 96: 5760, 168: 10080}      # L2.6-bag-*
+FRIDGE_LIMIT_MIN = {24: 11520, 48: 11520, 72: 20160, 96: 20160, 168: 20160}
+
+
+# ------------------------------------------------------------------ logic that folds
+def _py(x: Any) -> bool:
+    return not isinstance(x, z3.ExprRef)
+
+
+def _zb(x: Any) -> Any:
+    return z3.BoolVal(bool(x)) if _py(x) else x
+
+
+def _zi(x: Any) -> Any:
+    return z3.IntVal(int(x)) if _py(x) else x
+
+
+class L:
+    """Boolean and arithmetic operators over Python values or Z3 terms."""
+
+    @staticmethod
+    def And(*xs: Any) -> Any:
+        out = []
+        for x in xs:
+            if _py(x):
+                if not x:
+                    return False
+            else:
+                out.append(x)
+        return True if not out else (out[0] if len(out) == 1 else z3.And(*out))
+
+    @staticmethod
+    def Or(*xs: Any) -> Any:
+        out = []
+        for x in xs:
+            if _py(x):
+                if x:
+                    return True
+            else:
+                out.append(x)
+        return False if not out else (out[0] if len(out) == 1 else z3.Or(*out))
+
+    @staticmethod
+    def Not(x: Any) -> Any:
+        return (not x) if _py(x) else z3.Not(x)
+
+    @staticmethod
+    def Implies(a: Any, b: Any) -> Any:
+        if _py(a):
+            return b if a else True
+        if _py(b):
+            return True if b else z3.Not(a)
+        return z3.Implies(a, b)
+
+    @staticmethod
+    def If(c: Any, a: Any, b: Any) -> Any:
+        if _py(c):
+            return a if c else b
+        if _py(a) and _py(b) and isinstance(a, bool) and isinstance(b, bool):
+            return z3.If(c, _zb(a), _zb(b))
+        if (not _py(a) and z3.is_bool(a)) or (not _py(b) and z3.is_bool(b)):
+            return z3.If(c, _zb(a), _zb(b))
+        return z3.If(c, _zi(a), _zi(b))
+
+    @staticmethod
+    def div(a: Any, c: int) -> Any:
+        return a // c if _py(a) else a / c
+
+    @staticmethod
+    def mod(a: Any, c: int) -> Any:
+        return a % c
+
+    @staticmethod
+    def min(a: Any, b: Any) -> Any:
+        if _py(a) and _py(b):
+            return min(a, b)
+        return z3.If(_zi(b) < _zi(a), _zi(b), _zi(a))
+
+    @staticmethod
+    def In(x: Any, values: Any) -> Any:
+        return L.Or(*[x == v for v in values])
+
+    @staticmethod
+    def bit(x: Any, value: int) -> Any:
+        """True when alarm bit `value` (a power of two) is set in x (x >= 0)."""
+        if _py(x):
+            return (x // value) % 2 == 1
+        from .symexec import bit_of
+        return bit_of(x, value.bit_length() - 1)
+
+
+class S:
+    """A state: attribute access to its fields (ints or Z3 terms)."""
+
+    def __init__(self, fields: dict[str, Any]):
+        self.__dict__["_f"] = fields
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._f[name]
+        except KeyError:
+            raise AttributeError("the kernel's State has no field %r (a property needs it)" % name) from None
+
+
+class Step:
+    """The step between two states: which entry point, with which inputs, returning what.
+
+    In a per-entry query `entry` is a Python string; `is_(name)` is then a Python bool, and
+    `arg(entry, name)` is the input (or 0 when another entry point ran: it is then only used
+    under an implication that is already true). When the formula is rendered for all entry
+    points at once, `is_` is a Z3 Bool `entry==name` and inputs are named `entry.param`.
+    """
+
+    def __init__(self, entry: str | None, args: dict[str, Any], ret: Any):
+        self.entry = entry
+        self.args = args
+        self.ret = ret
+
+    def is_(self, name: str) -> Any:
+        if self.entry is None:
+            return z3.Bool("entry==%s" % name)
+        return self.entry == name
+
+    def arg(self, entry: str, name: str) -> Any:
+        if self.entry is None:
+            return z3.Int("%s.%s" % (entry, name))
+        if self.entry != entry:
+            return 0
+        if name not in self.args:
+            raise KeyError("entry point %s has no parameter %r (a property needs it)" % (entry, name))
+        return self.args[name]
+
+
+@dataclass
+class Check:
+    text: str
+    fn: Callable[..., Any]
+
+
+@dataclass
+class Property:
+    id: str
+    statement: str
+    clauses: list[str]
+    state: list[Check] = field(default_factory=list)     # fn(s)
+    step: list[Check] = field(default_factory=list)      # fn(pre, post, st)
+    special: str | None = None                           # 'invariant' or 'obligations': built by the engine
+
+    def state_terms(self, s: S) -> list[tuple[str, Any]]:
+        return [(c.text, c.fn(s)) for c in self.state]
+
+    def step_terms(self, pre: S, post: S, st: Step) -> list[tuple[str, Any]]:
+        out = [(c.text, c.fn(pre, post, st)) for c in self.step]
+        out += [("post: " + c.text, c.fn(post)) for c in self.state]
+        return out
+
+    def holds(self, pre: S, post: S, st: Step) -> Any:
+        return L.And(*[t for _, t in self.step_terms(pre, post, st)])
+
+    def failing(self, pre: S, post: S, st: Step) -> list[str]:
+        """Concrete evaluation: the texts of the checks that fail."""
+        return [text for text, t in self.step_terms(pre, post, st) if not t]
+
+    def failing_state(self, s: S) -> list[str]:
+        return [text for text, t in self.state_terms(s) if not t]
+
+
+# ------------------------------------------------------------------ shared terms
+def running(s: S) -> Any:
+    return s.mode == RUNNING
+
+
+def delivered(pre: S, post: S, st: Step) -> Any:
+    """A minute was delivered in this step: a tick while running that counted an infusion minute."""
+    return L.And(st.is_("tick"), pre.mode == RUNNING, post.cycle_run_min == pre.cycle_run_min + 1)
+
+
+def started(pre: S, post: S) -> Any:
+    return L.And(pre.mode != RUNNING, post.mode == RUNNING)
+
+
+def interruption_open(s: S) -> Any:
+    return L.And(s.mode == STOPPED, s.int_start_min >= 0)
+
+
+def window_open(s: S) -> Any:
+    return L.Or(L.And(s.indication == RR, s.step_run_min < STEP_WINDOW_MIN), s.low_left_min > 0)
+
+
+def accepted(st: Step, entry: str) -> Any:
+    return L.And(st.is_(entry), st.ret == OK)
+
+
+def _by_duration(d: Any, table: dict[int, int]) -> Any:
+    out: Any = table[168]
+    for h in (96, 72, 48, 24):
+        out = L.If(d == h, table[h], out)
+    return out
+
+
+def _rx_rank(s: S) -> Any:
+    """How strict the withheld reaction's rules are: 2 grade-3 neurologic (min 3 days, max 7
+    days), 1 other grade >= 3 (max 14 days), 0 none."""
+    neuro3 = L.And(L.In(s.rx_kind, (RX_NEURO, RX_ICANS)), s.rx_grade == 3)
+    other3 = L.And(s.rx_kind == RX_OTHER, s.rx_grade >= 3)
+    return L.If(neuro3, 2, L.If(other3, 1, 0))
+
+
+def _conservation(pre: S, post: S, st: Step) -> Any:
+    dc = post.course_ng - pre.course_ng
+    due = pre.acc_ng + pre.bag_ng_per_day
+    carried = 1440 * dc + (post.acc_ng - pre.acc_ng) == pre.bag_ng_per_day
+    discarded = L.And(post.bag_loaded == 0, post.acc_ng == 0, 1440 * dc <= due, due - 1440 * dc < 1440)
+    return L.Implies(L.And(delivered(pre, post, st), post.course_ng < COUNTER_MAX), L.Or(carried, discarded))
+
+
+# ------------------------------------------------------------------ the properties
+def _p(id: str, statement: str, clauses: list[str], state: list[tuple[str, Callable[..., Any]]] = (),  # type: ignore[assignment]
+       step: list[tuple[str, Callable[..., Any]]] = ()) -> Property:  # type: ignore[assignment]
+    return Property(id, statement, clauses, [Check(t, f) for t, f in state], [Check(t, f) for t, f in step])
+
+
+PROPERTIES: list[Property] = [
+    _p("rate-cap",
+       "While the motor runs, the bag's drug rate is at most the cap in force; the cap in force is at most "
+       "28 mcg/day and at most the patient's full cap; the low (step/restart) cap is at most 9 mcg/day.",
+       ["L2-dose-28", "L2.2-step", "L2.4-restart-9"],
+       state=[
+           ("running -> bag_ng_per_day <= cap_ng_per_day", lambda s: L.Implies(running(s), s.bag_ng_per_day <= s.cap_ng_per_day)),
+           ("cap_ng_per_day <= 28000", lambda s: s.cap_ng_per_day <= CAP_FULL),
+           ("cap_ng_per_day <= cap_full_ng_per_day", lambda s: s.cap_ng_per_day <= s.cap_full_ng_per_day),
+           ("cap_full_ng_per_day <= 28000", lambda s: s.cap_full_ng_per_day <= CAP_FULL),
+           ("cap_low_ng_per_day <= 9000", lambda s: s.cap_low_ng_per_day <= CAP_STEP),
+       ]),
+    _p("daily-cap",
+       "No bolus, no flush, no catch-up: per step the drug delivered (the increase of course_ng) is at most the "
+       "minute's quantum floor((acc_ng + bag_ng_per_day) / 1440) and is zero unless the motor was running; a "
+       "delivered minute conserves drug exactly (1440 * delta(course_ng) + delta(acc_ng) == bag_ng_per_day, or the "
+       "remainder is discarded with the bag); otherwise course_ng is unchanged and the remainder is kept or "
+       "discarded; flush changes nothing; the 24 h window total stays within the highest cap in force "
+       "(day_ng <= day_cap_ng <= 28000).",
+       ["L2-dose-28", "EXT-no-flush"],
+       state=[
+           ("0 <= day_ng <= day_cap_ng <= 28000", lambda s: L.And(s.day_ng >= 0, s.day_ng <= s.day_cap_ng, s.day_cap_ng <= CAP_FULL)),
+           ("0 <= acc_ng < 1440", lambda s: L.And(s.acc_ng >= 0, s.acc_ng < MIN_PER_DAY)),
+       ],
+       step=[
+           ("0 <= delta(course_ng) <= floor((acc_ng + bag_ng_per_day) / 1440)",
+            lambda pre, post, st: L.And(post.course_ng >= pre.course_ng,
+                                        post.course_ng - pre.course_ng <= L.div(pre.acc_ng + pre.bag_ng_per_day, MIN_PER_DAY))),
+           ("motor not running before the step -> delta(course_ng) == 0",
+            lambda pre, post, st: L.Implies(pre.mode != RUNNING, post.course_ng == pre.course_ng)),
+           ("delivered minute -> 1440*delta(course_ng) + delta(acc_ng) == bag_ng_per_day (or remainder discarded with the bag)",
+            _conservation),
+           ("no minute delivered -> delta(course_ng) == 0 and acc_ng kept or discarded",
+            lambda pre, post, st: L.Implies(L.Not(delivered(pre, post, st)),
+                                            L.And(post.course_ng == pre.course_ng,
+                                                  L.Or(post.acc_ng == pre.acc_ng, post.acc_ng == 0)))),
+           ("flush changes no field",
+            lambda pre, post, st: L.Implies(st.is_("flush"), L.And(*[post._f[f] == pre._f[f] for f in pre._f]))),
+       ]),
+    _p("constant-rate",
+       "While running, the motor's flow equals the bag's flow; a running pump's bag rates (uL/h and ng/day) never "
+       "change; the bag rates change only when a new bag is accepted (bag_seq increments) or the bag is unloaded "
+       "(rates 0); an accepted bag's rates come from the bag itself (volume / duration, drug / days rounded up).",
+       ["L2-constant-rate", "EXT-rates"],
+       state=[
+           ("running -> motor_ul_per_h == bag_ul_per_h", lambda s: L.Implies(running(s), s.motor_ul_per_h == s.bag_ul_per_h)),
+           ("not running -> motor_ul_per_h == 0", lambda s: L.Implies(L.Not(running(s)), s.motor_ul_per_h == 0)),
+       ],
+       step=[
+           ("running before and after -> bag rates and bag_seq unchanged",
+            lambda pre, post, st: L.Implies(L.And(running(pre), running(post)),
+                                            L.And(post.bag_ul_per_h == pre.bag_ul_per_h,
+                                                  post.bag_ng_per_day == pre.bag_ng_per_day,
+                                                  post.bag_seq == pre.bag_seq))),
+           ("bag rates change -> new bag accepted (bag_seq increments) or bag unloaded (rates 0)",
+            lambda pre, post, st: L.Implies(L.Or(post.bag_ul_per_h != pre.bag_ul_per_h, post.bag_ng_per_day != pre.bag_ng_per_day),
+                                            L.Or(L.And(accepted(st, "bag"),
+                                                       L.Or(post.bag_seq == pre.bag_seq + 1, pre.bag_seq == COUNTER_MAX)),
+                                                 L.And(post.bag_loaded == 0, post.bag_ul_per_h == 0, post.bag_ng_per_day == 0)))),
+           ("bag_seq changes -> a bag was accepted",
+            lambda pre, post, st: L.Implies(post.bag_seq != pre.bag_seq, accepted(st, "bag"))),
+           ("accepted bag -> bag_ul_per_h == volume_ul // duration_h",
+            lambda pre, post, st: L.Implies(accepted(st, "bag"), L.Or(*[
+                L.And(st.arg("bag", "duration_h") == h, post.bag_ul_per_h == L.div(st.arg("bag", "volume_ul"), h))
+                for h in DURATIONS_H]))),
+           ("accepted bag -> bag_ng_per_day == ceil(drug_ng / days)",
+            lambda pre, post, st: L.Implies(accepted(st, "bag"), L.Or(*[
+                L.And(st.arg("bag", "duration_h") == h, post.bag_ng_per_day == L.div(st.arg("bag", "drug_ng") + h // 24 - 1, h // 24))
+                for h in DURATIONS_H]))),
+       ]),
+    _p("reinit",
+       "Only `start` starts the motor. No transition from stopped to running while an interruption of 4 h or more "
+       "(now_min - int_start_min >= 240) or of unknown length is open, unless premedication and supervision were "
+       "acknowledged; no step dose in R/R without premedication; an unknown outage or a fault leaves the "
+       "interruption open and of unknown length.",
+       ["L2-reinit-4h", "L2-premed"],
+       step=[
+           ("motor starts -> the entry point is start",
+            lambda pre, post, st: L.Implies(started(pre, post), st.is_("start"))),
+           ("stopped -> running with an interruption >= 240 min or unknown -> premed and supervision acknowledged",
+            lambda pre, post, st: L.Implies(
+                L.And(pre.mode == STOPPED, post.mode == RUNNING, pre.int_start_min >= 0,
+                      L.Or(pre.now_min - pre.int_start_min >= REINIT_MIN, pre.int_unknown == 1)),
+                L.And(pre.premed_acked == 1, pre.supervision_acked == 1))),
+           ("start of an R/R bag above the step cap before the step premedication -> premed acknowledged",
+            lambda pre, post, st: L.Implies(
+                L.And(started(pre, post), pre.indication == RR, pre.step_premed_done == 0,
+                      pre.bag_ng_per_day > pre.cap_low_ng_per_day),
+                pre.premed_acked == 1)),
+           ("every stop of the motor opens an interruption (int_start_min >= 0), unless the cycle's 28 days ended",
+            lambda pre, post, st: L.Implies(L.And(running(pre), L.Not(running(post))),
+                                            L.Or(post.int_start_min >= 0, post.phase == FREE))),
+           ("acknowledgement accepted -> recorded",
+            lambda pre, post, st: L.Implies(accepted(st, "ack"), L.Or(
+                L.And(st.arg("ack", "what") == 1, post.premed_acked == 1),
+                L.And(st.arg("ack", "what") == 2, post.supervision_acked == 1)))),
+           ("unknown outage or fault while running or interrupted -> interruption open and of unknown length",
+            lambda pre, post, st: L.Implies(
+                L.And(L.Or(L.And(st.is_("power_up"), st.arg("power_up", "outage_min") == -1, st.ret == OK), st.is_("fault")),
+                      L.Or(running(pre), interruption_open(pre))),
+                L.And(post.int_start_min >= 0, post.int_unknown == 1))),
+       ]),
+    _p("delivery",
+       "No silent underdose: a tick while the motor runs delivers the minute's quantum at the bag's rate, unless "
+       "the 24-hour guard stops the motor with the cap alarm because the window's total plus the quantum would "
+       "exceed the cap in force.",
+       ["L2.5-errors", "L2-constant-rate"],
+       step=[
+           ("running tick -> minute delivered, or stopped by the 24 h guard with AL_CAP",
+            lambda pre, post, st: L.Implies(L.And(st.is_("tick"), running(pre)), L.Or(
+                delivered(pre, post, st),
+                L.And(L.Not(running(post)), L.bit(post.alarm, AL_CAP),
+                      L.If(pre.day_min + 1 >= MIN_PER_DAY, 0, pre.day_ng)
+                      + L.div(pre.acc_ng + pre.bag_ng_per_day, MIN_PER_DAY) > post.cap_ng_per_day)))),
+           ("delivered minute -> course_ng grows by the quantum (unless saturated)",
+            lambda pre, post, st: L.Implies(L.And(delivered(pre, post, st), post.course_ng < COUNTER_MAX),
+                                            post.course_ng - pre.course_ng
+                                            == L.div(pre.acc_ng + pre.bag_ng_per_day, MIN_PER_DAY))),
+       ]),
+    _p("step-restart",
+       "No running above the low cap (9 mcg/day or 5 mcg/m2/day) while R/R and step_run_min < 10080, or while "
+       "low_left_min > 0; the cap in force is the low cap exactly while either window is open; a resolved "
+       "reaction restarts the 7-day low-dose window; both windows count delivered infusion minutes only.",
+       ["L2.2-step", "L2.4-restart-9"],
+       state=[
+           ("running and a window open -> bag_ng_per_day <= cap_low_ng_per_day",
+            lambda s: L.Implies(L.And(running(s), window_open(s)), s.bag_ng_per_day <= s.cap_low_ng_per_day)),
+           ("cap_ng_per_day == (window open ? cap_low : cap_full)",
+            lambda s: s.cap_ng_per_day == L.If(window_open(s), s.cap_low_ng_per_day, s.cap_full_ng_per_day)),
+       ],
+       step=[
+           ("resolved accepted -> low_left_min == 10080",
+            lambda pre, post, st: L.Implies(accepted(st, "resolved"), post.low_left_min == RESTART_LOW_MIN)),
+           ("step_run_min changes only at setup (to 0) or by one delivered R/R minute",
+            lambda pre, post, st: L.Implies(post.step_run_min != pre.step_run_min,
+                                            L.Or(L.And(st.is_("setup"), post.step_run_min == 0),
+                                                 L.And(delivered(pre, post, st), pre.indication == RR,
+                                                       post.step_run_min == pre.step_run_min + 1)))),
+           ("a delivered R/R minute in the step window is counted",
+            lambda pre, post, st: L.Implies(L.And(delivered(pre, post, st), pre.indication == RR,
+                                                  pre.step_run_min < STEP_WINDOW_MIN),
+                                            post.step_run_min == pre.step_run_min + 1)),
+           ("low_left_min decreases only by one delivered minute",
+            lambda pre, post, st: L.Implies(post.low_left_min < pre.low_left_min,
+                                            L.And(delivered(pre, post, st), post.low_left_min == pre.low_left_min - 1))),
+       ]),
+    _p("bag-limits",
+       "Never running without a bag, beyond its infusion duration or beyond its room-temperature limit (storage "
+       "includes infusion); a loaded bag's duration is 24, 48, 72, 96 or 168 h with the matching room-temperature "
+       "limit; an accepted bag is for this patient, has a valid duration, a preservative exactly for 72 h and longer, "
+       "no preservative bag for a patient under 5.4 kg, and is within its fridge and room-temperature limits; the "
+       "room-temperature clock runs every minute and through known outages; a bag whose outage is unknown is discarded.",
+       ["L2.5-durations", "L2.5-min-weight", "L2.6-bag-24-48", "L2.6-bag-72-96", "L2.6-bag-7d", "L2.5-errors"],
+       state=[
+           ("running -> bag_loaded == 1", lambda s: L.Implies(running(s), s.bag_loaded == 1)),
+           ("bag_run_min <= bag_duration_min", lambda s: s.bag_run_min <= s.bag_duration_min),
+           ("running -> bag_room_min < bag_room_limit_min", lambda s: L.Implies(running(s), s.bag_room_min < s.bag_room_limit_min)),
+           ("bag loaded -> bag_ul < bag_volume_ul", lambda s: L.Implies(s.bag_loaded == 1, s.bag_ul < s.bag_volume_ul)),
+           ("bag loaded -> (duration, room limit) in {(24 h, 48 h), (48 h, 48 h), (72 h, 4 d), (96 h, 4 d), (7 d, 7 d)}",
+            lambda s: L.Implies(s.bag_loaded == 1, L.Or(*[
+                L.And(s.bag_duration_min == 60 * h, s.bag_room_limit_min == ROOM_LIMIT_MIN[h]) for h in DURATIONS_H]))),
+           ("no bag -> bag rates 0", lambda s: L.Implies(s.bag_loaded == 0, L.And(s.bag_ng_per_day == 0, s.bag_ul_per_h == 0))),
+       ],
+       step=[
+           ("accepted bag -> duration in {24, 48, 72, 96, 168} h",
+            lambda pre, post, st: L.Implies(accepted(st, "bag"), L.In(st.arg("bag", "duration_h"), DURATIONS_H))),
+           ("accepted bag -> preservative == 1 exactly when duration >= 72 h",
+            lambda pre, post, st: L.Implies(accepted(st, "bag"), L.Or(
+                L.And(st.arg("bag", "preservative") == 1, st.arg("bag", "duration_h") >= 72),
+                L.And(st.arg("bag", "preservative") == 0, st.arg("bag", "duration_h") <= 48)))),
+           ("accepted preservative bag -> weight_g >= 5400",
+            lambda pre, post, st: L.Implies(L.And(accepted(st, "bag"), st.arg("bag", "preservative") == 1),
+                                            pre.weight_g >= WEIGHT_PRESERVATIVE_MIN_G)),
+           ("accepted bag -> for this patient, pump stopped and not locked",
+            lambda pre, post, st: L.Implies(accepted(st, "bag"), L.And(
+                st.arg("bag", "patient_id") == pre.patient_id, pre.mode == STOPPED, pre.locked == 0))),
+           ("accepted bag -> 0 <= fridge_min <= fridge limit and 0 <= room_min, room_min + duration <= room limit",
+            lambda pre, post, st: L.Implies(accepted(st, "bag"), L.And(
+                st.arg("bag", "fridge_min") >= 0, st.arg("bag", "room_min") >= 0,
+                st.arg("bag", "fridge_min") <= _by_duration(st.arg("bag", "duration_h"), FRIDGE_LIMIT_MIN),
+                st.arg("bag", "room_min") + 60 * st.arg("bag", "duration_h")
+                <= _by_duration(st.arg("bag", "duration_h"), ROOM_LIMIT_MIN)))),
+           ("accepted bag -> loaded with its room time and duration",
+            lambda pre, post, st: L.Implies(accepted(st, "bag"), L.And(
+                post.bag_loaded == 1, post.bag_room_min == st.arg("bag", "room_min"),
+                post.bag_duration_min == 60 * st.arg("bag", "duration_h"), post.bag_run_min == 0))),
+           ("tick with the same bag loaded -> bag_room_min + 1",
+            lambda pre, post, st: L.Implies(L.And(st.is_("tick"), pre.bag_loaded == 1, post.bag_loaded == 1),
+                                            post.bag_room_min == L.min(pre.bag_room_min + 1, COUNTER_MAX))),
+           ("known outage with the same bag loaded -> bag_room_min + outage",
+            lambda pre, post, st: L.Implies(L.And(st.is_("power_up"), st.ret == OK, pre.bag_loaded == 1, post.bag_loaded == 1),
+                                            post.bag_room_min == L.min(pre.bag_room_min + st.arg("power_up", "outage_min"), COUNTER_MAX))),
+           ("unknown outage -> bag discarded",
+            lambda pre, post, st: L.Implies(L.And(st.is_("power_up"), st.arg("power_up", "outage_min") == -1),
+                                            post.bag_loaded == 0)),
+           ("other entry points keep a loaded bag's room time",
+            lambda pre, post, st: L.Implies(L.And(L.Not(st.is_("tick")), L.Not(st.is_("power_up")), L.Not(st.is_("bag")),
+                                                  post.bag_loaded == 1),
+                                            post.bag_room_min == pre.bag_room_min)),
+       ]),
+    _p("cycles",
+       "At most 28 days of infusion per cycle; never running in the treatment-free interval or after the course is "
+       "done; the course has at most 4 cycles (MRD+, consolidation) or 9 (R/R); the treatment-free interval is 14 "
+       "days (56 days for R/R cycles 6-9) and the next cycle begins only when it has elapsed; a cycle ends only "
+       "after 28 infusion days; no bag that would run past day 28; a restart after an interruption of at most 7 "
+       "days continues the same cycle, after more than 7 days it starts a new cycle.",
+       ["L2-cycle-42", "L2.2-cycle-84", "L2.4-resume-7d", "L2.4-new-cycle", "L2.1-course", "L2.2-course", "L2.3-course"],
+       state=[
+           ("cycle_run_min <= 40320", lambda s: s.cycle_run_min <= CYCLE_INFUSION_MIN),
+           ("running -> phase is infusion and 1 <= cycle <= max_cycles",
+            lambda s: L.Implies(running(s), L.And(s.phase == INFUSION, s.cycle >= 1, s.cycle <= s.max_cycles))),
+           ("patient set up -> max_cycles per indication (MRD+ 4, R/R 9, consolidation 4) and 1 <= cycle <= max_cycles",
+            lambda s: L.Implies(s.mode != NO_PATIENT, L.And(
+                s.max_cycles == L.If(s.indication == RR, MAX_CYCLES[RR], L.If(s.indication == MRD, MAX_CYCLES[MRD], MAX_CYCLES[CONS])),
+                s.cycle >= 1, s.cycle <= s.max_cycles))),
+           ("patient set up -> free_len_min == (R/R and cycle >= 6 ? 56 d : 14 d)",
+            lambda s: L.Implies(s.mode != NO_PATIENT, s.free_len_min == L.If(
+                L.And(s.indication == RR, s.cycle >= RR_FIRST_CONTINUED_CYCLE), FREE_LONG_MIN, FREE_SHORT_MIN))),
+       ],
+       step=[
+           ("free interval -> infusion only by a tick once free_min + 1 >= free_len_min, as the next cycle from day 0",
+            lambda pre, post, st: L.Implies(L.And(pre.phase == FREE, post.phase == INFUSION), L.And(
+                st.is_("tick"), pre.free_min + 1 >= pre.free_len_min, post.cycle == pre.cycle + 1, post.cycle_run_min == 0))),
+           ("infusion -> free interval only by a tick that completed 28 infusion days",
+            lambda pre, post, st: L.Implies(L.And(pre.phase == INFUSION, post.phase == FREE), L.And(
+                st.is_("tick"), running(pre), post.cycle_run_min == CYCLE_INFUSION_MIN))),
+           ("course done stays done", lambda pre, post, st: L.Implies(pre.phase == DONE, post.phase == DONE)),
+           ("cycle number never decreases and grows by at most one",
+            lambda pre, post, st: L.And(post.cycle >= pre.cycle, post.cycle <= pre.cycle + 1)),
+           ("cycle_run_min changes only by a delivered minute or a new cycle (from 0)",
+            lambda pre, post, st: L.Implies(post.cycle_run_min != pre.cycle_run_min, L.Or(
+                L.And(delivered(pre, post, st), post.cycle_run_min == pre.cycle_run_min + 1),
+                L.And(post.cycle == pre.cycle + 1, post.cycle_run_min == 0)))),
+           ("accepted bag -> cycle_run_min + duration <= 40320",
+            lambda pre, post, st: L.Implies(accepted(st, "bag"),
+                                            pre.cycle_run_min + 60 * st.arg("bag", "duration_h") <= CYCLE_INFUSION_MIN)),
+           ("restart after an interruption of at most 7 days -> same cycle, same infusion minutes",
+            lambda pre, post, st: L.Implies(
+                L.And(interruption_open(pre), post.mode == RUNNING, pre.now_min - pre.int_start_min <= NEW_CYCLE_MIN),
+                L.And(post.cycle == pre.cycle, post.cycle_run_min == pre.cycle_run_min))),
+           ("restart after an interruption of more than 7 days -> a new cycle from day 0",
+            lambda pre, post, st: L.Implies(
+                L.And(interruption_open(pre), post.mode == RUNNING, pre.now_min - pre.int_start_min > NEW_CYCLE_MIN),
+                post.cycle_run_min == 0)),
+       ]),
+    _p("lockout",
+       "Once locked, never running again and locked stays 1; never running while a reaction is withheld or a "
+       "clinician decision is pending; no stopped -> running within 720 min of an overdose; Table 4 applied: grade 4 "
+       "CRS, grade 4 neurologic/ICANS, a second seizure and a grade 3 neurologic event at the low dose lock; a grade 3 "
+       "neurologic event is released only after 3 to 7 days, another grade 3 reaction within 14 days, and an open "
+       "grade-3 rule is never weakened by a later reaction entry; unresolved grade 3 neurologic events lock after 7 "
+       "days; another grade 4 reaction asks the clinician, whose 'discontinue' locks.",
+       ["L2.4-crs-4", "L2.4-seizure", "L2.4-neuro-3", "L2.4-neuro-4", "L2.4-other-3", "L2.4-other-4", "EXT-overdose-12h"],
+       state=[
+           ("locked -> not running", lambda s: L.Implies(s.locked == 1, L.Not(running(s)))),
+           ("reaction withheld -> not running", lambda s: L.Implies(s.rx_kind != RX_NONE, L.Not(running(s)))),
+           ("decision pending -> not running", lambda s: L.Implies(s.decision_pending == 1, L.Not(running(s)))),
+       ],
+       step=[
+           ("locked stays locked", lambda pre, post, st: L.Implies(pre.locked == 1, post.locked == 1)),
+           ("motor starts -> no overdose in the last 720 min",
+            lambda pre, post, st: L.Implies(L.And(started(pre, post), pre.overdose_min >= 0),
+                                            pre.now_min - pre.overdose_min >= OVERDOSE_WAIT_MIN)),
+           ("overdose accepted -> stopped, overdose_min == now",
+            lambda pre, post, st: L.Implies(accepted(st, "overdose"),
+                                            L.And(L.Not(running(post)), post.overdose_min == pre.now_min))),
+           ("grade 4 CRS -> locked",
+            lambda pre, post, st: L.Implies(L.And(accepted(st, "reaction"), st.arg("reaction", "kind") == RX_CRS,
+                                                  st.arg("reaction", "grade") == 4), post.locked == 1)),
+           ("grade 4 neurologic or ICANS -> locked",
+            lambda pre, post, st: L.Implies(L.And(accepted(st, "reaction"), L.In(st.arg("reaction", "kind"), (RX_NEURO, RX_ICANS)),
+                                                  st.arg("reaction", "grade") == 4), post.locked == 1)),
+           ("second seizure -> locked",
+            lambda pre, post, st: L.Implies(L.And(accepted(st, "reaction"), st.arg("reaction", "kind") == RX_SEIZURE,
+                                                  pre.seizures >= 1), post.locked == 1)),
+           ("grade 3 neurologic/ICANS at the low dose -> locked",
+            lambda pre, post, st: L.Implies(L.And(accepted(st, "reaction"), L.In(st.arg("reaction", "kind"), (RX_NEURO, RX_ICANS)),
+                                                  st.arg("reaction", "grade") == 3,
+                                                  pre.cap_ng_per_day <= pre.cap_low_ng_per_day), post.locked == 1)),
+           ("reaction of grade >= 3 -> not running",
+            lambda pre, post, st: L.Implies(L.And(accepted(st, "reaction"), st.arg("reaction", "grade") >= 3),
+                                            L.Not(running(post)))),
+           ("other grade 4 reaction -> decision pending (or locked)",
+            lambda pre, post, st: L.Implies(L.And(accepted(st, "reaction"), st.arg("reaction", "kind") == RX_OTHER,
+                                                  st.arg("reaction", "grade") == 4),
+                                            L.Or(post.decision_pending == 1, post.locked == 1))),
+           ("clinician decides to discontinue -> locked",
+            lambda pre, post, st: L.Implies(L.And(accepted(st, "decide"), st.arg("decide", "discontinue") == 1),
+                                            post.locked == 1)),
+           ("grade 3 neurologic released -> withheld 3 to 7 days",
+            lambda pre, post, st: L.Implies(
+                L.And(L.In(pre.rx_kind, (RX_NEURO, RX_ICANS)), pre.rx_grade == 3, post.rx_kind == RX_NONE),
+                L.And(pre.now_min - pre.rx_start_min >= NEURO3_MIN_WITHHOLD_MIN,
+                      pre.now_min - pre.rx_start_min <= NEURO3_MAX_RESOLVE_MIN))),
+           ("other grade >= 3 released -> within 14 days",
+            lambda pre, post, st: L.Implies(
+                L.And(pre.rx_kind == RX_OTHER, pre.rx_grade >= 3, post.rx_kind == RX_NONE),
+                pre.now_min - pre.rx_start_min <= OTHER3_MAX_RESOLVE_MIN)),
+           ("a minute tick with a grade 3 neurologic event withheld more than 7 days -> locked",
+            lambda pre, post, st: L.Implies(
+                L.And(st.is_("tick"), L.In(pre.rx_kind, (RX_NEURO, RX_ICANS)), pre.rx_grade == 3,
+                      post.now_min - pre.rx_start_min > NEURO3_MAX_RESOLVE_MIN),
+                post.locked == 1)),
+           ("an open grade-3 rule is not weakened by a later reaction entry (rank kept, clock not restarted)",
+            lambda pre, post, st: L.Implies(
+                L.And(st.is_("reaction"), pre.rx_kind != RX_NONE, post.rx_kind != RX_NONE, post.locked == 0),
+                L.And(_rx_rank(post) >= _rx_rank(pre),
+                      L.Implies(_rx_rank(post) == _rx_rank(pre), post.rx_start_min == pre.rx_start_min)))),
+       ]),
+    _p("alarms",
+       "The pump alarms while its cause lasts: a locked pump shows the lock-out alarm, a latched fault stops the "
+       "motor and shows the fault alarm, a pending re-initiation shows the re-initiation alarm; a power loss while "
+       "infusing raises the power alarm.",
+       ["EXT-pump"],
+       state=[
+           ("locked -> AL_LOCKED set", lambda s: L.Implies(s.locked == 1, L.bit(s.alarm, AL_LOCKED))),
+           ("fault -> not running and AL_FAULT set", lambda s: L.Implies(s.fault == 1, L.And(L.Not(running(s)), L.bit(s.alarm, AL_FAULT)))),
+           ("reinit_needed -> AL_REINIT set", lambda s: L.Implies(s.reinit_needed == 1, L.bit(s.alarm, AL_REINIT))),
+           ("0 <= alarm <= 255", lambda s: L.And(s.alarm >= 0, s.alarm <= 255)),
+       ],
+       step=[
+           ("power lost while running -> AL_POWER set",
+            lambda pre, post, st: L.Implies(L.And(accepted(st, "power_up"), running(pre)), L.bit(post.alarm, AL_POWER))),
+       ]),
+    _p("patient",
+       "Therapy is for one patient set up once with a labelled indication; the caps derive from the patient: "
+       ">= 45 kg fixed 28 and 9 mcg/day, < 45 kg 15 and 5 mcg/m2/day (BSA-based) capped at 28 and 9 mcg/day; "
+       "patient data never change after set-up.",
+       ["L1.1", "L1.2", "L1.3", "L2-weight-45", "L2-dose-28"],
+       state=[
+           ("patient set up -> indication in {MRD+, R/R, consolidation}",
+            lambda s: L.Implies(s.mode != NO_PATIENT, L.In(s.indication, (MRD, RR, CONS)))),
+           ("patient set up, weight >= 45 kg -> caps 28000 and 9000",
+            lambda s: L.Implies(L.And(s.mode != NO_PATIENT, s.weight_g >= WEIGHT_FIXED_G),
+                                L.And(s.cap_full_ng_per_day == CAP_FULL, s.cap_low_ng_per_day == CAP_STEP))),
+           ("patient set up, weight < 45 kg -> caps min(1.5 * bsa_cm2, 28000) and min(0.5 * bsa_cm2, 9000)",
+            lambda s: L.Implies(L.And(s.mode != NO_PATIENT, s.weight_g < WEIGHT_FIXED_G), L.And(
+                s.bsa_cm2 > 0,
+                s.cap_full_ng_per_day == L.min(L.div(3 * s.bsa_cm2, 2), CAP_FULL),
+                s.cap_low_ng_per_day == L.min(L.div(s.bsa_cm2, 2), CAP_STEP)))),
+       ],
+       step=[
+           ("patient data unchanged after set-up",
+            lambda pre, post, st: L.Implies(pre.mode != NO_PATIENT, L.And(*[
+                post._f[f] == pre._f[f] for f in ("patient_id", "indication", "weight_g", "bsa_cm2",
+                                                  "cap_full_ng_per_day", "cap_low_ng_per_day")]))),
+       ]),
+    Property("kernel-invariant",
+             "The kernel's stated invariant (`invariant(s)` in firmware/kernel.py) and every field's documented "
+             "range hold in the initial state and are preserved by every entry point with any input.",
+             ["L2.5-errors"], special="invariant"),
+    Property("translation-exact",
+             "The operands of every `&` and `|` stay in [0, 255] (so the bit-level translation is exact).",
+             [], special="obligations"),
+]
+
+
+def by_id(ids: list[str] | None = None) -> list[Property]:
+    if not ids:
+        return list(PROPERTIES)
+    known = {p.id: p for p in PROPERTIES}
+    missing = [i for i in ids if i not in known]
+    if missing:
+        raise KeyError("unknown property %s (known: %s)" % (", ".join(missing), ", ".join(known)))
+    return [known[i] for i in ids]
+
+
+def render(p: Property, field_names: list[str]) -> str:
+    """The property's Z3 formula over pre.*, post.*, the entry (entry==name), its inputs
+    (entry.param) and its return value (ret), as Z3 prints it."""
+    pre = S({f: z3.Int("pre.%s" % f) for f in field_names})
+    post = S({f: z3.Int("post.%s" % f) for f in field_names})
+    st = Step(None, {}, z3.Int("ret"))
+    parts = [("state (post; assumed of pre)", c.text, c.fn(post)) for c in p.state]
+    parts += [("step", c.text, c.fn(pre, post, st)) for c in p.step]
+    lines = []
+    for kind, text, term in parts:
+        lines.append("# %s: %s\n%s" % (kind, text, term if not isinstance(term, bool) else str(term)))
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # print every property's formula (docs/verifier.md, appendix)
+    import sys
+    from pathlib import Path
+
+    from .subset import load_kernel
+    z3.set_option(max_args=100000, max_lines=100000, max_depth=100000, max_visited=1000000)
+    k = load_kernel(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent / "firmware" / "kernel.py")
+    for prop in PROPERTIES:
+        print("### %s\n\nClauses: %s\n\n%s\n\n```\n%s\n```\n" % (prop.id, ", ".join(prop.clauses) or "-", prop.statement,
+                                                             render(prop, k.field_names) if not prop.special
+                                                             else "(built by the engine: %s)" % prop.special))
