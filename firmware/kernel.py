@@ -692,20 +692,22 @@ def power_up(s, outage_min):
 
     The motor never restarts by itself. An unknown outage counts as 4 h or more
     (L2-reinit-4h), and a bag whose room-temperature time is unknown is discarded (L2.6-bag-*).
+    An outage below -1 (a clock that ran backwards) is not trusted either: it is handled as
+    unknown and reported as E_ARG, after the motor is stopped.
     """
-    if outage_min < -1:
-        return E_ARG
     was_running = s.mode == MODE_RUNNING
     _stop_motor(s, STOP_POWER)
     if was_running:
         s.alarm = s.alarm | AL_POWER
-    if outage_min == -1 or outage_min > OUTAGE_MAX_MIN:
+    if outage_min < 0 or outage_min > OUTAGE_MAX_MIN:       # unknown, backwards or implausible
         if s.int_start_min >= 0:
             s.int_unknown = 1
         if s.bag_loaded == 1:
             _unload_bag(s)
             s.alarm = s.alarm | AL_BAG_EXPIRED
         _update_interruption(s)
+        if outage_min < -1:
+            return E_ARG
         return OK
     s.now_min = min(s.now_min + outage_min, COUNTER_MAX)
     if s.bag_loaded == 1:

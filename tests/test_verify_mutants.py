@@ -69,3 +69,19 @@ def test_L2_dose_28_random_testing_finds_no_violation_on_the_landed_kernel():
     r = campaign(str(KERNEL), seconds=2.0, seed=1)
     assert not r["caught"], r["violations"]
     assert r["examples"] > 0
+
+
+def test_cli_prove_with_mutants_reports_caught_and_survivors():
+    import io
+    import json
+    from contextlib import redirect_stderr, redirect_stdout
+
+    from verify import cli
+    out = io.StringIO()
+    with redirect_stdout(out), redirect_stderr(io.StringIO()):
+        rc = cli.prove_main(["--property", "patient", "--mutants", "--max-mutants", "2", "--json", "--quiet"])
+    assert rc == 0
+    doc = json.loads(out.getvalue())
+    m = doc["mutants"]
+    assert m["total"] == 2 and m["caught"] + len(m["survivors"]) == 2
+    assert m["generated"] > 500 and m["seconds"] > 0

@@ -130,3 +130,39 @@ def test_EXT_no_flush_landed_kernel_flush_changes_nothing(tmp_path):
     _, res = falsify(path, "daily-cap", tmp_path, depth=2)
     assert res.status == FALSIFIED
     assert prove(KERNEL, by_id(["daily-cap"]), depth=0).properties[0].status == PROVED
+
+
+def test_L2_4_neuro_3_a_milder_reaction_replacing_a_grade_3_rule_is_falsified(tmp_path):
+    """The bug the verifier found in the landed kernel (fixed there): a later, milder reaction
+    entry overwrote an open grade 3 neurologic rule, so `resolved` could release at once."""
+    path = plant(tmp_path, """    elif _rx_rank(kind, grade) < _rx_rank(s.rx_kind, s.rx_grade):
+        return OK                                           # L2.4-neuro-3, L2.4-other-3: the stricter open rule stays
+""", "")
+    _, res = falsify(path, "lockout", tmp_path, depth=4)
+    assert res.status == FALSIFIED
+    doc = load_trace(res.trace)
+    assert [s["entry"] for s in doc["steps"]] == ["setup", "reaction", "reaction"]
+    rep = replay_cpython(doc)
+    assert rep["violated"] and any("not weakened by a later reaction" in c for c in rep["failing_checks"])
+
+
+def test_EXT_pump_power_up_with_a_backwards_clock_must_stop_the_motor(tmp_path):
+    """The bug the verifier found in the landed kernel (fixed there): power_up(-2) returned
+    E_ARG and left the kernel running, so the controller drove the motor again after a power loss."""
+    path = plant(tmp_path, """    was_running = s.mode == MODE_RUNNING
+    _stop_motor(s, STOP_POWER)
+    if was_running:
+        s.alarm = s.alarm | AL_POWER
+""", """    if outage_min < -1:
+        return E_ARG
+    was_running = s.mode == MODE_RUNNING
+    _stop_motor(s, STOP_POWER)
+    if was_running:
+        s.alarm = s.alarm | AL_POWER
+""")
+    _, res = falsify(path, "stop-commands", tmp_path, depth=6)
+    assert res.status == FALSIFIED
+    doc = load_trace(res.trace)
+    assert doc["steps"][-1]["entry"] == "power_up" and doc["steps"][-1]["args"]["outage_min"] < -1
+    rep = replay_cpython(doc)
+    assert rep["violated"] and "power-up -> motor stopped" in rep["failing_checks"]

@@ -47,7 +47,8 @@ def test_landed_kernel_all_properties_proved(landed):
     ("reinit", "L2-premed"), ("step-restart", "L2.2-step"), ("bag-limits", "L2.5-durations"),
     ("bag-limits", "L2.5-min-weight"), ("bag-limits", "L2.6-bag-7d"), ("cycles", "L2-cycle-42"),
     ("cycles", "L2.2-cycle-84"), ("cycles", "L2.4-new-cycle"), ("lockout", "L2.4-crs-4"),
-    ("lockout", "EXT-overdose-12h"), ("patient", "L2-weight-45"),
+    ("lockout", "EXT-overdose-12h"), ("patient", "L2-weight-45"), ("stop-commands", "EXT-pump"),
+    ("delivery", "L2.5-errors"),
 ])
 def test_clause_is_covered_by_a_proved_property(landed, pid, clause):
     assert clause in by_id([pid])[0].clauses

@@ -143,9 +143,6 @@ class Engine:
         inv = [c for _, _, c in self.tr.invariant_conjuncts(fields)]
         return ranges + inv
 
-    def step_of(self, entry: str, args: dict[str, Any], ret: Any) -> Step:
-        return Step(entry, args, ret)
-
     # ---------------------------------------------------------------- invariant
     def strengthen(self) -> None:
         """Houdini: the largest inductive subset of the candidates that holds initially."""
@@ -355,9 +352,14 @@ class Engine:
             terms.append(z3.Implies(sel == idx, self._prop_terms(p, pre, post, e, inputs[e], runs[e].ret)))
         return z3.And(terms)
 
+    def _inv_obligations(self, fields: dict[str, Any]) -> list[Any]:
+        self.tr.invariant_conjuncts(fields)
+        return list(self.tr.obligations)
+
     def check_obligations(self) -> tuple[str, dict[str, Any] | None, str]:
+        pre_obls = self._inv_obligations(self.pre)
         for e in self.entries:
-            obls = self.trans[e].obligations
+            obls = self.trans[e].obligations + pre_obls + self._inv_obligations(self.trans[e].fields)
             if not obls:
                 continue
             s = self._solver()

@@ -309,6 +309,8 @@ PROPERTIES: list[Property] = [
             lambda pre, post, st: L.Implies(L.Not(delivered(pre, post, st)),
                                             L.And(post.course_ng == pre.course_ng,
                                                   L.Or(post.acc_ng == pre.acc_ng, post.acc_ng == 0)))),
+           ("tick -> the 24 h window advances one minute (day_min + 1 mod 1440)",
+            lambda pre, post, st: L.Implies(st.is_("tick"), post.day_min == L.mod(pre.day_min + 1, MIN_PER_DAY))),
            ("flush changes no field",
             lambda pre, post, st: L.Implies(st.is_("flush"), L.And(*[post._f[f] == pre._f[f] for f in pre._f]))),
        ]),
@@ -455,6 +457,10 @@ PROPERTIES: list[Property] = [
                 st.arg("bag", "fridge_min") <= _by_duration(st.arg("bag", "duration_h"), FRIDGE_LIMIT_MIN),
                 st.arg("bag", "room_min") + 60 * st.arg("bag", "duration_h")
                 <= _by_duration(st.arg("bag", "duration_h"), ROOM_LIMIT_MIN)))),
+           ("accepted bag -> 1 <= drug_ng <= 196000 and 10 mL <= volume <= 1 L (kernel's documented plausibility)",
+            lambda pre, post, st: L.Implies(accepted(st, "bag"), L.And(
+                st.arg("bag", "drug_ng") >= 1, st.arg("bag", "drug_ng") <= 196000,
+                st.arg("bag", "volume_ul") >= 10000, st.arg("bag", "volume_ul") <= 1000000))),
            ("accepted bag -> loaded with its room time and duration",
             lambda pre, post, st: L.Implies(accepted(st, "bag"), L.And(
                 post.bag_loaded == 1, post.bag_room_min == st.arg("bag", "room_min"),
@@ -499,6 +505,11 @@ PROPERTIES: list[Property] = [
            ("infusion -> free interval only by a tick that completed 28 infusion days",
             lambda pre, post, st: L.Implies(L.And(pre.phase == INFUSION, post.phase == FREE), L.And(
                 st.is_("tick"), running(pre), post.cycle_run_min == CYCLE_INFUSION_MIN))),
+           ("tick in the free interval -> free_min + 1, or the next cycle (or the end of the course) begins",
+            lambda pre, post, st: L.Implies(L.And(st.is_("tick"), pre.phase == FREE), L.Or(
+                post.free_min == L.min(pre.free_min + 1, COUNTER_MAX), post.phase != FREE))),
+           ("a new cycle starts with no infusion minutes and no drug",
+            lambda pre, post, st: L.Implies(post.cycle != pre.cycle, L.And(post.cycle_run_min == 0, post.cycle_ng == 0))),
            ("course done stays done", lambda pre, post, st: L.Implies(pre.phase == DONE, post.phase == DONE)),
            ("cycle number never decreases and grows by at most one",
             lambda pre, post, st: L.And(post.cycle >= pre.cycle, post.cycle <= pre.cycle + 1)),
@@ -539,6 +550,13 @@ PROPERTIES: list[Property] = [
            ("overdose accepted -> stopped, overdose_min == now",
             lambda pre, post, st: L.Implies(accepted(st, "overdose"),
                                             L.And(L.Not(running(post)), post.overdose_min == pre.now_min))),
+           ("a valid reaction entry (kind 1-5, grade 1-4) for a set-up patient is accepted",
+            lambda pre, post, st: L.Implies(L.And(st.is_("reaction"), pre.mode != NO_PATIENT,
+                                                  st.arg("reaction", "kind") >= RX_CRS, st.arg("reaction", "kind") <= RX_OTHER,
+                                                  st.arg("reaction", "grade") >= 1, st.arg("reaction", "grade") <= 4),
+                                            st.ret == OK)),
+           ("an overdose report for a set-up patient is accepted",
+            lambda pre, post, st: L.Implies(L.And(st.is_("overdose"), pre.mode != NO_PATIENT), st.ret == OK)),
            ("grade 4 CRS -> locked",
             lambda pre, post, st: L.Implies(L.And(accepted(st, "reaction"), st.arg("reaction", "kind") == RX_CRS,
                                                   st.arg("reaction", "grade") == 4), post.locked == 1)),
@@ -597,6 +615,23 @@ PROPERTIES: list[Property] = [
            ("power lost while running -> AL_POWER set",
             lambda pre, post, st: L.Implies(L.And(accepted(st, "power_up"), running(pre)), L.bit(post.alarm, AL_POWER))),
        ]),
+    _p("stop-commands",
+       "Stopping always works: a stop command with a valid reason stops a running motor; a power-up leaves the "
+       "motor stopped; a fault stops it and latches until a clinician clears it (clear_fault), with the fault alarm.",
+       ["EXT-pump"],
+       step=[
+           ("stop with a valid reason while running -> accepted, motor stopped",
+            lambda pre, post, st: L.Implies(L.And(st.is_("stop"), running(pre), st.arg("stop", "reason") >= 1,
+                                                  st.arg("stop", "reason") <= 11),
+                                            L.And(st.ret == OK, L.Not(running(post)), post.motor_ul_per_h == 0))),
+           ("power-up -> motor stopped",
+            lambda pre, post, st: L.Implies(st.is_("power_up"), L.Not(running(post)))),
+           ("fault -> latched, motor stopped, AL_FAULT set",
+            lambda pre, post, st: L.Implies(st.is_("fault"), L.And(post.fault == 1, L.Not(running(post)),
+                                                                    L.bit(post.alarm, AL_FAULT)))),
+           ("a latched fault is cleared only by clear_fault",
+            lambda pre, post, st: L.Implies(L.And(pre.fault == 1, post.fault == 0), st.is_("clear_fault"))),
+       ]),
     _p("patient",
        "Therapy is for one patient set up once with a labelled indication; the caps derive from the patient: "
        ">= 45 kg fixed 28 and 9 mcg/day, < 45 kg 15 and 5 mcg/m2/day (BSA-based) capped at 28 and 9 mcg/day; "
@@ -610,11 +645,16 @@ PROPERTIES: list[Property] = [
                                 L.And(s.cap_full_ng_per_day == CAP_FULL, s.cap_low_ng_per_day == CAP_STEP))),
            ("patient set up, weight < 45 kg -> caps min(1.5 * bsa_cm2, 28000) and min(0.5 * bsa_cm2, 9000)",
             lambda s: L.Implies(L.And(s.mode != NO_PATIENT, s.weight_g < WEIGHT_FIXED_G), L.And(
-                s.bsa_cm2 > 0,
+                s.bsa_cm2 >= 500, s.bsa_cm2 <= 35000,
                 s.cap_full_ng_per_day == L.min(L.div(3 * s.bsa_cm2, 2), CAP_FULL),
                 s.cap_low_ng_per_day == L.min(L.div(s.bsa_cm2, 2), CAP_STEP)))),
        ],
        step=[
+           ("set-up accepted -> no patient before, no fault, and the entered patient is recorded",
+            lambda pre, post, st: L.Implies(accepted(st, "setup"), L.And(
+                pre.mode == NO_PATIENT, pre.fault == 0, post.mode == STOPPED,
+                post.patient_id == st.arg("setup", "patient_id"), post.indication == st.arg("setup", "indication"),
+                post.weight_g == st.arg("setup", "weight_g")))),
            ("patient data unchanged after set-up",
             lambda pre, post, st: L.Implies(pre.mode != NO_PATIENT, L.And(*[
                 post._f[f] == pre._f[f] for f in ("patient_id", "indication", "weight_g", "bsa_cm2",

@@ -243,8 +243,17 @@ class TestFaults(unittest.TestCase):
         self.assertEqual(k.ack(s, 9), k.E_ARG)
         self.assertEqual(k.reaction(s, 9, 3), k.E_ARG)
         self.assertEqual(k.reaction(s, k.RX_CRS, 5), k.E_ARG)
-        self.assertEqual(k.power_up(s, -7), k.E_ARG)
         self.assertEqual(sorted(s.__dict__.items()), snap)
+
+    def test_L2_reinit_4h_backwards_outage_is_unknown(self):
+        # a power-up is never ignored: the motor lost power whatever the clock says
+        s = patient()
+        self.assertEqual(start_bag(s, 28000, 48), k.OK)
+        run(s, 60)
+        self.assertEqual(k.power_up(s, -7), k.E_ARG)
+        self.assertEqual(s.mode, k.MODE_STOPPED)
+        self.assertEqual(s.reinit_needed, 1)
+        self.assertEqual(s.bag_loaded, 0)
 
 
 if __name__ == "__main__":
