@@ -14,6 +14,7 @@
 
 import fs from "node:fs";
 import path from "node:path";
+import { copyTree } from "./mpy_fs.mjs";
 
 const PACKAGE = "@micropython/micropython-webassembly-pyscript";
 
@@ -34,24 +35,6 @@ function parseArgs(argv) {
     return cfg;
 }
 
-function mkdirs(FS, dir) {
-    let cur = "";
-    for (const part of dir.split("/").filter(Boolean)) {
-        cur += "/" + part;
-        if (!FS.analyzePath(cur).exists) FS.mkdir(cur);
-    }
-}
-
-function copyTree(FS, src, dst) {
-    mkdirs(FS, dst);
-    for (const ent of fs.readdirSync(src, { withFileTypes: true })) {
-        if (ent.name.startsWith(".")) continue;
-        const s = path.join(src, ent.name);
-        const d = (dst === "/" ? "" : dst) + "/" + ent.name;
-        if (ent.isDirectory()) copyTree(FS, s, d);
-        else if (ent.isFile()) FS.writeFile(d, fs.readFileSync(s));
-    }
-}
 
 async function main() {
     const cfg = parseArgs(process.argv.slice(2));

@@ -24,6 +24,7 @@
 
 import fs from "node:fs";
 import path from "node:path";
+import { copyTree, mkdirs } from "./mpy_fs.mjs";
 
 const PACKAGE = "@micropython/micropython-webassembly-pyscript";
 
@@ -95,25 +96,6 @@ class Out {
     }
 }
 
-function mkdirs(FS, dir) {
-    let cur = "";
-    for (const part of dir.split("/").filter(Boolean)) {
-        cur += "/" + part;
-        if (!FS.analyzePath(cur).exists) FS.mkdir(cur);
-    }
-}
-
-// Copy a host directory into the interpreter's filesystem; hidden entries (build stamps) are skipped.
-function copyTree(FS, src, dst) {
-    mkdirs(FS, dst);
-    for (const ent of fs.readdirSync(src, { withFileTypes: true })) {
-        if (ent.name.startsWith(".")) continue;
-        const s = path.join(src, ent.name);
-        const d = (dst === "/" ? "" : dst) + "/" + ent.name;
-        if (ent.isDirectory()) copyTree(FS, s, d);
-        else if (ent.isFile()) FS.writeFile(d, fs.readFileSync(s));
-    }
-}
 
 // Test files and their sibling helper modules go to /tests; basenames must be unique.
 function copyTests(FS, files) {
