@@ -156,12 +156,12 @@ class Controller:
     def _snapshot(self):
         s = self.s
         return (s.mode, s.alarm, s.locked, s.cycle, s.phase, s.bag_loaded, s.int_start_min,
-                s.int_reason, s.reinit_needed, s.now_min)
+                s.int_reason, s.reinit_needed)
 
     def _after(self, before):
         """Log what changed: every stop, resume, bag end, alarm, lock and cycle change."""
         s = self.s
-        mode, alarm, locked, cycle, phase, bag_loaded, int_start, int_reason, reinit, _ = before
+        mode, alarm, locked, cycle, phase, bag_loaded, int_start, int_reason, reinit = before
         if mode == kernel.MODE_RUNNING and s.mode != kernel.MODE_RUNNING:
             self._event(journal.EV_STOP, s.int_reason, s.int_start_min)
         if mode == kernel.MODE_STOPPED and s.mode == kernel.MODE_RUNNING and int_start >= 0:
