@@ -47,6 +47,7 @@ EV_CYCLE = 9        # a = cycle, b = phase
 EV_CORRUPT = 10     # a = which part
 EV_REINIT = 11      # a = interruption start
 EV_FAULT = 12       # a = fault kind (board-defined)
+EV_AUTH = 13        # a = reason (firmware/auth.py R_*), b = command id: a refused request
 
 
 class Journal:

@@ -11,11 +11,13 @@ Rules of the link (docs/protocol.md):
   retried command is never applied twice;
 - therapy commands need a session (a HELLO since this boot); after a reboot a retried command
   is refused (E_OUT_OF_STATE) instead of being applied a second time;
+- every command but HELLO needs an authenticated frame from a role allowed to send it
+  (firmware/auth.py, docs/security.md); a refusal changes nothing and is logged (EV_AUTH);
 - journal events (stop, alarm, bag end, lock, cycle...) go out unsolicited as EVENT frames.
 """
 import struct
 
-from firmware import kernel, journal, protocol as P, pump
+from firmware import auth, kernel, journal, protocol as P, pump
 
 FIRMWARE_VERSION = 100          # major * 10000 + minor * 100 + patch: 0.1.0
 MAX_QUEUED_EVENTS = 32          # per feed()/poll(); the rest stay in the journal (CMD_EVENTS)
@@ -25,6 +27,12 @@ STEP_PIN = 2
 ENABLE_PIN = 3
 UL_PER_STEP_X1000 = 50
 RECORD_PATH = "journal.bin"
+KEYS_PATH = "keys.bin"          # provisioned over USB (docs/security.md), never over the link
+COUNTERS_PATH = "auth.bin"
+MAX_AUTH_EVENTS_PER_MIN = 8     # refusals logged per kernel minute; the rest are only counted
+
+# command -> permission it needs (firmware/auth.py PERM_*); simulation commands need PERM_SIM
+_BAG_ORDER = pump.CMD_BAG       # pharmacy orders bags; every other therapy command is clinical
 
 
 def kernel_hash():
@@ -45,9 +53,14 @@ def kernel_hash():
 
 
 class Board:
-    def __init__(self, transport, controller, build_kind=P.BUILD_PRODUCTION):
+    def __init__(self, transport, controller, build_kind=P.BUILD_PRODUCTION, authority=None):
         self.transport = transport
         self.build_kind = build_kind
+        # no keys: every command but HELLO is refused (fail closed)
+        self.auth = authority if authority is not None else auth.Auth()
+        self.auth_unlogged = 0      # refusals over MAX_AUTH_EVENTS_PER_MIN, counted only
+        self._auth_min = -1
+        self._auth_logged = 0
         self.decoder = P.Decoder()
         self.out = bytearray()
         self.extra = {}             # cid -> (arity, handler(args) -> [status, ...]); sim commands
@@ -75,7 +88,11 @@ class Board:
 
     def boot(self, outage_min=-1):
         """Start the controller; its EV_BOOT event is the boot banner the host waits for."""
-        return self.controller.boot(outage_min)
+        result = self.controller.boot(outage_min)
+        if self.auth.load() == auth.LOAD_CORRUPT:
+            # replay cannot be ruled out: authenticated commands are refused (R_NO_COUNTERS)
+            self.controller.note(journal.EV_CORRUPT, 2, 0)
+        return result
 
     # ------------------------------------------------------------ host bridge entry points
     def feed(self, data):
@@ -111,14 +128,15 @@ class Board:
         if seq == self.last_seq and frame_crc == self.last_crc:
             self.out.extend(self.last_reply)        # a retry: same reply, nothing re-applied
             return
-        if n < 0 or ftype != P.T_REQUEST:
+        authenticated = ftype == P.T_AUTH
+        if n < 0 or not (ftype == P.T_REQUEST or authenticated) or (authenticated and n < auth.TRAILER_INTS):
             values = [P.E_MALFORMED]
         elif ver != P.VERSION:
             values = [P.E_VERSION, P.VERSION]
         else:
-            args = dec.ints(n)
+            nargs = n - auth.TRAILER_INTS if authenticated else n
             try:
-                values = self._dispatch(cmd, args)
+                values = self._dispatch(cmd, dec.ints(nargs), authenticated)
             except Exception as exc:
                 if self.on_exception is None or not self.on_exception(exc):
                     raise
@@ -129,40 +147,35 @@ class Board:
         self.last_reply = reply
         self.out.extend(reply)
 
-    def _dispatch(self, cmd, args):
+    def _dispatch(self, cmd, args, authenticated):
         c = self.controller
         if cmd == P.CMD_HELLO:
             if len(args) != 1:
                 return [P.E_ARITY]
-            status = kernel.OK
-            if args[0] != P.VERSION:
-                status = P.E_VERSION
-            else:
-                self.session = True
-                self.last_seq = -1              # a new session starts a new reply cache
-            values = [status, P.VERSION, FIRMWARE_VERSION, self.build_kind, self.max_advance_min,
-                      self.hash_kind]
-            for i in range(8):
-                values.append(struct.unpack_from("<i", self.hash_digest, 4 * i)[0])
-            return values
-        if cmd == P.CMD_STATUS:
-            if args:
+            return self._hello(args[0])
+        if cmd == P.CMD_STATUS or cmd == P.CMD_EVENTS:
+            if len(args) != (0 if cmd == P.CMD_STATUS else 1):
                 return [P.E_ARITY]
+            refused = self._authorise(cmd, authenticated, auth.PERM_READ, False)
+            if refused:
+                return refused
+            if cmd == P.CMD_EVENTS:
+                return self._events(args[0])
             d = c.status()
             values = [kernel.OK]
             for name in P.STATUS_FIELDS:
                 values.append(d[name])
             return values
-        if cmd == P.CMD_EVENTS:
-            if len(args) != 1:
-                return [P.E_ARITY]
-            return self._events(args[0])
         entry = pump.COMMANDS.get(cmd)
         if entry is not None:
             if len(args) != entry[2]:
                 return [P.E_ARITY]
             if not self.session:
                 return [P.E_OUT_OF_STATE]
+            need = auth.PERM_ORDER if cmd == _BAG_ORDER else auth.PERM_CLINICAL
+            refused = self._authorise(cmd, authenticated, need, True)
+            if refused:
+                return refused
             return [c.command(cmd, args)]
         entry = self.extra.get(cmd)
         if entry is not None:
@@ -170,8 +183,58 @@ class Board:
                 return [P.E_ARITY]
             if not self.session:
                 return [P.E_OUT_OF_STATE]
+            refused = self._authorise(cmd, authenticated, auth.PERM_SIM, True)
+            if refused:
+                return refused
             return entry[1](args)
         return [P.E_UNKNOWN_CMD]
+
+    def _hello(self, host_version):
+        status = kernel.OK
+        if host_version != P.VERSION:
+            status = P.E_VERSION
+        else:
+            self.session = True
+            self.last_seq = -1                  # a new session starts a new reply cache
+        values = [status, P.VERSION, FIRMWARE_VERSION, self.build_kind, self.max_advance_min,
+                  self.hash_kind]
+        for i in range(8):
+            values.append(struct.unpack_from("<i", self.hash_digest, 4 * i)[0])
+        last = self.auth.counters.last
+        values.extend((self.auth.roles(), last[auth.ROLE_PHARMACY], last[auth.ROLE_CLINICIAN],
+                       last[auth.ROLE_BENCH], self.auth.rejected, self.auth_unlogged))
+        return values
+
+    def _authorise(self, cmd, authenticated, need, durable):
+        """None if the frame in the decoder may run `cmd`; else the refusal to reply.
+        A durable command's counter is on the device before the command runs."""
+        if not authenticated:
+            return self._refuse(cmd, auth.R_NOT_AUTHENTICATED)
+        buf = self.decoder.buf
+        signed = self.decoder.length - P.CRC_BYTES - auth.MAC_BYTES
+        role, counter = struct.unpack_from("<ii", buf, signed - 8)
+        view = memoryview(buf)
+        reason = self.auth.check(role, counter, view[:signed], view[signed:signed + auth.MAC_BYTES], need)
+        if reason:
+            return self._refuse(cmd, reason)
+        if not self.auth.accept(role, counter, durable):
+            return [kernel.E_FAULT]             # the counter could not be written: nothing ran
+        return None
+
+    def _refuse(self, cmd, reason):
+        """Nothing is applied; the refusal is logged (at most MAX_AUTH_EVENTS_PER_MIN a minute,
+        so a flood of bad frames cannot wash therapy events out of the journal's ring)."""
+        self.auth.rejected += 1
+        now = self.controller.s.now_min
+        if now != self._auth_min:
+            self._auth_min = now
+            self._auth_logged = 0
+        if self._auth_logged < MAX_AUTH_EVENTS_PER_MIN:
+            self._auth_logged += 1
+            self.controller.note(journal.EV_AUTH, reason, cmd)
+        else:
+            self.auth_unlogged += 1
+        return [P.E_UNAUTHORISED, reason]
 
     def _events(self, since_seq):
         j = self.controller.journal

@@ -28,6 +28,7 @@ T_REQUEST = 1
 T_REPLY = 2
 T_EVENT = 3
 T_NAK = 4           # answer to a frame that failed its CRC or could not be delimited
+T_AUTH = 5          # request with an HMAC trailer: role, counter, 8 x mac (firmware/auth.py)
 
 HEADER_BYTES = 6
 CRC_BYTES = 4
@@ -52,7 +53,7 @@ E_BAD_CRC = 101         # CRC mismatch; nothing applied
 E_UNKNOWN_CMD = 102
 E_ARITY = 103           # wrong number of arguments for the command
 E_OUT_OF_STATE = 104    # no session: HELLO first (also after every reboot)
-E_UNAUTHORISED = 105    # reserved: therapy commands from an unauthorised source
+E_UNAUTHORISED = 105    # not authenticated, bad MAC, replayed counter or role not permitted
 E_BUSY = 106            # reserved: the board cannot take a request now; resend the same SEQ later
 E_VERSION = 107         # protocol version not supported
 
@@ -62,7 +63,7 @@ ERRORS = {
     E_UNKNOWN_CMD: ("E_UNKNOWN_CMD", "unknown command"),
     E_ARITY: ("E_ARITY", "wrong number of arguments"),
     E_OUT_OF_STATE: ("E_OUT_OF_STATE", "no session: send HELLO first (the board may have rebooted)"),
-    E_UNAUTHORISED: ("E_UNAUTHORISED", "source not authorised for therapy commands"),
+    E_UNAUTHORISED: ("E_UNAUTHORISED", "not authorised: the reply's second integer says why (docs/security.md)"),
     E_BUSY: ("E_BUSY", "board busy: resend the same sequence number later"),
     E_VERSION: ("E_VERSION", "protocol version not supported"),
 }
@@ -76,6 +77,9 @@ HASH_SOURCE = 1     # sha256 of firmware/kernel.py
 HASH_MPY = 2        # sha256 of firmware/kernel.mpy (what runs on a board)
 
 HELLO_FIELDS = ("protocol_version", "firmware_version", "build_kind", "max_advance_min", "hash_kind")
+# after the 8 integers of the kernel hash: who can authenticate, and the replay counters
+HELLO_AUTH_FIELDS = ("auth_roles", "counter_pharmacy", "counter_clinician", "counter_bench",
+                     "auth_rejected", "auth_unlogged")
 EVENTS_PER_REPLY = 8
 
 # STATUS reply: these fields of Controller.status(), in this order (protocol version 1)

@@ -179,6 +179,10 @@ class Controller:
         if s.reinit_needed and not reinit:
             self._event(journal.EV_REINIT, s.int_start_min, 0)
 
+    def note(self, code, a, b):
+        """Log an event of the board loop (a refused frame, a corrupt counter record)."""
+        self._event(code, a, b)
+
     def _event(self, code, a, b):
         if self.persist:
             self.journal.log(self.s.now_min, code, a, b)

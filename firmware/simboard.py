@@ -10,9 +10,12 @@ Commands (docs/protocol.md, "Simulation commands"):
   FAULT   [kind, value]  line alarms, low battery, power cuts, motor failure
   RESET   []             erase the record and reboot: a fresh pump for the next scenario
 """
-from firmware import journal, kernel, main, protocol as P, pump, simhal
+from firmware import auth, journal, kernel, main, protocol as P, pump, simhal
 
 MAX_ADVANCE_MIN = 10080         # per ADVANCE request (7 days); the host splits longer ones
+# Simulation test keys (docs/security.md): sha256 of this prefix + the role's name. Public by
+# design, so any bench can drive a simulated board; a production board has only provisioned keys.
+SIM_KEY_PREFIX = b"blinpump simulation key: "
 MS_PER_MIN = 60000
 
 # FAULT kind -> alarm bit: AL_LINE for occlusion, air and door (the board's line sensors);
@@ -25,13 +28,24 @@ _ALARM_OF = {
 }
 
 
+def sim_keys():
+    """{role: key} of the simulation test keys."""
+    import hashlib
+    keys = {}
+    for role in range(1, auth.NROLES + 1):
+        keys[role] = hashlib.sha256(SIM_KEY_PREFIX + auth.ROLE_NAMES[role].encode()).digest()
+    return keys
+
+
 class Sim:
-    def __init__(self, transport=None):
+    def __init__(self, transport=None, keys=None):
         self.storage = simhal.MemStorage(journal.TOTAL_BYTES)
+        self.counter_storage = simhal.MemStorage(auth.TOTAL_BYTES)
+        self.keys = keys if keys is not None else sim_keys()
         self.clock = simhal.SimClock()
         self.motor = simhal.SimMotor()
         self.power_cuts = 0
-        self.board = main.Board(transport, self._controller(), P.BUILD_SIM)
+        self.board = main.Board(transport, self._controller(), P.BUILD_SIM, self._auth())
         b = self.board
         b.max_advance_min = MAX_ADVANCE_MIN
         b.on_exception = self._on_exception
@@ -41,6 +55,10 @@ class Sim:
 
     def _controller(self):
         return pump.Controller(self.storage, self.clock, self.motor)
+
+    def _auth(self):
+        """Keys as provisioned on the board; counters restored from their record at boot."""
+        return auth.Auth(self.keys, self.counter_storage)
 
     def boot(self, outage_min=-1):
         return self.board.boot(outage_min)
@@ -76,6 +94,7 @@ class Sim:
 
     def reset(self, args):
         self.storage = simhal.MemStorage(journal.TOTAL_BYTES)     # erased: a fresh pump
+        self.counter_storage = simhal.MemStorage(auth.TOTAL_BYTES)
         self.motor.fail = False
         self.power_cut(-1)
         return [kernel.OK]
@@ -93,6 +112,7 @@ class Sim:
         self.clock.advance(max(outage_min, 0) * MS_PER_MIN)
         self.board.reset_link()
         self.board.attach(self._controller())
+        self.board.auth = self._auth()          # RAM is lost: counters come back from the record
         self.board.boot(outage_min)
 
     def _on_exception(self, exc):
@@ -102,9 +122,10 @@ class Sim:
         return False
 
 
-def make_board(transport=None):
-    """A booted simulated board (its boot banner is waiting in board.out)."""
-    sim = Sim(transport)
+def make_board(transport=None, keys=None):
+    """A booted simulated board (its boot banner is waiting in board.out); keys default to
+    the simulation test keys."""
+    sim = Sim(transport, keys)
     sim.boot(-1)
     return sim
 
@@ -113,9 +134,10 @@ def make_board(transport=None):
 _bridged = []  # type: list[Sim]
 
 
-def bridge_start():
+def bridge_start(keys_hex=""):
+    """keys_hex: the bytes of a keys.bin in hex, or "" for the simulation test keys."""
     import binascii
-    sim = make_board()
+    sim = make_board(None, auth.decode_keys(binascii.unhexlify(keys_hex)) if keys_hex else None)
     _bridged[:] = [sim]
     return binascii.hexlify(sim.board._take()).decode()
 

@@ -26,15 +26,17 @@ from collections import deque
 from pathlib import Path
 from typing import Any, Callable, Iterable, NamedTuple
 
+from firmware import auth as fw_auth
 from firmware import codes, journal
 from firmware import kernel as k
 from firmware import protocol as P
 from firmware import pump as fw_pump
+from hil import auth as host_auth
 
 VERSION = 1
 FLAG, ESC, ESC_XOR = 0x7E, 0x7D, 0x20
 _STUFFED = {0x7E, 0x7D, 0x03}
-T_REQUEST, T_REPLY, T_EVENT, T_NAK = 1, 2, 3, 4
+T_REQUEST, T_REPLY, T_EVENT, T_NAK, T_AUTH = 1, 2, 3, 4, 5
 _HEADER = struct.Struct("<BBHBB")
 MAX_BODY_BYTES = 6 + 4 * 48 + 4
 
@@ -160,11 +162,14 @@ class Status(int):
 
 
 class PumpError(Exception):
-    """A protocol-level refusal (malformed, unknown command, wrong arity, version...)."""
+    """A protocol-level refusal (malformed, unknown command, wrong arity, version, unauthorised...)."""
 
-    def __init__(self, code: int, what: str = "") -> None:
+    def __init__(self, code: int, what: str = "", reason: int = 0) -> None:
         self.code = code
+        self.reason = reason        # E_UNAUTHORISED: firmware/auth.py R_*
         self.name, self.clause, self.text = describe(code)
+        if code == P.E_UNAUTHORISED and 0 < reason < len(fw_auth.REASONS):
+            self.text = "not authorised: %s" % fw_auth.REASONS[reason]
         super().__init__("%s%s [%s]: %s" % (what + ": " if what else "", self.name, self.clause, self.text))
 
 
@@ -201,11 +206,19 @@ def open_serial(url: str, baudrate: int = 115200, control_lines: bool = True) ->
 
 
 class Pump:
-    """Typed commands for one pump over one serial link (context manager)."""
+    """Typed commands for one pump over one serial link (context manager).
+
+    keys: "sim" (the simulation test keys, the default), a key file path, a {role: key}
+    mapping, or None (no keys: only HELLO is accepted). Each command is signed with the key
+    of the role allowed to send it (hil/auth.py role_for); counters continue from the board's.
+    """
 
     def __init__(self, port: str | Any, *, timeout_s: float = 1.0, retries: int = 4,
                  baudrate: int = 115200, boot_wait_s: float = 0.0, advance_s_per_min: float = 0.004,
-                 on_event: Callable[[dict[str, int]], None] | None = None, hello: bool = True) -> None:
+                 on_event: Callable[[dict[str, int]], None] | None = None, hello: bool = True,
+                 keys: host_auth.KeySpec = "sim") -> None:
+        self.keys = host_auth.resolve(keys)
+        self.counters = {role: 0 for role in self.keys}     # last counter used per role
         self.ser = open_serial(port, baudrate) if isinstance(port, str) else port
         self.timeout_s = timeout_s
         self.advance_s_per_min = advance_s_per_min      # MicroPython in WebAssembly: ~0.15 ms a minute
@@ -278,7 +291,7 @@ class Pump:
         missing, corrupt or NAKed reply; raises LinkError when every attempt failed."""
         self.seq = self.seq % 0xFFFF + 1
         seq = self.seq
-        frame = encode_frame(T_REQUEST, seq, cmd, args)
+        frame = self._frame(seq, cmd, list(args))
         timeout_s = self.timeout_s if timeout_s is None else timeout_s
         self.stats["requests"] += 1
         self._boot_seen = False
@@ -312,6 +325,19 @@ class Pump:
                     self.stats["stale_replies"] += 1            # a late reply to an earlier request
         raise LinkError("no valid reply to %s (seq %d) after %d attempts" % (_cmd_name(cmd), seq, self.retries + 1))
 
+    def _frame(self, seq: int, cmd: int, args: list[int]) -> bytes:
+        """A signed frame when a role is needed and its key is held, else a plain request
+        (which the board refuses for anything but HELLO: E_UNAUTHORISED)."""
+        role = host_auth.role_for(cmd, self.keys)
+        if not role:
+            return encode_frame(T_REQUEST, seq, cmd, args)
+        counter = self.counters[role] + 1
+        if counter > fw_auth.COUNTER_MAX:
+            raise PumpError(P.E_UNAUTHORISED, "%s: the %s counter is exhausted; provision new keys"
+                            % (_cmd_name(cmd), host_auth.ROLE_NAMES[role]))
+        self.counters[role] = counter
+        return encode_frame(T_AUTH, seq, cmd, host_auth.sign(self.keys[role], T_AUTH, seq, cmd, args, role, counter))
+
     def _call(self, cmd: int, args: Iterable[int] = (), timeout_s: float | None = None,
               expect_boot: bool = False) -> tuple[int, ...]:
         ints = self.request(cmd, args, timeout_s, expect_boot)
@@ -321,7 +347,7 @@ class Pump:
             raise BoardRebooted("%s refused: no session (the board rebooted since HELLO); "
                                 "call hello() and check status() before repeating it" % _cmd_name(cmd))
         if ints[0] >= 100:
-            raise PumpError(ints[0], _cmd_name(cmd))
+            raise PumpError(ints[0], _cmd_name(cmd), ints[1] if len(ints) > 1 else 0)
         return ints
 
     def _status(self, cmd: int, args: Iterable[int] = ()) -> Status:
@@ -341,6 +367,11 @@ class Pump:
         info: dict[str, Any] = dict(zip(("status",) + P.HELLO_FIELDS, ints[:6]))
         info["kernel_sha256"] = struct.pack("<8i", *ints[6:14]).hex() if len(ints) >= 14 else ""
         info["build"] = {P.BUILD_SIM: "sim", P.BUILD_PRODUCTION: "production"}.get(info["build_kind"], "?")
+        info.update(zip(P.HELLO_AUTH_FIELDS, ints[14:14 + len(P.HELLO_AUTH_FIELDS)]))
+        for role, name in host_auth.ROLE_NAMES.items():
+            # continue above the last counter the board accepted (after a host restart too)
+            if role in self.counters:
+                self.counters[role] = max(self.counters[role], info.get("counter_" + name, 0))
         if ints[0] != k.OK:
             raise PumpError(ints[0], "HELLO (board speaks version %d)" % info.get("protocol_version", 0))
         self.info = info

@@ -18,6 +18,7 @@ from firmware import kernel as k
 from firmware import protocol as P
 from firmware import pump as fw_pump
 from firmware import simboard
+from hil import auth as host_auth
 from hil import client as C
 
 REPO = Path(__file__).resolve().parent.parent
@@ -136,14 +137,23 @@ def test_a_frame_survives_garbage_around_it(before: bytes, after: bytes, ints: l
     assert all(f == C.Frame(1, 77, 2, tuple(ints)) for f in frames)   # garbage never decodes
 
 
+SIM_KEYS = host_auth.sim_keys()
+
+
+def _signed(seq: int, cmd: int, args: list[int], counter: int) -> bytes:
+    """An authenticated request with the simulation keys, signed by the role allowed to send it."""
+    role = host_auth.role_for(cmd, SIM_KEYS)
+    return C.encode_frame(C.T_AUTH, seq, cmd, host_auth.sign(SIM_KEYS[role], C.T_AUTH, seq, cmd, args, role, counter))
+
+
 def _running_board() -> simboard.Sim:
     sim = simboard.make_board()
     b = sim.board
     b.feed(C.encode_frame(1, 1, P.CMD_HELLO, [1]))
     for i, (cmd, args) in enumerate([(1, [4242, k.IND_MRD, 70000, 0]), (2, [4242, 56000, 240000, 48, 0, 0, 0]),
                                      (5, [1]), (5, [2]), (3, [])]):
-        b.feed(C.encode_frame(1, 10 + i, cmd, args))
-    b.feed(C.encode_frame(1, 20, P.CMD_ADVANCE, [60]))
+        b.feed(_signed(10 + i, cmd, args, 10 + i))
+    b.feed(_signed(20, P.CMD_ADVANCE, [60], 20))
     b._take()
     assert b.controller.s.mode == k.MODE_RUNNING
     return sim
@@ -156,7 +166,7 @@ def test_a_damaged_therapy_frame_never_changes_therapy(data: st.DataObject) -> N
     running pump): the pump does what an intact frame asks, or nothing at all (L2.5-errors)."""
     sim = _running_board()
     cmd, args = data.draw(st.sampled_from([(4, [k.STOP_CLINICIAN]), (7, [k.RX_CRS, 3]), (10, [])]))
-    good = bytearray(C.encode_frame(1, 30, cmd, args))
+    good = bytearray(_signed(30, cmd, args, 30))
     bad = bytearray(good)
     for _ in range(data.draw(st.integers(1, 4))):
         op = data.draw(st.sampled_from(["flip", "drop", "insert", "cut"]))
@@ -175,5 +185,6 @@ def test_a_damaged_therapy_frame_never_changes_therapy(data: st.DataObject) -> N
     sim.board.feed(bytes(bad) + b"\x7e")          # a flag after it: the damaged frame is complete
     after = sim.board.controller.status()
     intact = [f for f in C.FrameReader().feed(bytes(bad) + b"\x7e") if isinstance(f, C.Frame)]
-    if intact != [C.Frame(1, 30, cmd, tuple(args))]:
+    signed = C.FrameReader().feed(bytes(good))
+    if intact != signed:
         assert after == before

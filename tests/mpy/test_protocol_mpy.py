@@ -3,10 +3,11 @@
 The vectors below are the ones in docs/protocol.md (tests/test_protocol.py checks that both copies
 agree). MicroPython's unittest subset only; every test is a method of a TestCase here.
 """
+import struct
 import unittest
 from binascii import hexlify, unhexlify
 
-from firmware import journal
+from firmware import auth, journal
 from firmware import kernel as k
 from firmware import protocol as P
 from firmware import pump, simboard
@@ -75,6 +76,34 @@ def decode_all(data):
     return out
 
 
+SIGNER = auth.Auth(simboard.sim_keys())     # the board's own HMAC, with the simulation keys
+
+
+def role_for(cmd):
+    """The role allowed to send cmd (docs/security.md); 0: HELLO needs none."""
+    if cmd == P.CMD_HELLO:
+        return 0
+    if cmd == pump.CMD_BAG:
+        return auth.ROLE_PHARMACY
+    if cmd in pump.COMMANDS:
+        return auth.ROLE_CLINICIAN
+    return auth.ROLE_BENCH
+
+
+def signed_frame(seq, cmd, args, role, counter, key_role=0):
+    """An authenticated request (TYPE 5): args, role, counter, HMAC over VER..counter
+    (with the key of key_role if given, to forge frames)."""
+    args = list(args) + [role, counter]
+    body = bytearray(P.HEADER_BYTES + 4 * len(args))
+    struct.pack_into("<BBHBB", body, 0, P.VERSION, P.T_AUTH, seq & 0xFFFF, cmd, len(args) + 8)
+    for i in range(len(args)):
+        struct.pack_into("<i", body, P.HEADER_BYTES + 4 * i, args[i])
+    mac = SIGNER.mac(key_role or role, body)
+    for i in range(8):
+        args.append(struct.unpack_from("<i", mac, 4 * i)[0])
+    return frame(P.T_AUTH, seq, cmd, args)
+
+
 class Host:
     """A minimal host over Board.feed: one request, its reply frames and events."""
 
@@ -82,6 +111,7 @@ class Host:
         self.sim = simboard.make_board()
         self.board = self.sim.board
         self.seq = 100
+        self.counter = 0
         self.events = []
         self.boot_banner = decode_all(self.board._take())
         if hello:
@@ -96,11 +126,19 @@ class Host:
                 replies.append(f)
         return replies
 
-    def call(self, cmd, args=(), seq=None):
+    def request(self, seq, cmd, args=(), role=-1):
+        """The frame a host with every simulation key sends (plain for HELLO or role 0)."""
+        role = role_for(cmd) if role < 0 else role
+        if role == 0:
+            return frame(P.T_REQUEST, seq, cmd, list(args))
+        self.counter += 1
+        return signed_frame(seq, cmd, args, role, self.counter)
+
+    def call(self, cmd, args=(), seq=None, role=-1):
         if seq is None:
             self.seq += 1
             seq = self.seq
-        replies = self.send(frame(P.T_REQUEST, seq, cmd, list(args)))
+        replies = self.send(self.request(seq, cmd, args, role))
         assert len(replies) == 1, replies
         assert replies[0][1] == seq
         return replies[0][3]
@@ -207,8 +245,9 @@ class TestBoard(unittest.TestCase):
         ints = host.call(P.CMD_HELLO, [P.VERSION])
         self.assertEqual(ints[:5], [k.OK, P.VERSION, 100, P.BUILD_SIM, simboard.MAX_ADVANCE_MIN])
         self.assertTrue(ints[5] in (P.HASH_SOURCE, P.HASH_MPY))
-        self.assertEqual(len(ints), 14)
-        self.assertTrue(ints[6:] != [0] * 8)
+        self.assertEqual(len(ints), 14 + len(P.HELLO_AUTH_FIELDS))
+        self.assertTrue(ints[6:14] != [0] * 8)
+        self.assertEqual(ints[14], 7)               # pharmacy, clinician and bench keys
 
     def test_therapy_commands_need_a_session(self):
         host = Host(hello=False)
@@ -225,9 +264,10 @@ class TestBoard(unittest.TestCase):
         host.running_patient()
         host.call(pump.CMD_STOP, [k.STOP_CLINICIAN], seq=500)
         self.assertEqual(host.commands_logged(pump.CMD_STOP), 1)
-        first = host.send(frame(P.T_REQUEST, 501, pump.CMD_START, []))
+        start = host.request(501, pump.CMD_START)
+        first = host.send(start)
         host.events = []
-        again = host.send(frame(P.T_REQUEST, 501, pump.CMD_START, []))
+        again = host.send(start)
         self.assertEqual(again, first)
         self.assertEqual(first, [(P.T_REPLY, 501, pump.CMD_START, [k.OK])])
         self.assertEqual(host.events, [])                           # no second RESUME
@@ -239,7 +279,7 @@ class TestBoard(unittest.TestCase):
         host = Host()
         host.running_patient()
         host.call(pump.CMD_STOP, [k.STOP_CLINICIAN])
-        good = frame(P.T_REQUEST, 700, pump.CMD_START, [])
+        good = host.request(700, pump.CMD_START)
         before = host.status()
         for i in range(1, len(good) - 1):
             for bit in range(8):
@@ -252,8 +292,8 @@ class TestBoard(unittest.TestCase):
     def test_a_cut_frame_then_a_whole_one(self):
         host = Host()
         host.running_patient()
-        cut = frame(P.T_REQUEST, 800, pump.CMD_STOP, [k.STOP_CLINICIAN])[:9]
-        replies = host.send(cut + frame(P.T_REQUEST, 801, P.CMD_STATUS, []))
+        cut = host.request(800, pump.CMD_STOP, [k.STOP_CLINICIAN])[:9]
+        replies = host.send(cut + host.request(801, P.CMD_STATUS))
         self.assertEqual(replies[0][0], P.T_NAK)
         self.assertEqual(replies[1][1], 801)
         self.assertEqual(host.status()["mode"], k.MODE_RUNNING)
@@ -317,7 +357,7 @@ class TestBoard(unittest.TestCase):
         course_ng = host.status()["course_ng"]
         host.call(P.CMD_FAULT, [P.FAULT_POWER_CUT_WRITE, 50])
         host.events = []
-        self.assertEqual(host.send(frame(P.T_REQUEST, 900, P.CMD_ADVANCE, [60])), [])
+        self.assertEqual(host.send(host.request(900, P.CMD_ADVANCE, [60])), [])
         self.assertEqual([e[2] for e in host.events][-1], journal.EV_BOOT)
         host.call(P.CMD_HELLO, [P.VERSION])
         s = host.status()
@@ -336,8 +376,8 @@ class TestBoard(unittest.TestCase):
         host = Host()
         host.running_patient()
         self.assertTrue(host.sim.motor.ul_per_h > 0)
-        t = ScriptedTransport([None, frame(P.T_REQUEST, 990, P.CMD_STATUS, [])[:5],
-                               frame(P.T_REQUEST, 990, P.CMD_STATUS, [])[5:]])
+        status = host.request(990, P.CMD_STATUS)
+        t = ScriptedTransport([None, status[:5], status[5:]])
         host.board.transport = t
         self.assertRaises(Unplugged, host.board.run)
         replies = [f for f in decode_all(t.written) if f[0] == P.T_REPLY]
@@ -355,3 +395,137 @@ class TestBoard(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TestAuthorisation(unittest.TestCase):
+    """Who may change therapy (docs/security.md): HMAC-SHA256, replay counter, roles."""
+
+    def test_hmac_sha256_rfc4231_case_2(self):
+        a = auth.Auth()
+        key = b"Jefe" + bytes(28)           # a 4-byte key is zero-padded to the block like any short key
+        self.assertTrue(a.add_key(auth.ROLE_BENCH, key))
+        mac = a.mac(auth.ROLE_BENCH, b"what do ya want for nothing?")
+        self.assertEqual(hexlify(mac), b"5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
+
+    def test_plain_therapy_command_is_refused_logged_and_changes_nothing(self):
+        host = Host()
+        host.running_patient()
+        before = host.status()
+        for cmd, args in ((pump.CMD_STOP, [k.STOP_CLINICIAN]), (pump.CMD_BAG, [PID, 9000, 240000, 24, 0, 0, 0]),
+                          (P.CMD_STATUS, []), (P.CMD_ADVANCE, [60])):
+            self.assertEqual(host.call(cmd, args, role=0), [P.E_UNAUTHORISED, auth.R_NOT_AUTHENTICATED])
+        after = host.status()
+        self.assertEqual(after["events"], before["events"] + 4)     # the four refusals, logged
+        after["events"] = before["events"]
+        self.assertEqual(after, before)
+        refusals = [ev for ev in host.board.controller.journal.events(0) if ev[2] == journal.EV_AUTH]
+        self.assertEqual([(ev[3], ev[4]) for ev in refusals],
+                         [(auth.R_NOT_AUTHENTICATED, pump.CMD_STOP), (auth.R_NOT_AUTHENTICATED, pump.CMD_BAG),
+                          (auth.R_NOT_AUTHENTICATED, P.CMD_STATUS), (auth.R_NOT_AUTHENTICATED, P.CMD_ADVANCE)])
+
+    def test_replayed_frame_is_refused(self):
+        host = Host()
+        host.running_patient()
+        stop = host.request(600, pump.CMD_STOP, [k.STOP_CLINICIAN])
+        self.assertEqual(host.send(stop)[0][3], [k.OK])
+        start = host.request(601, pump.CMD_START)
+        self.assertEqual(host.send(start)[0][3], [k.OK])
+        # the old STOP again (its SEQ and CRC are no longer the cached ones): its counter is spent
+        self.assertEqual(host.send(stop)[0][3], [P.E_UNAUTHORISED, auth.R_REPLAY])
+        self.assertEqual(host.status()["mode"], k.MODE_RUNNING)
+        # the same counter under a new SEQ is a replay too
+        self.assertEqual(host.send(signed_frame(602, pump.CMD_STOP, [k.STOP_CLINICIAN], auth.ROLE_CLINICIAN,
+                                                host.counter - 1))[0][3], [P.E_UNAUTHORISED, auth.R_REPLAY])
+        self.assertEqual(host.status()["mode"], k.MODE_RUNNING)
+
+    def test_replay_is_refused_after_a_power_cut(self):
+        host = Host()
+        host.running_patient()
+        stop = host.request(610, pump.CMD_STOP, [k.STOP_CLINICIAN])
+        self.assertEqual(host.send(stop)[0][3], [k.OK])
+        self.assertEqual(host.call(pump.CMD_START), [k.OK])
+        self.assertEqual(host.call(P.CMD_FAULT, [P.FAULT_POWER_CUT, 0]), [k.OK])
+        hello = host.call(P.CMD_HELLO, [P.VERSION])
+        self.assertEqual(hello[14 + 2], host.counter - 1)    # the clinician counter survived (START's)
+        self.assertEqual(host.send(stop)[0][3], [P.E_UNAUTHORISED, auth.R_REPLAY])
+
+    def test_roles_pharmacy_orders_bags_clinician_treats_bench_reads(self):
+        host = Host()
+        self.assertEqual(host.call(pump.CMD_SETUP, [PID, k.IND_MRD, 70000, 0], role=auth.ROLE_PHARMACY),
+                         [P.E_UNAUTHORISED, auth.R_ROLE])
+        self.assertEqual(host.call(pump.CMD_SETUP, [PID, k.IND_MRD, 70000, 0], role=auth.ROLE_BENCH),
+                         [P.E_UNAUTHORISED, auth.R_ROLE])
+        self.assertEqual(host.call(pump.CMD_SETUP, [PID, k.IND_MRD, 70000, 0]), [k.OK])
+        bag = [PID, 56000, 240000, 48, 0, 0, 0]
+        self.assertEqual(host.call(pump.CMD_BAG, bag, role=auth.ROLE_CLINICIAN), [P.E_UNAUTHORISED, auth.R_ROLE])
+        self.assertEqual(host.call(pump.CMD_BAG, bag, role=auth.ROLE_BENCH), [P.E_UNAUTHORISED, auth.R_ROLE])
+        self.assertEqual(host.call(pump.CMD_BAG, bag), [k.OK])
+        self.assertEqual(host.call(P.CMD_ADVANCE, [1], role=auth.ROLE_CLINICIAN), [P.E_UNAUTHORISED, auth.R_ROLE])
+        for role in (auth.ROLE_PHARMACY, auth.ROLE_CLINICIAN, auth.ROLE_BENCH):
+            self.assertEqual(host.call(P.CMD_STATUS, [], role=role)[0], k.OK)
+
+    def test_wrong_key_or_tampered_frame_is_refused(self):
+        host = Host()
+        host.call(pump.CMD_SETUP, [PID, k.IND_MRD, 70000, 0])
+        forged = bytearray(unhexlify(hexlify(host.request(620, pump.CMD_STOP, [k.STOP_CLINICIAN]))))
+        # change the reason inside the signed part and fix up the CRC: only the MAC can tell
+        dec = P.Decoder()
+        for b in forged:
+            dec.push(b)
+        n = dec.length
+        body = bytearray(dec.buf[:n])
+        struct.pack_into("<i", body, P.HEADER_BYTES, k.STOP_BAG_CHANGE)
+        struct.pack_into("<I", body, n - 4, P.crc(memoryview(body)[:n - 4]))
+        out = bytearray([P.FLAG])
+        for b in body:
+            P._put(out, b)
+        out.append(P.FLAG)
+        self.assertEqual(host.send(bytes(out))[0][3], [P.E_UNAUTHORISED, auth.R_BAD_MAC])
+        other = auth.Auth({auth.ROLE_CLINICIAN: bytes(32)})
+        args = [k.STOP_CLINICIAN, auth.ROLE_CLINICIAN, 99]
+        body = bytearray(P.HEADER_BYTES + 12)
+        struct.pack_into("<BBHBBiii", body, 0, P.VERSION, P.T_AUTH, 621, pump.CMD_STOP, 11, *args)
+        mac = other.mac(auth.ROLE_CLINICIAN, body)
+        for i in range(8):
+            args.append(struct.unpack_from("<i", mac, 4 * i)[0])
+        self.assertEqual(host.send(frame(P.T_AUTH, 621, pump.CMD_STOP, args))[0][3],
+                         [P.E_UNAUTHORISED, auth.R_BAD_MAC])
+        unknown_role = signed_frame(622, pump.CMD_STOP, [k.STOP_CLINICIAN], 7, 100, auth.ROLE_CLINICIAN)
+        self.assertEqual(host.send(unknown_role)[0][3], [P.E_UNAUTHORISED, auth.R_NO_KEY])
+
+    def test_a_board_without_keys_refuses_everything_but_hello(self):
+        host = Host()
+        host.board.auth = auth.Auth()
+        self.assertEqual(host.call(P.CMD_HELLO, [P.VERSION])[14], 0)
+        self.assertEqual(host.call(pump.CMD_SETUP, [PID, k.IND_MRD, 70000, 0]), [P.E_UNAUTHORISED, auth.R_NO_KEY])
+        self.assertEqual(host.call(P.CMD_STATUS), [P.E_UNAUTHORISED, auth.R_NO_KEY])
+
+    def test_corrupt_counter_record_refuses_authenticated_commands(self):
+        host = Host()
+        host.call(pump.CMD_SETUP, [PID, k.IND_MRD, 70000, 0])
+        data = host.sim.counter_storage.data
+        for i in range(len(data)):
+            data[i] = 0x5A
+        host.sim.power_cut(0)
+        host.call(P.CMD_HELLO, [P.VERSION])
+        self.assertEqual(host.call(pump.CMD_STOP, [k.STOP_CLINICIAN]), [P.E_UNAUTHORISED, auth.R_NO_COUNTERS])
+        corrupt = [ev for ev in host.board.controller.journal.events(0) if ev[2] == journal.EV_CORRUPT]
+        self.assertEqual(corrupt[-1][3], 2)                 # the counter record, logged at boot
+
+    def test_refusals_flooding_the_line_are_counted_not_all_logged(self):
+        host = Host()
+        for i in range(3 * 8):
+            host.call(pump.CMD_START, role=0)
+        hello = host.call(P.CMD_HELLO, [P.VERSION])
+        self.assertEqual(hello[18:20], [24, 24 - 8])        # rejected, unlogged beyond 8 a minute
+        logged = [ev for ev in host.board.controller.journal.events(0) if ev[2] == journal.EV_AUTH]
+        self.assertEqual(len(logged), 8)
+
+    def test_key_file_round_trip_and_errors(self):
+        keys = simboard.sim_keys()
+        self.assertEqual(auth.decode_keys(auth.encode_keys(keys)), keys)
+        data = bytearray(auth.encode_keys(keys))
+        data[10] ^= 1
+        self.assertRaises(ValueError, auth.decode_keys, bytes(data))
+        self.assertRaises(ValueError, auth.decode_keys, b"BK")
+        self.assertRaises(ValueError, auth.encode_keys, {1: b"short"})
