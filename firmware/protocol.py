@@ -46,6 +46,7 @@ CMD_EVENTS = 34     # [since_seq] -> next_seq, n, n x (seq, time_min, code, a, b
 CMD_ADVANCE = 48    # [minutes] -> minutes done, now_min
 CMD_FAULT = 49      # [kind, value]
 CMD_RESET = 50      # [] erase the record and reboot the simulated board
+CMD_HEAP = 51       # [] -> heap bytes allocated and free after a collection (soak runs)
 
 # protocol status codes; 0..99 are the kernel's (firmware/kernel.py, firmware/codes.py)
 E_MALFORMED = 100       # wrong length, type or escape; nothing applied

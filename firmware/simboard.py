@@ -52,6 +52,7 @@ class Sim:
         b.extra[P.CMD_ADVANCE] = (1, self.advance)
         b.extra[P.CMD_FAULT] = (2, self.fault)
         b.extra[P.CMD_RESET] = (0, self.reset)
+        b.extra[P.CMD_HEAP] = (0, self.heap)
 
     def _controller(self):
         return pump.Controller(self.storage, self.clock, self.motor)
@@ -91,6 +92,16 @@ class Sim:
         else:
             return [kernel.E_ARG]
         return [kernel.OK]
+
+    def heap(self, args):
+        """Bytes of heap in use and free after a full collection (MicroPython's gc; on
+        CPython, where there is no such heap, both are -1)."""
+        import gc
+        gc.collect()
+        try:
+            return [kernel.OK, gc.mem_alloc(), gc.mem_free()]     # type: ignore[attr-defined]
+        except AttributeError:
+            return [kernel.OK, -1, -1]
 
     def reset(self, args):
         self.storage = simhal.MemStorage(journal.TOTAL_BYTES)     # erased: a fresh pump

@@ -470,6 +470,12 @@ class Pump:
             self.hello()
         return st
 
+    def heap(self) -> tuple[int, int]:
+        """(bytes allocated, bytes free) of the simulated board's heap after a collection;
+        (-1, -1) on a CPython board."""
+        ints = self._call(P.CMD_HEAP)
+        return ints[1], ints[2]
+
     def reset(self) -> Status:
         """Erase the simulated board's record and reboot it (a fresh pump); reopens the session."""
         st = Status(self._call(P.CMD_RESET, expect_boot=True)[0])
@@ -482,4 +488,4 @@ def _cmd_name(cmd: int) -> str:
     if cmd in fw_pump.COMMANDS:
         return fw_pump.COMMANDS[cmd][0].upper()
     return {P.CMD_HELLO: "HELLO", P.CMD_STATUS: "STATUS", P.CMD_EVENTS: "EVENTS", P.CMD_ADVANCE: "ADVANCE",
-            P.CMD_FAULT: "FAULT", P.CMD_RESET: "RESET"}.get(cmd, "CMD %d" % cmd)
+            P.CMD_FAULT: "FAULT", P.CMD_RESET: "RESET", P.CMD_HEAP: "HEAP"}.get(cmd, "CMD %d" % cmd)
