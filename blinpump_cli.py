@@ -17,7 +17,9 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "sim": ("hil.cli", "sim_main", "start a simulated board behind a pseudo-terminal"),
     "bench": ("hil.cli", "bench_main", "run scenarios against a pump over serial"),
     "demo": ("hil.cli", "demo_main", "plan, prove, and run the standard scenarios on a simulated board"),
-    "flash": ("hil.cli", "flash_main", "compile, deploy to a board with mpremote, and compare hashes"),
+    "build": ("hil.build", "main", "compile the firmware to .mpy (--production: no simulation commands)"),
+    "flash": ("hil.cli", "flash_main", "compile the production build, deploy it with mpremote, compare hashes"),
+    "keys": ("hil.cli", "keys_main", "make and provision the keys of authenticated commands"),
 }
 
 

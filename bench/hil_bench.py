@@ -23,6 +23,7 @@ sys.path.insert(0, str(REPO))
 
 from firmware import kernel as k  # noqa: E402
 from firmware import protocol as P  # noqa: E402
+from firmware import simboard as SIM  # noqa: E402
 from firmware import pump as fw_pump  # noqa: E402
 from hil import scenarios  # noqa: E402
 from hil.client import T_REPLY, T_REQUEST, Pump, encode_frame  # noqa: E402
@@ -53,7 +54,7 @@ def wire_bytes() -> dict[str, dict[str, float]]:
         "SETUP": (fw_pump.CMD_SETUP, [4242, k.IND_RR, 70000, 0], [k.OK]),
         "BAG": (fw_pump.CMD_BAG, [4242, 196000, 240000, 168, 1, 0, 0], [k.OK]),
         "STATUS": (P.CMD_STATUS, [], [k.OK] + [0] * len(P.STATUS_FIELDS)),
-        "ADVANCE": (P.CMD_ADVANCE, [10080], [k.OK, 10080, 20160]),
+        "ADVANCE": (SIM.CMD_ADVANCE, [10080], [k.OK, 10080, 20160]),
     }
     out = {}
     for name, (cmd, args, reply) in examples.items():

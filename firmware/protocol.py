@@ -42,11 +42,8 @@ INT_MAX = 2147483647
 CMD_HELLO = 32      # [host protocol version] -> hello fields
 CMD_STATUS = 33     # [] -> STATUS_FIELDS
 CMD_EVENTS = 34     # [since_seq] -> next_seq, n, n x (seq, time_min, code, a, b)
-# simulation only, served by firmware/simboard.py (absent from a production build)
-CMD_ADVANCE = 48    # [minutes] -> minutes done, now_min
-CMD_FAULT = 49      # [kind, value]
-CMD_RESET = 50      # [] erase the record and reboot the simulated board
-CMD_HEAP = 51       # [] -> heap bytes allocated and free after a collection (soak runs)
+# 48..63: simulation commands, defined and served by firmware/simboard.py only, so that
+# a production build (hil/build.py --production) does not contain them
 
 # protocol status codes; 0..99 are the kernel's (firmware/kernel.py, firmware/codes.py)
 E_MALFORMED = 100       # wrong length, type or escape; nothing applied
@@ -94,14 +91,6 @@ STATUS_FIELDS = (
     "low_left_min", "hospitalization", "events",
 )
 
-# fault kinds of CMD_FAULT (simulation only)
-FAULT_OCCLUSION = 1
-FAULT_AIR = 2
-FAULT_DOOR = 3
-FAULT_LOW_BATTERY = 4
-FAULT_POWER_CUT = 5         # value: outage in minutes, -1 unknown
-FAULT_POWER_CUT_WRITE = 6   # value: bytes into the coming record writes where power fails
-FAULT_MOTOR = 7             # value: 1 the motor stops answering, 0 it answers again
 
 
 def crc(data):

@@ -12,6 +12,21 @@ Commands (docs/protocol.md, "Simulation commands"):
 """
 from firmware import auth, journal, kernel, main, protocol as P, pump, simhal
 
+# simulation commands (docs/protocol.md, "Simulation commands"); a production build has none
+CMD_ADVANCE = 48    # [minutes] -> minutes done, now_min
+CMD_FAULT = 49      # [kind, value]
+CMD_RESET = 50      # [] erase the record and reboot the simulated board
+CMD_HEAP = 51       # [] -> heap bytes allocated and free after a collection (soak runs)
+
+# fault kinds of CMD_FAULT
+FAULT_OCCLUSION = 1
+FAULT_AIR = 2
+FAULT_DOOR = 3
+FAULT_LOW_BATTERY = 4
+FAULT_POWER_CUT = 5         # value: outage in minutes, -1 unknown
+FAULT_POWER_CUT_WRITE = 6   # value: bytes into the coming record writes where power fails
+FAULT_MOTOR = 7             # value: 1 the motor stops answering, 0 it answers again
+
 MAX_ADVANCE_MIN = 10080         # per ADVANCE request (7 days); the host splits longer ones
 # Simulation test keys (docs/security.md): sha256 of this prefix + the role's name. Public by
 # design, so any bench can drive a simulated board; a production board has only provisioned keys.
@@ -21,10 +36,10 @@ MS_PER_MIN = 60000
 # FAULT kind -> alarm bit: AL_LINE for occlusion, air and door (the board's line sensors);
 # the kernel has no battery bit, so low battery raises AL_POWER (a power problem).
 _ALARM_OF = {
-    P.FAULT_OCCLUSION: kernel.AL_LINE,
-    P.FAULT_AIR: kernel.AL_LINE,
-    P.FAULT_DOOR: kernel.AL_LINE,
-    P.FAULT_LOW_BATTERY: kernel.AL_POWER,
+    FAULT_OCCLUSION: kernel.AL_LINE,
+    FAULT_AIR: kernel.AL_LINE,
+    FAULT_DOOR: kernel.AL_LINE,
+    FAULT_LOW_BATTERY: kernel.AL_POWER,
 }
 
 
@@ -49,10 +64,10 @@ class Sim:
         b = self.board
         b.max_advance_min = MAX_ADVANCE_MIN
         b.on_exception = self._on_exception
-        b.extra[P.CMD_ADVANCE] = (1, self.advance)
-        b.extra[P.CMD_FAULT] = (2, self.fault)
-        b.extra[P.CMD_RESET] = (0, self.reset)
-        b.extra[P.CMD_HEAP] = (0, self.heap)
+        b.extra[CMD_ADVANCE] = (1, self.advance)
+        b.extra[CMD_FAULT] = (2, self.fault)
+        b.extra[CMD_RESET] = (0, self.reset)
+        b.extra[CMD_HEAP] = (0, self.heap)
 
     def _controller(self):
         return pump.Controller(self.storage, self.clock, self.motor)
@@ -79,15 +94,15 @@ class Sim:
         kind, value = args
         if kind in _ALARM_OF:
             self.line_alarm(_ALARM_OF[kind])
-        elif kind == P.FAULT_POWER_CUT:
+        elif kind == FAULT_POWER_CUT:
             if value < -1:
                 return [kernel.E_ARG]
             self.power_cut(value)
-        elif kind == P.FAULT_POWER_CUT_WRITE:
+        elif kind == FAULT_POWER_CUT_WRITE:
             if value < 0:
                 return [kernel.E_ARG]
             self.storage.cut_after = value      # simhal.PowerCut is raised inside that write
-        elif kind == P.FAULT_MOTOR:
+        elif kind == FAULT_MOTOR:
             self.motor.fail = value == 1
         else:
             return [kernel.E_ARG]

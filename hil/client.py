@@ -30,6 +30,7 @@ from firmware import auth as fw_auth
 from firmware import codes, journal
 from firmware import kernel as k
 from firmware import protocol as P
+from firmware import simboard as SIM
 from firmware import pump as fw_pump
 from hil import auth as host_auth
 
@@ -41,9 +42,9 @@ _HEADER = struct.Struct("<BBHBB")
 MAX_BODY_BYTES = 6 + 4 * 48 + 4
 
 EVENT_NAMES = {v: n[3:] for n, v in vars(journal).items() if n.startswith("EV_")}
-FAULT_KINDS = {"occlusion": P.FAULT_OCCLUSION, "air": P.FAULT_AIR, "door": P.FAULT_DOOR,
-               "low_battery": P.FAULT_LOW_BATTERY, "power_cut": P.FAULT_POWER_CUT,
-               "power_cut_write": P.FAULT_POWER_CUT_WRITE, "motor": P.FAULT_MOTOR}
+FAULT_KINDS = {"occlusion": SIM.FAULT_OCCLUSION, "air": SIM.FAULT_AIR, "door": SIM.FAULT_DOOR,
+               "low_battery": SIM.FAULT_LOW_BATTERY, "power_cut": SIM.FAULT_POWER_CUT,
+               "power_cut_write": SIM.FAULT_POWER_CUT_WRITE, "motor": SIM.FAULT_MOTOR}
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -453,7 +454,7 @@ class Pump:
         now = -1
         while minutes > 0:
             n = min(minutes, step)
-            ints = self._call(P.CMD_ADVANCE, [n], timeout_s=self.timeout_s + n * self.advance_s_per_min)
+            ints = self._call(SIM.CMD_ADVANCE, [n], timeout_s=self.timeout_s + n * self.advance_s_per_min)
             if ints[0] != k.OK:
                 raise PumpError(ints[0], "ADVANCE %d" % n)
             now = ints[2]
@@ -464,8 +465,8 @@ class Pump:
         """occlusion, air, door, low_battery, motor (value 1/0), power_cut (value = outage minutes,
         -1 unknown: the board reboots, and a new session is opened), power_cut_write (value = bytes)."""
         code = FAULT_KINDS[kind] if isinstance(kind, str) else kind
-        reboot = code == P.FAULT_POWER_CUT
-        st = Status(self._call(P.CMD_FAULT, [code, value], expect_boot=reboot)[0])
+        reboot = code == SIM.FAULT_POWER_CUT
+        st = Status(self._call(SIM.CMD_FAULT, [code, value], expect_boot=reboot)[0])
         if reboot:
             self.hello()
         return st
@@ -473,12 +474,12 @@ class Pump:
     def heap(self) -> tuple[int, int]:
         """(bytes allocated, bytes free) of the simulated board's heap after a collection;
         (-1, -1) on a CPython board."""
-        ints = self._call(P.CMD_HEAP)
+        ints = self._call(SIM.CMD_HEAP)
         return ints[1], ints[2]
 
     def reset(self) -> Status:
         """Erase the simulated board's record and reboot it (a fresh pump); reopens the session."""
-        st = Status(self._call(P.CMD_RESET, expect_boot=True)[0])
+        st = Status(self._call(SIM.CMD_RESET, expect_boot=True)[0])
         self.hello()
         self.stream.clear()
         return st
@@ -487,5 +488,5 @@ class Pump:
 def _cmd_name(cmd: int) -> str:
     if cmd in fw_pump.COMMANDS:
         return fw_pump.COMMANDS[cmd][0].upper()
-    return {P.CMD_HELLO: "HELLO", P.CMD_STATUS: "STATUS", P.CMD_EVENTS: "EVENTS", P.CMD_ADVANCE: "ADVANCE",
-            P.CMD_FAULT: "FAULT", P.CMD_RESET: "RESET", P.CMD_HEAP: "HEAP"}.get(cmd, "CMD %d" % cmd)
+    return {P.CMD_HELLO: "HELLO", P.CMD_STATUS: "STATUS", P.CMD_EVENTS: "EVENTS", SIM.CMD_ADVANCE: "ADVANCE",
+            SIM.CMD_FAULT: "FAULT", SIM.CMD_RESET: "RESET", SIM.CMD_HEAP: "HEAP"}.get(cmd, "CMD %d" % cmd)

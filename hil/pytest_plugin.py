@@ -31,6 +31,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "default: start a simulated board behind a pseudo-terminal")
     group.addoption("--pump-runtime", default="cpython", choices=RUNTIMES,
                     help="runtime of the simulated board (default: cpython)")
+    group.addoption("--pump-keys", default=None, metavar="FILE",
+                    help="key file for authenticated commands (docs/security.md); default: the "
+                         "simulation test keys, which only a simulated board accepts")
 
 
 def _option(config: pytest.Config, name: str, default: Any) -> Any:
@@ -55,7 +58,8 @@ def pump_board(request: pytest.FixtureRequest) -> Iterator[SimBoard | None]:
 def pump(request: pytest.FixtureRequest, pump_board: SimBoard | None) -> Iterator[Pump]:
     """A connected Pump with a session; a simulated pump is reset to a fresh one first."""
     port = pump_board.path if pump_board else _option(request.config, "--pump-port", None)
-    with Pump(port, boot_wait_s=0.0 if pump_board else BOOT_WAIT_S) as p:
+    keys = _option(request.config, "--pump-keys", "sim")
+    with Pump(port, boot_wait_s=0.0 if pump_board else BOOT_WAIT_S, keys=keys) as p:
         if p.info.get("build") == "sim":
             p.reset()
         yield p

@@ -89,7 +89,7 @@ def test_flash_copies_then_verifies_hashes_read_back(tmp_path: Path, monkeypatch
     mpremote = "%s %s" % (sys.executable, fake)
     assert cli.flash_main(["--port", "/dev/fake0", "--mpremote", mpremote]) == 0
     on_board = sorted(os.listdir(board / "firmware"))
-    compiled = {c.mpy_path.name: c.mpy_path for c in build.compile_firmware() if c.module != "firmware.simboard"}
+    compiled = {c.mpy_path.name: c.mpy_path for c in build.compile_firmware(production=True)}
     assert on_board == sorted(compiled)
     for name, path in compiled.items():
         assert (board / "firmware" / name).read_bytes() == path.read_bytes()

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from firmware import codes
 from firmware import kernel as k
 from firmware import protocol as P
+from firmware import simboard as SIM
 from firmware import pump as fw_pump
 from firmware import simboard
 from hil import auth as host_auth
@@ -153,7 +154,7 @@ def _running_board() -> simboard.Sim:
     for i, (cmd, args) in enumerate([(1, [4242, k.IND_MRD, 70000, 0]), (2, [4242, 56000, 240000, 48, 0, 0, 0]),
                                      (5, [1]), (5, [2]), (3, [])]):
         b.feed(_signed(10 + i, cmd, args, 10 + i))
-    b.feed(_signed(20, P.CMD_ADVANCE, [60], 20))
+    b.feed(_signed(20, SIM.CMD_ADVANCE, [60], 20))
     b._take()
     assert b.controller.s.mode == k.MODE_RUNNING
     return sim

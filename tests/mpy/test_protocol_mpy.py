@@ -11,6 +11,7 @@ from firmware import auth, journal
 from firmware import kernel as k
 from firmware import protocol as P
 from firmware import pump, simboard
+from firmware import simboard as SIM
 
 CRC_CHECK = ("123456789", 0xCBF43926)
 
@@ -252,7 +253,7 @@ class TestBoard(unittest.TestCase):
     def test_therapy_commands_need_a_session(self):
         host = Host(hello=False)
         self.assertEqual(host.call(pump.CMD_SETUP, [PID, k.IND_MRD, 70000, 0]), [P.E_OUT_OF_STATE])
-        self.assertEqual(host.call(P.CMD_ADVANCE, [10]), [P.E_OUT_OF_STATE])
+        self.assertEqual(host.call(SIM.CMD_ADVANCE, [10]), [P.E_OUT_OF_STATE])
         self.assertEqual(host.status()["mode"], k.MODE_NO_PATIENT)
         self.assertEqual(host.call(P.CMD_HELLO, [2])[:2], [P.E_VERSION, P.VERSION])
         self.assertEqual(host.call(pump.CMD_SETUP, [PID, k.IND_MRD, 70000, 0]), [P.E_OUT_OF_STATE])
@@ -302,7 +303,7 @@ class TestBoard(unittest.TestCase):
         host = Host()
         host.running_patient()
         host.events = []
-        self.assertEqual(host.call(P.CMD_ADVANCE, [2880]), [k.OK, 2880, 2880])
+        self.assertEqual(host.call(SIM.CMD_ADVANCE, [2880]), [k.OK, 2880, 2880])
         codes = [e[2] for e in host.events]
         self.assertTrue(journal.EV_STOP in codes and journal.EV_BAG_END in codes, codes)
         self.assertTrue(journal.EV_COMMAND not in codes)
@@ -314,7 +315,7 @@ class TestBoard(unittest.TestCase):
     def test_events_command_pages_through_the_journal(self):
         host = Host()
         host.running_patient()
-        host.call(P.CMD_ADVANCE, [2880])
+        host.call(SIM.CMD_ADVANCE, [2880])
         ints = host.call(P.CMD_EVENTS, [0])
         self.assertEqual(ints[2], P.EVENTS_PER_REPLY)
         self.assertEqual(ints[3], 0)                        # the first record is seq 0
@@ -324,13 +325,13 @@ class TestBoard(unittest.TestCase):
 
     def test_advance_is_bounded(self):
         host = Host()
-        self.assertEqual(host.call(P.CMD_ADVANCE, [simboard.MAX_ADVANCE_MIN + 1])[0], k.E_ARG)
-        self.assertEqual(host.call(P.CMD_ADVANCE, [-1])[0], k.E_ARG)
+        self.assertEqual(host.call(SIM.CMD_ADVANCE, [simboard.MAX_ADVANCE_MIN + 1])[0], k.E_ARG)
+        self.assertEqual(host.call(SIM.CMD_ADVANCE, [-1])[0], k.E_ARG)
 
     def test_line_fault_stops_the_motor_and_raises_an_alarm(self):
         host = Host()
         host.running_patient()
-        self.assertEqual(host.call(P.CMD_FAULT, [P.FAULT_OCCLUSION, 0]), [k.OK])
+        self.assertEqual(host.call(SIM.CMD_FAULT, [SIM.FAULT_OCCLUSION, 0]), [k.OK])
         s = host.status()
         self.assertEqual((s["mode"], s["motor_ul_per_h"], s["int_reason"]), (k.MODE_STOPPED, 0, k.STOP_ALARM))
         self.assertTrue(s["alarm"] & k.AL_LINE)
@@ -339,10 +340,10 @@ class TestBoard(unittest.TestCase):
     def test_power_cut_reboots_from_the_record_and_ends_the_session(self):
         host = Host()
         host.running_patient()
-        host.call(P.CMD_ADVANCE, [600])
+        host.call(SIM.CMD_ADVANCE, [600])
         course_ng = host.status()["course_ng"]
         host.events = []
-        self.assertEqual(host.call(P.CMD_FAULT, [P.FAULT_POWER_CUT, 30]), [k.OK])
+        self.assertEqual(host.call(SIM.CMD_FAULT, [SIM.FAULT_POWER_CUT, 30]), [k.OK])
         self.assertTrue(journal.EV_BOOT in [e[2] for e in host.events])
         self.assertEqual(host.call(pump.CMD_START), [P.E_OUT_OF_STATE])
         host.call(P.CMD_HELLO, [P.VERSION])
@@ -353,11 +354,11 @@ class TestBoard(unittest.TestCase):
     def test_power_cut_inside_a_write_gives_no_reply_and_loses_nothing(self):
         host = Host()
         host.running_patient()
-        host.call(P.CMD_ADVANCE, [600])
+        host.call(SIM.CMD_ADVANCE, [600])
         course_ng = host.status()["course_ng"]
-        host.call(P.CMD_FAULT, [P.FAULT_POWER_CUT_WRITE, 50])
+        host.call(SIM.CMD_FAULT, [SIM.FAULT_POWER_CUT_WRITE, 50])
         host.events = []
-        self.assertEqual(host.send(host.request(900, P.CMD_ADVANCE, [60])), [])
+        self.assertEqual(host.send(host.request(900, SIM.CMD_ADVANCE, [60])), [])
         self.assertEqual([e[2] for e in host.events][-1], journal.EV_BOOT)
         host.call(P.CMD_HELLO, [P.VERSION])
         s = host.status()
@@ -367,7 +368,7 @@ class TestBoard(unittest.TestCase):
     def test_reset_gives_a_fresh_pump(self):
         host = Host()
         host.running_patient()
-        self.assertEqual(host.call(P.CMD_RESET), [k.OK])
+        self.assertEqual(host.call(SIM.CMD_RESET), [k.OK])
         host.call(P.CMD_HELLO, [P.VERSION])
         s = host.status()
         self.assertEqual((s["mode"], s["course_ng"], s["now_min"]), (k.MODE_NO_PATIENT, 0, 0))
@@ -412,7 +413,7 @@ class TestAuthorisation(unittest.TestCase):
         host.running_patient()
         before = host.status()
         for cmd, args in ((pump.CMD_STOP, [k.STOP_CLINICIAN]), (pump.CMD_BAG, [PID, 9000, 240000, 24, 0, 0, 0]),
-                          (P.CMD_STATUS, []), (P.CMD_ADVANCE, [60])):
+                          (P.CMD_STATUS, []), (SIM.CMD_ADVANCE, [60])):
             self.assertEqual(host.call(cmd, args, role=0), [P.E_UNAUTHORISED, auth.R_NOT_AUTHENTICATED])
         after = host.status()
         self.assertEqual(after["events"], before["events"] + 4)     # the four refusals, logged
@@ -421,7 +422,7 @@ class TestAuthorisation(unittest.TestCase):
         refusals = [ev for ev in host.board.controller.journal.events(0) if ev[2] == journal.EV_AUTH]
         self.assertEqual([(ev[3], ev[4]) for ev in refusals],
                          [(auth.R_NOT_AUTHENTICATED, pump.CMD_STOP), (auth.R_NOT_AUTHENTICATED, pump.CMD_BAG),
-                          (auth.R_NOT_AUTHENTICATED, P.CMD_STATUS), (auth.R_NOT_AUTHENTICATED, P.CMD_ADVANCE)])
+                          (auth.R_NOT_AUTHENTICATED, P.CMD_STATUS), (auth.R_NOT_AUTHENTICATED, SIM.CMD_ADVANCE)])
 
     def test_replayed_frame_is_refused(self):
         host = Host()
@@ -444,7 +445,7 @@ class TestAuthorisation(unittest.TestCase):
         stop = host.request(610, pump.CMD_STOP, [k.STOP_CLINICIAN])
         self.assertEqual(host.send(stop)[0][3], [k.OK])
         self.assertEqual(host.call(pump.CMD_START), [k.OK])
-        self.assertEqual(host.call(P.CMD_FAULT, [P.FAULT_POWER_CUT, 0]), [k.OK])
+        self.assertEqual(host.call(SIM.CMD_FAULT, [SIM.FAULT_POWER_CUT, 0]), [k.OK])
         hello = host.call(P.CMD_HELLO, [P.VERSION])
         self.assertEqual(hello[14 + 2], host.counter - 1)    # the clinician counter survived (START's)
         self.assertEqual(host.send(stop)[0][3], [P.E_UNAUTHORISED, auth.R_REPLAY])
@@ -460,7 +461,7 @@ class TestAuthorisation(unittest.TestCase):
         self.assertEqual(host.call(pump.CMD_BAG, bag, role=auth.ROLE_CLINICIAN), [P.E_UNAUTHORISED, auth.R_ROLE])
         self.assertEqual(host.call(pump.CMD_BAG, bag, role=auth.ROLE_BENCH), [P.E_UNAUTHORISED, auth.R_ROLE])
         self.assertEqual(host.call(pump.CMD_BAG, bag), [k.OK])
-        self.assertEqual(host.call(P.CMD_ADVANCE, [1], role=auth.ROLE_CLINICIAN), [P.E_UNAUTHORISED, auth.R_ROLE])
+        self.assertEqual(host.call(SIM.CMD_ADVANCE, [1], role=auth.ROLE_CLINICIAN), [P.E_UNAUTHORISED, auth.R_ROLE])
         for role in (auth.ROLE_PHARMACY, auth.ROLE_CLINICIAN, auth.ROLE_BENCH):
             self.assertEqual(host.call(P.CMD_STATUS, [], role=role)[0], k.OK)
 
