@@ -1,0 +1,172 @@
+"""Who may change therapy (docs/security.md), host side and over the link: HMAC-SHA256 on both
+sides, key files, roles, replay counters across host and board restarts, provisioning."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from firmware import auth as fw_auth
+from firmware import journal
+from firmware import kernel as k
+from firmware import protocol as P
+from hil import auth as host_auth
+from hil import cli
+from hil.client import Pump, PumpError
+from hil.sim import BoardLink
+
+PID = 4242
+
+# RFC 4231 test cases 1 and 2 (HMAC-SHA256); keys shorter than the block are zero-padded
+RFC4231 = [
+    (b"\x0b" * 20, b"Hi There", "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"),
+    (b"Jefe", b"what do ya want for nothing?", "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"),
+]
+
+
+@pytest.mark.parametrize("key,message,mac_hex", RFC4231)
+def test_board_hmac_matches_rfc4231(key: bytes, message: bytes, mac_hex: str) -> None:
+    a = fw_auth.Auth()
+    assert a.add_key(fw_auth.ROLE_BENCH, key + bytes(32 - len(key)))
+    assert a.mac(fw_auth.ROLE_BENCH, message).hex() == mac_hex
+
+
+@settings(max_examples=200, deadline=None)
+@given(key=st.binary(min_size=32, max_size=32), message=st.binary(max_size=300))
+def test_board_and_host_hmac_agree(key: bytes, message: bytes) -> None:
+    a = fw_auth.Auth({fw_auth.ROLE_CLINICIAN: key})
+    assert a.mac(fw_auth.ROLE_CLINICIAN, message) == hmac.new(key, message, hashlib.sha256).digest()
+
+
+def test_key_file_round_trip_is_private(tmp_path: Path) -> None:
+    keys = host_auth.new_keys()
+    path = tmp_path / "pump.keys.json"
+    host_auth.save_keys(path, keys)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert host_auth.load_keys(path) == keys
+    board = tmp_path / "keys.bin"
+    board.write_bytes(host_auth.board_file(keys))
+    assert host_auth.load_keys(board) == keys == fw_auth.decode_keys(board.read_bytes())
+
+
+@pytest.mark.parametrize("content,message", [
+    ('{"nurse": "00"}', "unknown role 'nurse'"),
+    ('{"pharmacy": "zz"}', "pharmacy: key is not hex"),
+    ('{"clinician": "0011"}', "clinician: key is 2 bytes, need 32"),
+    ("[1, 2]", "expected an object"),
+    ("not json", "neither a JSON key file nor keys.bin"),
+])
+def test_bad_key_files_name_the_field(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    with pytest.raises(host_auth.KeyFileError, match=message):
+        host_auth.load_keys(path)
+
+
+@pytest.fixture
+def link() -> BoardLink:
+    return BoardLink()
+
+
+def _patient(p: Pump) -> None:
+    assert p.setup(PID, k.IND_MRD, 70000, 0) == k.OK
+    assert p.bag(PID, 56000, 240000, 48, 0) == k.OK
+    p.ack(k.ACK_PREMED)
+    p.ack(k.ACK_SUPERVISION)
+    assert p.start() == k.OK
+
+
+def test_client_signs_every_command_with_the_role_allowed_to_send_it(link: BoardLink) -> None:
+    with Pump(link) as p:
+        assert p.info["auth_roles"] == 7
+        _patient(p)
+        assert p.status()["mode"] == k.MODE_RUNNING
+        assert p.counters[fw_auth.ROLE_PHARMACY] == 1           # the one bag order
+    events = [e for e in link.sim.board.controller.journal.events(0) if e[2] == journal.EV_AUTH]
+    assert events == []
+
+
+def test_no_keys_means_only_hello(link: BoardLink) -> None:
+    with Pump(link, keys=None) as p:
+        with pytest.raises(PumpError, match="not authorised: not authenticated") as exc:
+            p.status()
+        assert exc.value.code == P.E_UNAUTHORISED and exc.value.reason == fw_auth.R_NOT_AUTHENTICATED
+
+
+def test_wrong_keys_are_refused_and_change_nothing(link: BoardLink) -> None:
+    with Pump(link) as good:
+        _patient(good)
+        before = link.sim.board.controller.status()
+    with Pump(link, keys=host_auth.new_keys()) as bad:
+        for action in (bad.stop, bad.start, bad.status, lambda: bad.reaction(k.RX_CRS, 4)):
+            with pytest.raises(PumpError, match="MAC does not match"):
+                action()
+    after = link.sim.board.controller.status()
+    assert after["events"] == before["events"] + 4          # four refusals logged, nothing else
+    assert {**after, "events": 0} == {**before, "events": 0}
+
+
+def test_pharmacy_key_orders_bags_but_cannot_start(link: BoardLink) -> None:
+    with Pump(link) as clinic:
+        assert clinic.setup(PID, k.IND_MRD, 70000, 0) == k.OK
+    sim_keys = host_auth.sim_keys()
+    with Pump(link, keys={fw_auth.ROLE_PHARMACY: sim_keys[fw_auth.ROLE_PHARMACY]}) as pharmacy:
+        assert pharmacy.bag(PID, 56000, 240000, 48, 0) == k.OK
+        with pytest.raises(PumpError, match="not authenticated"):
+            pharmacy.start()                            # no clinician key: sent plain, refused
+        assert pharmacy.status()["bag_loaded"] == 1     # any role reads
+    with Pump(link, keys={fw_auth.ROLE_BENCH: sim_keys[fw_auth.ROLE_BENCH]}) as bench:
+        with pytest.raises(PumpError, match="not authenticated"):
+            bench.stop()
+        assert bench.status()["mode"] == k.MODE_STOPPED
+
+
+def test_a_restarted_host_continues_above_the_boards_counters(link: BoardLink) -> None:
+    with Pump(link) as first:
+        _patient(first)
+        used = first.counters[fw_auth.ROLE_CLINICIAN]
+    with Pump(link) as second:                          # a new process: its own counters start at 0
+        assert second.info["counter_clinician"] == used
+        assert second.stop() == k.OK
+        assert second.counters[fw_auth.ROLE_CLINICIAN] == used + 1
+
+
+def test_replay_across_a_power_cut_is_refused(link: BoardLink) -> None:
+    with Pump(link) as p:
+        _patient(p)
+        stop_frame = p._frame(9, 4, [k.STOP_CLINICIAN])     # signed, not yet sent
+        link.write(stop_frame)
+        assert p.status()["mode"] == k.MODE_STOPPED
+        assert p.start() == k.OK
+        p.inject_fault("power_cut", 0)
+        p.ack(k.ACK_PREMED)                                 # after the reboot, re-initiation (L2-reinit-4h)
+        p.ack(k.ACK_SUPERVISION)
+        assert p.start() == k.OK
+        link.write(stop_frame)                              # the captured STOP, once more
+        assert p.status()["mode"] == k.MODE_RUNNING
+    refusals = [e for e in link.sim.board.controller.journal.events(0) if e[2] == journal.EV_AUTH]
+    assert [(e[3], e[4]) for e in refusals] == [(fw_auth.R_REPLAY, 4)]
+
+
+def test_keys_cli_new_export_and_provision(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    keys = tmp_path / "k.json"
+    assert cli.keys_main(["new", "--out", str(keys), "--roles", "pharmacy"]) == 0
+    assert list(json.loads(keys.read_text())) == ["pharmacy"]
+    assert cli.keys_main(["new", "--out", str(keys)]) == 2                  # never overwritten by accident
+    assert "exists" in capsys.readouterr().err
+    assert cli.keys_main(["new", "--out", str(tmp_path / "x.json"), "--roles", "nurse"]) == 2
+    board = tmp_path / "keys.bin"
+    assert cli.keys_main(["export", "--keys", str(keys), "--out", str(board)]) == 0
+    assert fw_auth.decode_keys(board.read_bytes()) == host_auth.load_keys(keys)
+    capsys.readouterr()
+    assert cli.keys_main(["provision", "--port", "/dev/ttyACM0", "--keys", str(keys), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert ":keys.bin" in out and "fs rm :auth.bin" in out
+    assert cli.keys_main(["export", "--keys", str(tmp_path / "missing.json"), "--out", str(board)]) == 2
