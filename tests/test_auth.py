@@ -170,3 +170,28 @@ def test_keys_cli_new_export_and_provision(tmp_path: Path, capsys: pytest.Captur
     out = capsys.readouterr().out
     assert ":keys.bin" in out and "fs rm :auth.bin" in out
     assert cli.keys_main(["export", "--keys", str(tmp_path / "missing.json"), "--out", str(board)]) == 2
+
+
+def test_campaign_of_unauthorised_frames_changes_nothing() -> None:
+    """A sample of bench/hardening_auth.py: every kind of forged frame, none changes therapy."""
+    from hil import unauthorised
+    r = unauthorised.run(frames=2100, seed=7)
+    assert r.tried == 2100 and set(r.by_kind) == set(unauthorised.KINDS)
+    assert r.changes == 0, r.failures
+    assert set(r.reasons) == {fw_auth.R_NOT_AUTHENTICATED, fw_auth.R_NO_KEY, fw_auth.R_BAD_MAC,
+                              fw_auth.R_REPLAY, fw_auth.R_ROLE}
+
+
+def test_campaign_catches_a_board_that_forgets_replay_protection(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The campaign has teeth: a board that accepts old counters is caught."""
+    from hil import unauthorised
+    monkeypatch.setattr(fw_auth.Counters, "save", lambda self: True)
+    original = fw_auth.Auth.check
+
+    def no_replay_check(self: fw_auth.Auth, role: int, counter: int, message: bytes, mac: bytes, need: int) -> int:
+        if 1 <= role <= fw_auth.NROLES:
+            self.counters.last[role] = 0        # forgets every counter it accepted
+        return int(original(self, role, counter, message, mac, need))
+    monkeypatch.setattr(fw_auth.Auth, "check", no_replay_check)
+    r = unauthorised.run(frames=700, seed=7)
+    assert r.changes > 0 and any(f.startswith(("replay", "old_counter")) for f in r.failures)
