@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ["firmware_bench.py", "verify_bench.py", "hil_bench.py"]
+BENCHES = ["firmware_bench.py", "verify_bench.py", "hil_bench.py", "hardening_power.py", "hardening_fuzz.py",
+           "hardening_clock.py", "hardening_auth.py", "hardening_soak.py", "hardening.py"]
 
 
 def main() -> int:
