@@ -7,6 +7,7 @@ Everything above this module sees only these small interfaces:
   clock.diff(a, b) -> a - b, wrap-safe
   motor.set_rate(ul_per_h) -> True if the motor took it
   storage.size(), storage.read(off, n) -> bytes, storage.write(off, data) -> True when durable
+  watchdog.feed() -> None, once per pass of the board loop
 """
 import time
 
@@ -26,6 +27,31 @@ class BoardClock:
 
     def diff(self, a, b):
         return time.ticks_diff(a, b)
+
+
+# ---------------------------------------------------------------- watchdog
+
+WDT_TIMEOUT_MS = 8000           # below the RP2040's longest (8388 ms); ESP32 and STM32 allow it
+
+
+class Watchdog:
+    """The board's hardware watchdog (machine.WDT). Board only: once started it cannot be
+    stopped, so main.run() starts it after boot, just before the loop, and
+    main.UartTransport.read() feeds it on every pass of the loop.
+
+    If a pass stalls for WDT_TIMEOUT_MS the board resets: the motor stops (board wiring: the
+    stepper driver's ENABLE line needs a pull-up, so it reads "disabled" while the pins float
+    during and after a reset), RAM is lost, and boot reports an unknown outage, so the open
+    interruption counts as 4 h or more (L2-reinit-4h) and the bag is discarded (L2.6-bag-*).
+    It also bounds every gap pump.Controller.poll can see to far below half the tick
+    counter's period (2**29 ms), the range in which time.ticks_diff is exact, and bounds how
+    long the motor can run past the minute the last tick booked."""
+
+    def __init__(self, timeout_ms=WDT_TIMEOUT_MS):
+        self.wdt = machine.WDT(timeout=timeout_ms)
+
+    def feed(self):
+        self.wdt.feed()
 
 
 # ---------------------------------------------------------------- motors

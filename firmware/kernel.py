@@ -12,7 +12,9 @@ proves its properties for every input sequence:
 Every check names its clause ID of LABEL.md; verify/properties.py names the same IDs.
 
 The clock of the kernel is its own minute counter: the board calls `tick` once per elapsed
-minute of a trustworthy clock, and reports outages through `power_up`.
+minute of a trustworthy clock, reports outages through `power_up`, and a clock it can no
+longer trust (backwards, or a forward jump) through `clock_fault`. Time that cannot be known is
+never counted as minutes; it makes the open interruption unknown (4 h or more) instead.
 """
 
 # ---- status codes (firmware/codes.py maps each to its name and clause) ----
@@ -724,15 +726,43 @@ def power_up(s, outage_min):
     return OK
 
 
-def fault(s):
-    """Clock ran backwards or jumped, or the record could not be written: stop, alarm,
-    and treat the gap as of unknown length (L2-reinit-4h)."""
+def _latch_fault(s):
+    """Stop, latch the fault with its alarm, and count the open interruption as of unknown
+    length, hence 4 h or more (L2-reinit-4h)."""
     _stop_motor(s, STOP_FAULT)
     s.fault = 1
     s.alarm = s.alarm | AL_FAULT
     if s.int_start_min >= 0:
         s.int_unknown = 1
     _update_interruption(s)
+
+
+def fault(s):
+    """The record could not be written or was corrupt, or the motor did not answer: stop,
+    alarm, and treat the gap as of unknown length (L2-reinit-4h). The clock is still trusted,
+    so a loaded bag's room-temperature time keeps counting; clock faults go through
+    `clock_fault`."""
+    _latch_fault(s)
+    return OK
+
+
+def clock_fault(s):
+    """The board's clock ran backwards or jumped forwards (a gap no late tick explains): the
+    time since the last counted minute is unknown, and none of it is counted (counting it
+    could shorten the free interval, L2-cycle-42, the 12 h wait, EXT-overdose-12h, and the
+    3-day withhold, L2.4-neuro-3).
+    Stop and latch as `fault` does: the open interruption counts as 4 h or more
+    (L2-reinit-4h). A loaded bag is discarded: its room-temperature time, which includes
+    infusion time, is unknown, so its storage limit cannot be shown to hold (L2.6-bag-24-48,
+    L2.6-bag-72-96, L2.6-bag-7d), exactly as after an unknown outage (`power_up(s, -1)`).
+    A repeat while latched with no bag left has nothing to change: E_FAULT, and the board
+    need not record it again (a jittering clock must not flood the record)."""
+    if s.fault == 1 and s.bag_loaded == 0:
+        return E_FAULT
+    _latch_fault(s)
+    if s.bag_loaded == 1:
+        _unload_bag(s)
+        s.alarm = s.alarm | AL_BAG_EXPIRED
     return OK
 
 
@@ -772,7 +802,7 @@ def invariant(s):
         and (s.phase != PHASE_INFUSION or s.cycle_run_min < CYCLE_INFUSION_MIN)
         and (s.mode != MODE_NO_PATIENT or (
             s.cycle == 0 and s.phase == PHASE_INFUSION and s.cycle_run_min == 0
-            and s.step_run_min == 0 and s.low_left_min == 0
+            and s.step_run_min == 0 and s.low_left_min == 0 and s.int_start_min == -1
             and s.bag_loaded == 0 and s.rx_kind == RX_NONE and s.decision_pending == 0 and s.locked == 0))
         and (s.bag_loaded == 1 or (
             s.bag_duration_min == 0 and s.bag_run_min == 0 and s.bag_room_min == 0
@@ -789,4 +819,10 @@ def invariant(s):
         and (s.reinit_needed == 0 or (s.need_premed == 1 and s.need_supervision == 1))
         and (not (s.mode == MODE_STOPPED and s.int_start_min >= 0 and s.phase == PHASE_INFUSION
                   and s.cycle_run_min > 0) or s.now_min - s.int_start_min <= NEW_CYCLE_MIN)
+        # -- clock (L2-reinit-4h): an open interruption of 4 h or more, or of unknown length,
+        # always has re-initiation pending; a latched fault keeps its interruption unknown
+        and (not (s.mode == MODE_STOPPED and s.int_start_min >= 0
+                  and (s.now_min - s.int_start_min >= REINIT_MIN or s.int_unknown == 1))
+             or s.reinit_needed == 1)
+        and (s.fault == 0 or s.int_start_min < 0 or s.int_unknown == 1)
     )

@@ -238,6 +238,11 @@ class Board:
 
     def _events(self, since_seq):
         j = self.controller.journal
+        if since_seq < 0:
+            # journal seqs start at 0, and Journal.events marks blank and corrupt ring records
+            # with seq -1: a negative bound would return them, and their 0xFFFFFFFF seq does
+            # not fit the reply's i32 (struct.error out of feed(): the board loop stops)
+            since_seq = 0
         values = [kernel.OK, j.event_seq, 0]
         n = 0
         for ev in j.events(since_seq):
@@ -280,10 +285,16 @@ class Board:
 
 
 class UartTransport:
-    def __init__(self, uart):
+    """The board's serial line. read() is called once per pass of Board.run's loop, so it
+    also feeds the watchdog (hal.Watchdog): a pass that stalls reboots the board."""
+
+    def __init__(self, uart, watchdog=None):
         self.uart = uart
+        self.watchdog = watchdog
 
     def read(self):
+        if self.watchdog is not None:
+            self.watchdog.feed()
         n = self.uart.any()
         return self.uart.read(n) if n else None
 
@@ -302,7 +313,11 @@ def run(uart_id=UART_ID, baud=UART_BAUD):
     storage = hal.FileStorage(RECORD_PATH, journal.TOTAL_BYTES)
     motor = hal.StepperMotor(STEP_PIN, ENABLE_PIN, UL_PER_STEP_X1000)
     controller = pump.Controller(storage, hal.BoardClock(), motor)
-    board = Board(UartTransport(machine.UART(uart_id, baud)), controller)
+    transport = UartTransport(machine.UART(uart_id, baud))
+    board = Board(transport, controller)
     # no battery-backed clock: the outage is unknown and counts as 4 h or more (L2-reinit-4h)
     board.boot(-1)
+    # started after boot (mounting the flash after a power cut may take long), fed on every
+    # pass of the loop from here: a stalled loop reboots the board (hal.Watchdog)
+    transport.watchdog = hal.Watchdog()
     board.run()

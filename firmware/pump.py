@@ -8,8 +8,13 @@ If the record cannot be written, the kernel is faulted and the motor stopped.
 from firmware import kernel, journal
 
 MS_PER_MIN = 60000
-MAX_TICKS_PER_POLL = 16         # bounded catch-up of late ticks per poll
-MAX_GAP_MS = 5 * MS_PER_MIN     # a longer silence of the clock is a clock fault
+MAX_GAP_MS = 5 * MS_PER_MIN     # longest gap between polls taken as a late tick; longer: clock fault
+# catch-up of a late tick, bounded per poll: enough for the longest tolerated gap plus the
+# remainder carried, so a tolerated late tick never leaves whole minutes for a later poll
+MAX_TICKS_PER_POLL = MAX_GAP_MS // MS_PER_MIN + 1
+FAULT_CLOCK = 1                 # EV_FAULT kind of a clock fault (b: the gap in seconds)
+FAULT_RECORD = 2                # EV_FAULT kind of a failed record write
+GAP_LOG_MAX_S = 1000000000      # the logged gap is clamped to the journal's int32
 
 # command ids shared with the serial protocol: id -> (name, kernel function, arity)
 CMD_SETUP = 1
@@ -101,14 +106,31 @@ class Controller:
 
     # ---------------------------------------------------------------- time
     def poll(self):
-        """Call often. Runs one kernel tick per elapsed minute (at most MAX_TICKS_PER_POLL)."""
+        """Call on every pass of the board loop. Runs one kernel tick per elapsed minute of the
+        clock; returns the number of ticks run, or -1 after a clock fault.
+
+        - A gap of 0 to MAX_GAP_MS since the last poll is real time: a late tick's whole
+          minutes are caught up at once, each through kernel.tick and its per-minute cap guard
+          (L2-dose-28), so a late tick never books more than the cap. The motor ran at the
+          bag's constant rate meanwhile: this books what ran, it adds no drug.
+        - A gap below 0 (the clock ran backwards, even by 1 ms) or above MAX_GAP_MS (a forward
+          jump) is not trusted as elapsed time: clock_fault. None of it is counted; the open
+          interruption counts as 4 h or more instead (L2-reinit-4h).
+        - The part of a minute measured before a fault is real elapsed time: pending_ms keeps it.
+          It is RAM, lost at a reboot: an outage given to boot() must be measured from the last
+          counted minute, rounded up (docs/verifier.md, "Clock properties"); -1 is always safe.
+        - The tick counter's wrap-around is clock.diff's (time.ticks_diff): exact for gaps
+          below half its period (2**29 ms, 6.2 days on a board). A larger stall could alias to
+          a small gap; a board's watchdog (hal.Watchdog, fed every loop pass) reboots it long
+          before, and the reboot's outage is unknown.
+        """
         now = self.clock.ms()
-        gap = self.clock.diff(now, self.last_ms)
+        gap_ms = self.clock.diff(now, self.last_ms)
         self.last_ms = now
-        if gap < 0 or gap > MAX_GAP_MS:
-            self.clock_fault()
+        if gap_ms < 0 or gap_ms > MAX_GAP_MS:
+            self.clock_fault(gap_ms)
             return -1
-        self.pending_ms += gap
+        self.pending_ms += gap_ms
         n = 0
         while self.pending_ms >= MS_PER_MIN and n < MAX_TICKS_PER_POLL:
             self.pending_ms -= MS_PER_MIN
@@ -132,11 +154,19 @@ class Controller:
         self._after(before)
         self._apply()
 
-    def clock_fault(self):
+    def clock_fault(self, gap_ms=0):
+        """The clock cannot be trusted (see poll): kernel.clock_fault stops the motor, latches
+        the fault, makes the interruption unknown and discards the bag (L2.6-bag-*: its
+        room-temperature time is unknown). A repeat while latched with nothing left to change
+        (E_FAULT) is not recorded again: a jittering clock must neither wash the therapy
+        events out of the journal's ring nor wear the flash."""
         before = self._snapshot()
-        kernel.fault(self.s)
+        if kernel.clock_fault(self.s) != kernel.OK:
+            self.motor.set_rate(0)          # already latched: the kernel's flow is 0
+            return
         self._after(before)
-        self._event(journal.EV_FAULT, 1, 0)
+        gap_s = max(-GAP_LOG_MAX_S, min(GAP_LOG_MAX_S, gap_ms // 1000))
+        self._event(journal.EV_FAULT, FAULT_CLOCK, gap_s)
         self._apply()
 
     # ---------------------------------------------------------------- internals

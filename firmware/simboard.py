@@ -114,7 +114,7 @@ class Sim:
         import gc
         gc.collect()
         try:
-            return [kernel.OK, gc.mem_alloc(), gc.mem_free()]     # type: ignore[attr-defined]
+            return [kernel.OK, gc.mem_alloc(), gc.mem_free()]
         except AttributeError:
             return [kernel.OK, -1, -1]
 

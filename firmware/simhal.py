@@ -5,11 +5,14 @@ used by the simulated board and the tests, never loaded on a board.
 
 
 class SimClock:
-    """A clock the bench can fast-forward; optionally wrapping like a board's ticks."""
+    """A clock the bench can fast-forward; optionally wrapping like a board's ticks
+    (period_ms=2**30: time.ticks_ms on most ports). advance() may go backwards too: a clock
+    fault, for the tests of pump.Controller.poll."""
 
     def __init__(self, start_ms=0, period_ms=0):
-        self.now = start_ms
         self.period = period_ms     # 0: never wraps
+        self.now = 0
+        self.restart(start_ms)
 
     def ms(self):
         return self.now
@@ -19,7 +22,12 @@ class SimClock:
         if self.period:
             self.now %= self.period
 
+    def restart(self, ms=0):
+        """A reset board's tick counter starts again, here from ms."""
+        self.now = ms % self.period if self.period else ms
+
     def diff(self, a, b):
+        """a - b like time.ticks_diff: in [-period/2, period/2) when the clock wraps."""
         d = a - b
         if self.period:
             half = self.period // 2

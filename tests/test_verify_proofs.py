@@ -48,7 +48,10 @@ def test_landed_kernel_all_properties_proved(landed):
     ("bag-limits", "L2.5-min-weight"), ("bag-limits", "L2.6-bag-7d"), ("cycles", "L2-cycle-42"),
     ("cycles", "L2.2-cycle-84"), ("cycles", "L2.4-new-cycle"), ("lockout", "L2.4-crs-4"),
     ("lockout", "EXT-overdose-12h"), ("patient", "L2-weight-45"), ("stop-commands", "EXT-pump"),
-    ("delivery", "L2.5-errors"),
+    ("delivery", "L2.5-errors"), ("clock-fault", "L2-reinit-4h"), ("clock-fault", "L2.6-bag-24-48"),
+    ("clock-fault", "L2.6-bag-7d"), ("unknown-outage", "L2-reinit-4h"), ("unknown-outage", "L2.6-bag-72-96"),
+    ("interruption-count", "L2-reinit-4h"), ("interruption-count", "L2-premed"), ("totals-monotone", "L2.5-errors"),
+    ("totals-monotone", "L2-dose-28"), ("fault-latch", "EXT-pump"),
 ])
 def test_clause_is_covered_by_a_proved_property(landed, pid, clause):
     assert clause in by_id([pid])[0].clauses
@@ -62,6 +65,13 @@ def test_L2_dose_28_rate_cap_proved(landed):
 
 def test_L2_reinit_4h_and_L2_premed_proved(landed):
     assert _status(landed, "reinit").status == PROVED
+
+
+def test_L2_reinit_4h_clock_properties_proved(landed):
+    """Clock faults, unknown outages, interruption counting, the record and the fault latch
+    (tests/test_clock_faults.py drives the controller's side)."""
+    for pid in ("clock-fault", "unknown-outage", "interruption-count", "totals-monotone", "fault-latch"):
+        assert _status(landed, pid).status == PROVED, pid
 
 
 def test_L2_4_neuro_3_lockout_proved(landed):

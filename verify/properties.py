@@ -28,7 +28,8 @@ INFUSION, FREE, DONE = 0, 1, 2
 MRD, RR, CONS = 1, 2, 3
 RX_NONE, RX_CRS, RX_NEURO, RX_ICANS, RX_SEIZURE, RX_OTHER = 0, 1, 2, 3, 4, 5
 OK = 0
-AL_CAP, AL_POWER, AL_FAULT, AL_REINIT, AL_LOCKED = 1, 8, 16, 32, 64
+E_FAULT = 23                         # the kernel's status: a fault is latched
+AL_CAP, AL_BAG_EXPIRED, AL_POWER, AL_FAULT, AL_REINIT, AL_LOCKED = 1, 4, 8, 16, 32, 64
 COUNTER_MAX = 1000000000             # kernel totals saturate here (documented in the kernel)
 
 # ---- label numbers in kernel units ----
@@ -659,6 +660,122 @@ PROPERTIES: list[Property] = [
             lambda pre, post, st: L.Implies(pre.mode != NO_PATIENT, L.And(*[
                 post._f[f] == pre._f[f] for f in ("patient_id", "indication", "weight_g", "bsa_cm2",
                                                   "cap_full_ng_per_day", "cap_low_ng_per_day")]))),
+       ]),
+    # ---- the clock (L2-reinit-4h): time that cannot be known is never counted as minutes,
+    # and never shortens an interruption; the board's side is tests/test_clock_faults.py
+    _p("clock-fault",
+       "A clock fault (the board's clock ran backwards or jumped forwards) stops the motor and latches the fault "
+       "with its alarm; an infusion running or interrupted becomes an open interruption of unknown length with "
+       "re-initiation pending; a loaded bag is discarded with the bag-expired alarm (its room-temperature time is "
+       "unknown); the unknown gap is not counted as time and nothing is delivered; a repeat while latched with no "
+       "bag changes no field.",
+       ["L2-reinit-4h", "L2.6-bag-24-48", "L2.6-bag-72-96", "L2.6-bag-7d", "EXT-pump"],
+       state=[
+           ("fault latched -> AL_FAULT set", lambda s: L.Implies(s.fault == 1, L.bit(s.alarm, AL_FAULT))),
+       ],
+       step=[
+           ("clock fault -> latched, motor stopped (flow 0), AL_FAULT set",
+            lambda pre, post, st: L.Implies(st.is_("clock_fault"), L.And(
+                post.fault == 1, L.Not(running(post)), post.motor_ul_per_h == 0, L.bit(post.alarm, AL_FAULT)))),
+           ("clock fault while running or interrupted -> interruption open, unknown, re-initiation pending",
+            lambda pre, post, st: L.Implies(L.And(st.is_("clock_fault"), L.Or(running(pre), interruption_open(pre))),
+                                            L.And(interruption_open(post), post.int_unknown == 1,
+                                                  post.reinit_needed == 1))),
+           ("clock fault -> no bag loaded; a loaded one is discarded with AL_BAG_EXPIRED",
+            lambda pre, post, st: L.Implies(st.is_("clock_fault"), L.And(
+                post.bag_loaded == 0, L.Implies(pre.bag_loaded == 1, L.bit(post.alarm, AL_BAG_EXPIRED))))),
+           ("clock fault -> the unknown gap is not counted (now_min, free_min unchanged) and nothing is delivered",
+            lambda pre, post, st: L.Implies(st.is_("clock_fault"), L.And(
+                post.now_min == pre.now_min, post.free_min == pre.free_min,
+                post.course_ng == pre.course_ng, post.course_ul == pre.course_ul))),
+           ("clock fault repeated while latched with no bag -> E_FAULT and no field changes (nothing to record); "
+            "otherwise OK",
+            lambda pre, post, st: L.Implies(st.is_("clock_fault"), L.If(
+                L.And(pre.fault == 1, pre.bag_loaded == 0),
+                L.And(st.ret == E_FAULT, *[post._f[f] == pre._f[f] for f in pre._f]),
+                st.ret == OK))),
+       ]),
+    _p("unknown-outage",
+       "A power-up whose outage is unknown (-1) or negative (a clock that ran backwards) leaves the motor stopped; "
+       "an infusion running or interrupted before it becomes an open interruption of unknown length with "
+       "re-initiation pending and the acknowledgements needed again; a loaded bag is discarded; the outage is not "
+       "counted as time.",
+       ["L2-reinit-4h", "L2-premed", "L2.6-bag-24-48", "L2.6-bag-72-96", "L2.6-bag-7d"],
+       step=[
+           ("unknown or backwards outage -> motor stopped, no bag loaded, now_min unchanged",
+            lambda pre, post, st: L.Implies(L.And(st.is_("power_up"), st.arg("power_up", "outage_min") < 0), L.And(
+                L.Not(running(post)), post.motor_ul_per_h == 0, post.bag_loaded == 0, post.now_min == pre.now_min))),
+           ("unknown or backwards outage while running or interrupted -> interruption open, unknown, re-initiation "
+            "pending with premedication and supervision to acknowledge",
+            lambda pre, post, st: L.Implies(
+                L.And(st.is_("power_up"), st.arg("power_up", "outage_min") < 0, L.Or(running(pre), interruption_open(pre))),
+                L.And(interruption_open(post), post.int_unknown == 1, post.reinit_needed == 1,
+                      post.need_premed == 1, post.need_supervision == 1))),
+       ]),
+    _p("interruption-count",
+       "An interruption is never under-counted: every tick counts one minute, a known outage counts in full, an "
+       "outage the kernel does not take as known leaves the interruption unknown; no other entry point moves the "
+       "clock; an open interruption keeps its start and its unknown flag until a start closes it; while it is open "
+       "and 240 kernel minutes or more old, or of unknown length, re-initiation is pending, and only a start that "
+       "runs the motor clears it.",
+       ["L2-reinit-4h", "L2-premed"],
+       state=[
+           ("open interruption >= 240 min or of unknown length -> reinit_needed",
+            lambda s: L.Implies(L.And(interruption_open(s), L.Or(s.now_min - s.int_start_min >= REINIT_MIN,
+                                                                 s.int_unknown == 1)),
+                                s.reinit_needed == 1)),
+       ],
+       step=[
+           ("tick -> now_min + 1 (saturating)",
+            lambda pre, post, st: L.Implies(st.is_("tick"), post.now_min == L.min(pre.now_min + 1, COUNTER_MAX))),
+           ("power-up with an outage >= 0 -> now_min + outage (saturating), or the outage is treated as unknown",
+            lambda pre, post, st: L.Implies(L.And(st.is_("power_up"), st.arg("power_up", "outage_min") >= 0), L.Or(
+                post.now_min == L.min(pre.now_min + st.arg("power_up", "outage_min"), COUNTER_MAX),
+                L.And(post.now_min == pre.now_min, post.bag_loaded == 0,
+                      L.Implies(L.Or(running(pre), interruption_open(pre)),
+                                L.And(interruption_open(post), post.int_unknown == 1)))))),
+           ("other entry points leave now_min unchanged",
+            lambda pre, post, st: L.Implies(L.And(L.Not(st.is_("tick")), L.Not(st.is_("power_up"))),
+                                            post.now_min == pre.now_min)),
+           ("an open interruption keeps its start, and stays unknown once unknown, while it stays open",
+            lambda pre, post, st: L.Implies(L.And(interruption_open(pre), interruption_open(post)), L.And(
+                post.int_start_min == pre.int_start_min, post.int_unknown >= pre.int_unknown))),
+           ("an open interruption closes only by a start that runs the motor",
+            lambda pre, post, st: L.Implies(L.And(interruption_open(pre), L.Not(interruption_open(post))),
+                                            L.And(st.is_("start"), running(post)))),
+           ("reinit_needed is cleared only by a start that runs the motor",
+            lambda pre, post, st: L.Implies(L.And(pre.reinit_needed == 1, post.reinit_needed == 0),
+                                            L.And(st.is_("start"), running(post)))),
+       ]),
+    _p("totals-monotone",
+       "The delivered-dose record never goes down: no entry point lowers course_ng or course_ul; while the same "
+       "bag stays loaded (no new bag accepted) its delivered drug and volume, run time and room-temperature time "
+       "never go down; bag_seq never goes down.",
+       ["L2.5-errors", "L2-dose-28"],
+       step=[
+           ("course_ng and course_ul never decrease",
+            lambda pre, post, st: L.And(post.course_ng >= pre.course_ng, post.course_ul >= pre.course_ul)),
+           ("same bag loaded -> bag_ng, bag_ul, bag_run_min, bag_room_min never decrease",
+            lambda pre, post, st: L.Implies(L.And(pre.bag_loaded == 1, post.bag_loaded == 1, L.Not(accepted(st, "bag"))),
+                                            L.And(post.bag_ng >= pre.bag_ng, post.bag_ul >= pre.bag_ul,
+                                                  post.bag_run_min >= pre.bag_run_min,
+                                                  post.bag_room_min >= pre.bag_room_min))),
+           ("bag_seq never decreases", lambda pre, post, st: post.bag_seq >= pre.bag_seq),
+       ]),
+    _p("fault-latch",
+       "The motor never runs while a fault is latched: a latched fault means mode not running and flow 0; start is "
+       "refused while latched; clearing a fault never starts the motor.",
+       ["EXT-pump", "L2-reinit-4h"],
+       state=[
+           ("fault -> not running and motor_ul_per_h == 0",
+            lambda s: L.Implies(s.fault == 1, L.And(L.Not(running(s)), s.motor_ul_per_h == 0))),
+       ],
+       step=[
+           ("start while latched -> refused, motor stopped",
+            lambda pre, post, st: L.Implies(L.And(st.is_("start"), pre.fault == 1),
+                                            L.And(st.ret != OK, L.Not(running(post))))),
+           ("clear_fault of a latched fault -> motor stays stopped",
+            lambda pre, post, st: L.Implies(L.And(st.is_("clear_fault"), pre.fault == 1), L.Not(running(post)))),
        ]),
     Property("kernel-invariant",
              "The kernel's stated invariant (`invariant(s)` in firmware/kernel.py) and every field's documented "
