@@ -306,6 +306,24 @@ class UartTransport:
         time.sleep_ms(1)
 
 
+KEYS_MISSING = 0
+KEYS_OK = 1
+KEYS_BAD = 2
+
+
+def read_keys(path=KEYS_PATH):
+    """(KEYS_*, {role: key} or None) from the provisioned key file (docs/security.md)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return KEYS_MISSING, None
+    try:
+        return KEYS_OK, auth.decode_keys(data)
+    except ValueError:
+        return KEYS_BAD, None
+
+
 def run(uart_id=UART_ID, baud=UART_BAUD):
     """Boot entry on a board: `from firmware import main; main.run()` in the root main.py."""
     import machine
@@ -314,9 +332,14 @@ def run(uart_id=UART_ID, baud=UART_BAUD):
     motor = hal.StepperMotor(STEP_PIN, ENABLE_PIN, UL_PER_STEP_X1000)
     controller = pump.Controller(storage, hal.BoardClock(), motor)
     transport = UartTransport(machine.UART(uart_id, baud))
-    board = Board(transport, controller)
+    # without a valid key file every command but HELLO is refused (fail closed)
+    keys_state, keys = read_keys()
+    authority = auth.Auth(keys, hal.FileStorage(COUNTERS_PATH, auth.TOTAL_BYTES))
+    board = Board(transport, controller, P.BUILD_PRODUCTION, authority)
     # no battery-backed clock: the outage is unknown and counts as 4 h or more (L2-reinit-4h)
     board.boot(-1)
+    if keys_state == KEYS_BAD:
+        controller.note(journal.EV_CORRUPT, 3, 0)       # 3: the key file
     # started after boot (mounting the flash after a power cut may take long), fed on every
     # pass of the loop from here: a stalled loop reboots the board (hal.Watchdog)
     transport.watchdog = hal.Watchdog()

@@ -195,3 +195,17 @@ def test_campaign_catches_a_board_that_forgets_replay_protection(monkeypatch: py
     monkeypatch.setattr(fw_auth.Auth, "check", no_replay_check)
     r = unauthorised.run(frames=700, seed=7)
     assert r.changes > 0 and any(f.startswith(("replay", "old_counter")) for f in r.failures)
+
+
+def test_board_reads_its_provisioned_key_file(tmp_path: Path) -> None:
+    """firmware/main.py read_keys: a board without valid keys.bin fails closed."""
+    from firmware import main as fw_main
+    path = tmp_path / "keys.bin"
+    assert fw_main.read_keys(str(path)) == (fw_main.KEYS_MISSING, None)
+    keys = host_auth.new_keys()
+    path.write_bytes(host_auth.board_file(keys))
+    assert fw_main.read_keys(str(path)) == (fw_main.KEYS_OK, keys)
+    data = bytearray(path.read_bytes())
+    data[20] ^= 0xFF
+    path.write_bytes(bytes(data))
+    assert fw_main.read_keys(str(path)) == (fw_main.KEYS_BAD, None)
