@@ -138,7 +138,7 @@ class Journal:
         for i in range(EVENT_SLOTS):
             rec = self.storage.read(RING_OFFSET + i * EVENT_BYTES, EVENT_BYTES)
             seq = _event_seq(rec)
-            if seq >= since_seq:
+            if seq >= 0 and seq >= since_seq:      # -1: a blank or corrupt record
                 fields = struct.unpack_from("<IihHii", rec, 0)
                 out.append((fields[0], fields[1], fields[2], fields[4], fields[5]))
         out.sort()
