@@ -26,7 +26,8 @@ from firmware import protocol as P  # noqa: E402
 from firmware import simboard as SIM  # noqa: E402
 from firmware import pump as fw_pump  # noqa: E402
 from hil import scenarios  # noqa: E402
-from hil.client import T_REPLY, T_REQUEST, Pump, encode_frame  # noqa: E402
+from hil import auth as host_auth  # noqa: E402
+from hil.client import T_AUTH, T_REPLY, Pump, encode_frame  # noqa: E402
 from hil.sim import SimBoard  # noqa: E402
 
 RUNS = 3
@@ -56,9 +57,11 @@ def wire_bytes() -> dict[str, dict[str, float]]:
         "STATUS": (P.CMD_STATUS, [], [k.OK] + [0] * len(P.STATUS_FIELDS)),
         "ADVANCE": (SIM.CMD_ADVANCE, [10080], [k.OK, 10080, 20160]),
     }
+    keys = host_auth.sim_keys()
     out = {}
     for name, (cmd, args, reply) in examples.items():
-        req = len(encode_frame(T_REQUEST, 0x0101, cmd, args))
+        role = host_auth.role_for(cmd, keys)        # as the client sends it: signed (docs/security.md)
+        req = len(encode_frame(T_AUTH, 0x0101, cmd, host_auth.sign(keys[role], T_AUTH, 0x0101, cmd, args, role, 1)))
         rep = len(encode_frame(T_REPLY, 0x0101, cmd, reply))
         out[name] = {"request_bytes": req, "reply_bytes": rep,
                      "round_trip_ms_at_115200": round((req + rep) * BITS_PER_BYTE * 1000 / BAUD, 2),
@@ -86,7 +89,8 @@ def main() -> int:
     results["round_trip_ratio_cpython_vs_micropython"] = round(med["ack_cpython"] / med["ack_micropython"], 2)
     results["status_round_trips_per_s_cpython"] = round(med["status_cpython"], 1)
     results["status_round_trips_per_s_micropython"] = round(med["status_micropython"], 1)
-    results["round_trip_command"] = "ACK_ALARM(0) over a pty (16-byte request, 16-byte reply); status: STATUS"
+    results["round_trip_command"] = ("ACK_ALARM(0) over a pty, authenticated (HMAC-SHA256 checked by the board: a 56-byte "
+                                    "request, 16-byte reply); status: STATUS")
     results["course_fast_forward_seconds"] = round(statistics.median(full), 2)
     results["course"] = "R/R, 70 kg, 9 cycles, 546 days, 7-day bags, planned by model.planner, over a pty, CPython board"
     results["two_cycles_fast_forward_seconds_cpython"] = round(statistics.median(two_cycles["cpython"]), 2)
@@ -94,12 +98,10 @@ def main() -> int:
     results["fast_forward_ratio_micropython_vs_cpython"] = round(
         statistics.median(two_cycles["micropython"]) / statistics.median(two_cycles["cpython"]), 2)
     results["bytes_per_command"] = wire_bytes()
-    results["bytes_per_command_note"] = ("frame bytes on the wire incl. flags (12 + 4 per argument) and stuffing "
-                                         "(+1 for each 0x7E, 0x7D or 0x03 byte; these examples have almost none); "
-                                         "at 115200 baud 8N1 a byte takes 86.8 us, so a START round trip (30 "
-                                         "bytes: its command id 3 is stuffed) is 2.6 ms of line time: on a real "
-                                         "UART the line, not the board, limits the rate to ~380 round trips/s, "
-                                         "~60/s for STATUS")
+    results["bytes_per_command_note"] = ("frame bytes on the wire incl. flags (12 + 4 per argument; requests "
+                                         "add the 40-byte authentication trailer) and stuffing (+1 for each 0x7E, "
+                                         "0x7D or 0x03 byte); at 115200 baud 8N1 a byte takes 86.8 us: on a real "
+                                         "UART the line, not the board, limits the rate")
     results["runs"] = RUNS
     results["round_trips_per_run"] = ROUND_TRIPS
     out = REPO / "bench" / "results" / "hil.json"
