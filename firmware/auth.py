@@ -20,6 +20,8 @@ import struct
 
 from binascii import crc32
 
+from firmware import journal
+
 try:
     import hashlib
 except ImportError:             # a port without hashlib cannot authenticate: fail closed
@@ -76,16 +78,6 @@ LOAD_CORRUPT = 2
 
 def _crc(data):
     return crc32(data) & 0xFFFFFFFF
-
-
-def _blank(buf):
-    first = buf[0]
-    if first != 0 and first != 0xFF:
-        return False
-    for x in buf:
-        if x != first:
-            return False
-    return True
 
 
 def encode_keys(keys):
@@ -154,7 +146,7 @@ class Counters:
         seq_a = self._slot_seq(a)
         seq_b = self._slot_seq(b)
         if seq_a < 0 and seq_b < 0:
-            if _blank(a) and _blank(b):
+            if journal.blank(a) and journal.blank(b):
                 return LOAD_FRESH
             self.trusted = False    # never guess a counter: refuse until keys are re-provisioned
             return LOAD_CORRUPT

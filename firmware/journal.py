@@ -80,7 +80,7 @@ class Journal:
         seq_b = self._slot_seq(b)
         self._scan_events()
         if seq_a < 0 and seq_b < 0:
-            if _blank(a) and _blank(b):
+            if blank(a) and blank(b):
                 return LOAD_FRESH
             return LOAD_CORRUPT
         best, self.seq, self.next_slot = (a, seq_a, 1) if seq_a >= seq_b else (b, seq_b, 0)
@@ -113,7 +113,7 @@ class Journal:
         self.events_lost = 0
         for i in range(EVENT_SLOTS):
             rec = self.storage.read(RING_OFFSET + i * EVENT_BYTES, EVENT_BYTES)
-            if _blank(rec):
+            if blank(rec):
                 continue
             seq = _event_seq(rec)
             if seq < 0:
@@ -146,14 +146,14 @@ class Journal:
 
 
 def _event_seq(rec):
-    if _blank(rec):
+    if blank(rec):
         return -1
     if struct.unpack_from("<I", rec, 20)[0] != crc32(memoryview(rec)[:20]) & 0xFFFFFFFF:
         return -1
     return struct.unpack_from("<I", rec, 0)[0]
 
 
-def _blank(buf):
+def blank(buf):
     """Erased flash reads 0xFF; a new file reads 0x00."""
     first = buf[0]
     if first != 0 and first != 0xFF:

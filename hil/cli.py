@@ -259,16 +259,10 @@ def flash_main(argv: list[str]) -> int:
         for sim_only in build.SIM_ONLY:        # left over from a simulation build
             steps.append((base + ["fs", "rm", ":" + sim_only[:-3] + ".mpy"], False))
     steps.append((base + ["fs", "cp", "-f"] + [str(c.mpy_path) for c in files] + [":firmware/"], True))
+    if not _run_steps("flash", steps, len(mpremote), args.dry_run):
+        return 1
     if args.dry_run:
-        for cmd, _ in steps:
-            print(" ".join(cmd))
         return 0
-    for cmd, must in steps:
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if must and proc.returncode != 0:
-            print("blinpump flash: %s failed:\n%s" % (" ".join(cmd[len(mpremote):]),
-                                                      (proc.stderr + proc.stdout).strip()), file=sys.stderr)
-            return 1
     proc = subprocess.run(base + ["exec", _READBACK], capture_output=True, text=True)
     remote = {}
     for line in proc.stdout.splitlines():
@@ -285,6 +279,21 @@ def flash_main(argv: list[str]) -> int:
     for p in problems:
         print("blinpump flash: %s" % p, file=sys.stderr)
     return 1 if problems else 0
+
+
+def _run_steps(tool: str, steps: list[tuple[list[str], bool]], prefix_len: int, dry_run: bool = False) -> bool:
+    """Run mpremote steps (command, must succeed) in order, or only print them (dry_run);
+    False after a required one failed."""
+    for cmd, must in steps:
+        if dry_run:
+            print(" ".join(cmd))
+            continue
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if must and proc.returncode != 0:
+            print("blinpump %s: %s failed:\n%s" % (tool, " ".join(cmd[prefix_len:]),
+                                                 (proc.stderr + proc.stdout).strip()), file=sys.stderr)
+            return False
+    return True
 
 
 def compare_hashes(local: dict[str, str], remote: dict[str, str]) -> list[str]:
@@ -361,16 +370,10 @@ def _provision(args: argparse.Namespace, keys_bin: bytes) -> int:
         # new keys make every old frame worthless, so the replay counters start again from 0
         steps = [(base + ["fs", "cp", str(local), ":" + fw_main.KEYS_PATH], True),
                  (base + ["fs", "rm", ":" + fw_main.COUNTERS_PATH], False)]
+        if not _run_steps("keys", steps, len(mpremote), args.dry_run):
+            return 1
         if args.dry_run:
-            for cmd, _ in steps:
-                print(" ".join(cmd))
             return 0
-        for cmd, must in steps:
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-            if must and proc.returncode != 0:
-                print("blinpump keys: %s failed:\n%s" % (" ".join(cmd[len(mpremote):]),
-                                                         (proc.stderr + proc.stdout).strip()), file=sys.stderr)
-                return 1
     print("blinpump keys: provisioned %s; reset the board to load them" % args.port)
     return 0
 
