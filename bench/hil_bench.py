@@ -27,7 +27,7 @@ from firmware import simboard as SIM  # noqa: E402
 from firmware import pump as fw_pump  # noqa: E402
 from hil import scenarios  # noqa: E402
 from hil import auth as host_auth  # noqa: E402
-from hil.client import T_AUTH, T_REPLY, Pump, encode_frame  # noqa: E402
+from hil.client import T_REPLY, Pump, encode_frame, encode_signed  # noqa: E402
 from hil.sim import SimBoard  # noqa: E402
 
 RUNS = 3
@@ -61,7 +61,7 @@ def wire_bytes() -> dict[str, dict[str, float]]:
     out = {}
     for name, (cmd, args, reply) in examples.items():
         role = host_auth.role_for(cmd, keys)        # as the client sends it: signed (docs/security.md)
-        req = len(encode_frame(T_AUTH, 0x0101, cmd, host_auth.sign(keys[role], T_AUTH, 0x0101, cmd, args, role, 1)))
+        req = len(encode_signed(keys[role], 0x0101, cmd, args, role, 1))
         rep = len(encode_frame(T_REPLY, 0x0101, cmd, reply))
         out[name] = {"request_bytes": req, "reply_bytes": rep,
                      "round_trip_ms_at_115200": round((req + rep) * BITS_PER_BYTE * 1000 / BAUD, 2),

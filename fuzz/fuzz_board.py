@@ -373,7 +373,7 @@ class Target:
         elif counter == LAST:
             counter = last
         key = SIM_KEYS.get(role, SIM_KEYS[2])
-        return C.encode_frame(P.T_AUTH, seq, cmd, host_auth.sign(key, P.T_AUTH, seq, cmd, list(args), role, int(counter)))
+        return C.encode_signed(key, seq, cmd, list(args), role, int(counter))
 
     def build(self, plan: FramePlan) -> bytes:
         """The bytes a frame plan puts on the line, given the board's counters and the last SEQ."""

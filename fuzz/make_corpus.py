@@ -77,7 +77,7 @@ def doc_vectors() -> dict[str, bytes]:
 
 def signed_frame(cmd: int, args: tuple[int, ...], seq: int, counter: int) -> bytes:
     role = host_auth.role_for(cmd, SIM_KEYS) or 3
-    return C.encode_frame(P.T_AUTH, seq, cmd, host_auth.sign(SIM_KEYS[role], P.T_AUTH, seq, cmd, list(args), role, counter))
+    return C.encode_signed(SIM_KEYS[role], seq, cmd, list(args), role, counter)
 
 
 def raw_seeds() -> dict[str, bytes]:

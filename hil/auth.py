@@ -119,11 +119,12 @@ def role_for(cmd: int, keys: Mapping[int, bytes]) -> int:
     return 0
 
 
-def sign(key: bytes, ftype: int, seq: int, cmd: int, args: list[int], role: int, counter: int) -> list[int]:
-    """The frame's integers: the command's arguments, then role, counter and the 8-integer MAC
-    over VER..counter (the frame body as the board will see it, header included)."""
+def sign(key: bytes, seq: int, cmd: int, args: list[int], role: int, counter: int) -> list[int]:
+    """The integers of an authenticated request (TYPE 5): the command's arguments, then role,
+    counter and the 8-integer MAC over VER..counter (the frame body as the board will see it,
+    header included). hil.client.encode_signed makes the frame."""
     n = len(args) + fw_auth.TRAILER_INTS
-    body = _SIGNED_HEADER.pack(P.VERSION, ftype, seq & 0xFFFF, cmd, n)
+    body = _SIGNED_HEADER.pack(P.VERSION, P.T_AUTH, seq & 0xFFFF, cmd, n)
     body += struct.pack("<%di" % (len(args) + 2), *args, role, counter)
     mac = hmac.new(key, body, hashlib.sha256).digest()
     return list(args) + [role, counter] + list(struct.unpack("<8i", mac))

@@ -69,6 +69,11 @@ def encode_frame(ftype: int, seq: int, cmd: int, ints: Iterable[int] = ()) -> by
     return bytes(out)
 
 
+def encode_signed(key: bytes, seq: int, cmd: int, args: list[int], role: int, counter: int) -> bytes:
+    """An authenticated request (TYPE 5) signed with `key` as `role` (docs/security.md)."""
+    return encode_frame(T_AUTH, seq, cmd, host_auth.sign(key, seq, cmd, list(args), role, counter))
+
+
 class Frame(NamedTuple):
     ftype: int
     seq: int
@@ -337,7 +342,7 @@ class Pump:
             raise PumpError(P.E_UNAUTHORISED, "%s: the %s counter is exhausted; provision new keys"
                             % (_cmd_name(cmd), host_auth.ROLE_NAMES[role]))
         self.counters[role] = counter
-        return encode_frame(T_AUTH, seq, cmd, host_auth.sign(self.keys[role], T_AUTH, seq, cmd, args, role, counter))
+        return encode_signed(self.keys[role], seq, cmd, args, role, counter)
 
     def _call(self, cmd: int, args: Iterable[int] = (), timeout_s: float | None = None,
               expect_boot: bool = False) -> tuple[int, ...]:

@@ -29,7 +29,7 @@ from firmware import protocol as P
 from firmware import pump as fw_pump
 from firmware import simboard
 from hil import auth as host_auth
-from hil.client import T_AUTH, T_REPLY, T_REQUEST, Frame, FrameReader, encode_frame
+from hil.client import T_REPLY, T_REQUEST, Frame, FrameReader, encode_frame, encode_signed
 
 KINDS = ("plain", "wrong_key", "bad_mac", "no_key", "wrong_role", "replay", "old_counter")
 PID = 4242
@@ -74,7 +74,7 @@ class _Host:
             self.counters[role] += 1
             counter = self.counters[role]
         signing_key = key if key is not None else self.keys[role]
-        return encode_frame(T_AUTH, self.seq, cmd, host_auth.sign(signing_key, T_AUTH, self.seq, cmd, args, role, counter))
+        return encode_signed(signing_key, self.seq, cmd, args, role, counter)
 
     def fresh(self) -> int:
         """A counter above every role's: only the check under test can refuse the frame."""

@@ -144,7 +144,7 @@ SIM_KEYS = host_auth.sim_keys()
 def _signed(seq: int, cmd: int, args: list[int], counter: int) -> bytes:
     """An authenticated request with the simulation keys, signed by the role allowed to send it."""
     role = host_auth.role_for(cmd, SIM_KEYS)
-    return C.encode_frame(C.T_AUTH, seq, cmd, host_auth.sign(SIM_KEYS[role], C.T_AUTH, seq, cmd, args, role, counter))
+    return C.encode_signed(SIM_KEYS[role], seq, cmd, args, role, counter)
 
 
 def _running_board() -> simboard.Sim:
