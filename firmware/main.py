@@ -31,9 +31,6 @@ KEYS_PATH = "keys.bin"          # provisioned over USB (docs/security.md), never
 COUNTERS_PATH = "auth.bin"
 MAX_AUTH_EVENTS_PER_MIN = 8     # refusals logged per kernel minute; the rest are only counted
 
-# command -> permission it needs (firmware/auth.py PERM_*); simulation commands need PERM_SIM
-_BAG_ORDER = pump.CMD_BAG       # pharmacy orders bags; every other therapy command is clinical
-
 
 def kernel_hash():
     """(hash kind, sha256 digest) of the kernel file this board imported, if it can be read."""
@@ -172,7 +169,8 @@ class Board:
                 return [P.E_ARITY]
             if not self.session:
                 return [P.E_OUT_OF_STATE]
-            need = auth.PERM_ORDER if cmd == _BAG_ORDER else auth.PERM_CLINICAL
+            # pharmacy orders bags; every other therapy command is clinical (docs/security.md)
+            need = auth.PERM_ORDER if cmd == pump.CMD_BAG else auth.PERM_CLINICAL
             refused = self._authorise(cmd, authenticated, need, True)
             if refused:
                 return refused

@@ -175,7 +175,7 @@ class Controller:
         s = self.s
         if self.persist and not self.journal.save(s):
             kernel.fault(s)
-            self._event(journal.EV_FAULT, 2, 0)
+            self._event(journal.EV_FAULT, FAULT_RECORD, 0)
         if not self.motor.set_rate(s.motor_ul_per_h):
             if s.mode == kernel.MODE_RUNNING:
                 kernel.fault(s)
