@@ -17,14 +17,17 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from hil import build, micropython  # noqa: E402
+from blinpump.hil import build, micropython  # noqa: E402
 
 TICKS = 10000
 RUNS = 3
 
 # Shared by both runtimes: a running 7-day bag, so 10,000 ticks all deliver.
 SETUP = """
-from firmware import kernel as k
+try:
+    from blinpump.firmware import kernel as k     # CPython: the installed package
+except ImportError:
+    from firmware import kernel as k              # MicroPython: the .mpy files, as on a board
 s = k.State()
 assert k.setup(s, 1, k.IND_MRD, 70000, 0) == 0
 assert k.bag(s, 1, 196000, 500000, 168, 1, 0, 0) == 0
@@ -85,7 +88,7 @@ print("ALLOC_CONTROLLER", (gc.mem_alloc() - a0) / 1000)
 
 
 def cpython_tick_us() -> list[float]:
-    from firmware import kernel as k
+    from blinpump.firmware import kernel as k
     out = []
     for _ in range(RUNS):
         ns: dict[str, object] = {}

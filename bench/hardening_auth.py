@@ -12,8 +12,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from firmware import auth as fw_auth  # noqa: E402
-from hil import unauthorised  # noqa: E402
+from blinpump.firmware import auth as fw_auth  # noqa: E402
+from blinpump.hil import unauthorised  # noqa: E402
 
 FRAMES = 1_000_000
 SEED = 20261121

@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests" / "mpy"))
 
-from firmware import kernel as k, pump  # noqa: E402
+from blinpump.firmware import kernel as k, pump  # noqa: E402
 from clock_rig import MS_PER_MIN, WRAP_PERIOD_MS, Rig  # noqa: E402
 
 FAULTS = 60000

@@ -17,8 +17,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from firmware import journal  # noqa: E402
-from hil import powercut  # noqa: E402
+from blinpump.firmware import journal  # noqa: E402
+from blinpump.hil import powercut  # noqa: E402
 
 OUT = REPO / "bench" / "results" / "hardening_power.json"
 SEED = 0

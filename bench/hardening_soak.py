@@ -16,7 +16,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from hil import soak  # noqa: E402
+from blinpump.hil import soak  # noqa: E402
 
 SIM_DAYS = 7
 SEED = 1

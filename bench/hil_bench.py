@@ -21,14 +21,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from firmware import kernel as k  # noqa: E402
-from firmware import protocol as P  # noqa: E402
-from firmware import simboard as SIM  # noqa: E402
-from firmware import pump as fw_pump  # noqa: E402
-from hil import scenarios  # noqa: E402
-from hil import auth as host_auth  # noqa: E402
-from hil.client import T_REPLY, Pump, encode_frame, encode_signed  # noqa: E402
-from hil.sim import SimBoard  # noqa: E402
+from blinpump.firmware import kernel as k  # noqa: E402
+from blinpump.firmware import protocol as P  # noqa: E402
+from blinpump.firmware import simboard as SIM  # noqa: E402
+from blinpump.firmware import pump as fw_pump  # noqa: E402
+from blinpump.hil import scenarios  # noqa: E402
+from blinpump.hil import auth as host_auth  # noqa: E402
+from blinpump.hil.client import T_REPLY, Pump, encode_frame, encode_signed  # noqa: E402
+from blinpump.hil.sim import SimBoard  # noqa: E402
 
 RUNS = 3
 ROUND_TRIPS = 500

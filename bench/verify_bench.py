@@ -33,10 +33,10 @@ if str(REPO) not in sys.path:
 
 import z3  # noqa: E402
 
-from verify.engine import PROVED, Engine, prove  # noqa: E402
-from verify.mutants import equivalent, generate, prove_quick, sample  # noqa: E402
-from verify.randomtest import campaign  # noqa: E402
-from verify.subset import load_kernel  # noqa: E402
+from blinpump.verify.engine import PROVED, Engine, prove  # noqa: E402
+from blinpump.verify.mutants import equivalent, generate, prove_quick, sample  # noqa: E402
+from blinpump.verify.randomtest import campaign  # noqa: E402
+from blinpump.verify.subset import load_kernel  # noqa: E402
 
 KERNEL = REPO / "firmware" / "kernel.py"
 

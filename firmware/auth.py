@@ -20,7 +20,7 @@ import struct
 
 from binascii import crc32
 
-from firmware import journal
+from . import journal
 
 try:
     import hashlib

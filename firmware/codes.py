@@ -3,7 +3,7 @@
 Kept apart from the kernel so the kernel stays in the verifiable subset; the serial
 protocol and the host tools print these names and clauses in every error reply.
 """
-from firmware import kernel as k
+from . import kernel as k
 
 # code -> (name, clause IDs of LABEL.md, what the operator is told)
 STATUS = {

@@ -16,7 +16,7 @@ import struct
 
 from binascii import crc32
 
-from firmware import kernel
+from . import kernel
 
 MAGIC = b"BJ"
 VERSION = 1

@@ -17,7 +17,7 @@ Rules of the link (docs/protocol.md):
 """
 import struct
 
-from firmware import auth, kernel, journal, protocol as P, pump
+from . import auth, kernel, journal, protocol as P, pump
 
 FIRMWARE_VERSION = 100          # major * 10000 + minor * 100 + patch: 0.1.0
 MAX_QUEUED_EVENTS = 32          # per feed()/poll(); the rest stay in the journal (CMD_EVENTS)
@@ -325,7 +325,7 @@ def read_keys(path=KEYS_PATH):
 def run(uart_id=UART_ID, baud=UART_BAUD):
     """Boot entry on a board: `from firmware import main; main.run()` in the root main.py."""
     import machine
-    from firmware import hal
+    from . import hal
     storage = hal.FileStorage(RECORD_PATH, journal.TOTAL_BYTES)
     motor = hal.StepperMotor(STEP_PIN, ENABLE_PIN, UL_PER_STEP_X1000)
     controller = pump.Controller(storage, hal.BoardClock(), motor)

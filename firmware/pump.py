@@ -5,7 +5,7 @@ then does the motor get the new rate. A power cut between the two leaves a recor
 counts the next minute as delivered when it may not be: never lower than delivered.
 If the record cannot be written, the kernel is faulted and the motor stopped.
 """
-from firmware import kernel, journal
+from . import kernel, journal
 
 MS_PER_MIN = 60000
 MAX_GAP_MS = 5 * MS_PER_MIN     # longest gap between polls taken as a late tick; longer: clock fault

@@ -10,7 +10,7 @@ Commands (docs/protocol.md, "Simulation commands"):
   FAULT   [kind, value]  line alarms, low battery, power cuts, motor failure
   RESET   []             erase the record and reboot: a fresh pump for the next scenario
 """
-from firmware import auth, journal, kernel, main, protocol as P, pump, simhal
+from . import auth, journal, kernel, main, protocol as P, pump, simhal
 
 # simulation commands (docs/protocol.md, "Simulation commands"); a production build has none
 CMD_ADVANCE = 48    # [minutes] -> minutes done, now_min

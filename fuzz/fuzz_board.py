@@ -61,15 +61,15 @@ if str(REPO) not in sys.path:
 import atheris  # noqa: E402
 
 if __name__ == "__main__":
-    with atheris.instrument_imports(include=["firmware"]):
-        import firmware.codes  # noqa: F401
-        import firmware.simboard  # noqa: F401  (main, protocol, auth, kernel, pump, journal, simhal)
+    with atheris.instrument_imports(include=["blinpump.firmware"]):
+        import blinpump.firmware.codes  # noqa: F401
+        import blinpump.firmware.simboard  # noqa: F401  (main, protocol, auth, kernel, pump, journal, simhal)
 
-from firmware import codes, journal, kernel  # noqa: E402
-from firmware import protocol as P  # noqa: E402
-from firmware import pump, simboard  # noqa: E402
-from hil import auth as host_auth  # noqa: E402
-from hil import client as C  # noqa: E402
+from blinpump.firmware import codes, journal, kernel  # noqa: E402
+from blinpump.firmware import protocol as P  # noqa: E402
+from blinpump.firmware import pump, simboard  # noqa: E402
+from blinpump.hil import auth as host_auth  # noqa: E402
+from blinpump.hil import client as C  # noqa: E402
 
 MODE_RAW, MODE_STRUCTURED = 0, 1
 MAX_FRAMES = 8                  # frames per structured input

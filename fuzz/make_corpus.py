@@ -26,15 +26,15 @@ REPO = HERE.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from firmware import kernel as k  # noqa: E402
-from firmware import protocol as P  # noqa: E402
-from firmware import pump, simboard  # noqa: E402
+from blinpump.firmware import kernel as k  # noqa: E402
+from blinpump.firmware import protocol as P  # noqa: E402
+from blinpump.firmware import pump, simboard  # noqa: E402
 import atheris  # noqa: E402
 
 from fuzz.fuzz_board import (COMMANDS, K_CUT, K_FLIP, K_PLAIN, K_RAW, K_RESEND, K_SIGNED, LAST, MODE_RAW,  # noqa: E402
                              PID, SIM_KEYS, FramePlan, encode_plans, read_plans, sealed, stuffed)
-from hil import auth as host_auth  # noqa: E402
-from hil import client as C  # noqa: E402
+from blinpump.hil import auth as host_auth  # noqa: E402
+from blinpump.hil import client as C  # noqa: E402
 
 CORPUS = HERE / "corpus"
 DOC = REPO / "docs" / "protocol.md"

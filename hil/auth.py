@@ -19,9 +19,9 @@ import struct
 from pathlib import Path
 from typing import Mapping, Union
 
-from firmware import auth as fw_auth
-from firmware import protocol as P
-from firmware import pump as fw_pump
+from blinpump.firmware import auth as fw_auth
+from blinpump.firmware import protocol as P
+from blinpump.firmware import pump as fw_pump
 
 ROLES = {"pharmacy": fw_auth.ROLE_PHARMACY, "clinician": fw_auth.ROLE_CLINICIAN, "bench": fw_auth.ROLE_BENCH}
 ROLE_NAMES = {v: k for k, v in ROLES.items()}

@@ -22,9 +22,9 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-from hil import build, scenarios
-from hil.client import Pump
-from hil.sim import RUNTIMES, SimBoard
+from blinpump.hil import build, scenarios
+from blinpump.hil.client import Pump
+from blinpump.hil.sim import RUNTIMES, SimBoard
 
 REPO = build.REPO
 DEMO_INDICATION = "rr"          # the example patient of bench --course and demo: R/R, 70 kg
@@ -95,7 +95,7 @@ def bench_main(argv: list[str]) -> int:
         print("blinpump bench: %s" % exc, file=sys.stderr)
         return 2
     timelines: dict[str, Any] | None = {} if args.plot else None
-    from hil import auth as host_auth
+    from blinpump.hil import auth as host_auth
     try:
         keys = host_auth.resolve(args.keys)
     except host_auth.KeyFileError as exc:
@@ -111,7 +111,7 @@ def bench_main(argv: list[str]) -> int:
     if args.junit:
         scenarios.write_junit(results, args.junit)
     if args.plot and timelines is not None:
-        from hil.plot import plot_timelines
+        from blinpump.hil.plot import plot_timelines
         print("plot: %s" % plot_timelines(timelines, args.plot))
     ok = all(r.ok for r in results) and (course is None or course["ok"])
     return 0 if ok else 1
@@ -121,8 +121,8 @@ def bench_main(argv: list[str]) -> int:
 
 def _plan_text(indication: str, weight_kg: float, cycles: int | None) -> str:
     try:
-        from model.patient import Patient, parse_indication
-        from model.planner import plan_course
+        from blinpump.model.patient import Patient, parse_indication
+        from blinpump.model.planner import plan_course
     except ImportError as exc:
         return "plan: skipped (model/ not importable: %s)" % exc
     course = plan_course(Patient(parse_indication(indication), weight_kg), cycles)
@@ -137,7 +137,7 @@ def _plan_text(indication: str, weight_kg: float, cycles: int | None) -> str:
 def _prove() -> tuple[str, int | None]:
     """Run `blinpump prove` (verify.cli.prove_main) if verify/ provides it; (output, exit status or None)."""
     try:
-        from verify.cli import prove_main
+        from blinpump.verify.cli import prove_main
     except ImportError as exc:
         return "prove: skipped (verify.cli.prove_main not importable: %s)" % exc, None
     out = io.StringIO()
@@ -188,7 +188,7 @@ def demo_main(argv: list[str]) -> int:
     print(course_line)
     scenarios.write_junit(results, out / "junit.xml", suite="blinpump.demo")
     try:
-        from hil.plot import plot_timelines
+        from blinpump.hil.plot import plot_timelines
         plot = str(plot_timelines(timelines, out / "timeline.png", title="blinpump demo: standard scenarios (%s runtime)"
                                   % args.runtime))
     except ImportError as exc:          # matplotlib is a dependency, but the demo does not need it
@@ -314,7 +314,7 @@ def compare_hashes(local: dict[str, str], remote: dict[str, str]) -> list[str]:
 
 def keys_main(argv: list[str]) -> int:
     """Key provisioning (docs/security.md): make keys, export the board's keys.bin, put it on a board."""
-    from hil import auth as host_auth
+    from blinpump.hil import auth as host_auth
     parser = argparse.ArgumentParser(prog="blinpump keys", description=(
         "Keys for authenticated commands (HMAC-SHA256, docs/security.md). The host keeps a JSON key "
         "file (mode 0600); the board gets keys.bin on its flash over USB, never over the pump link."))
@@ -361,7 +361,7 @@ def keys_main(argv: list[str]) -> int:
 
 def _provision(args: argparse.Namespace, keys_bin: bytes) -> int:
     import tempfile
-    from firmware import main as fw_main
+    from blinpump.firmware import main as fw_main
     mpremote = args.mpremote.split() if args.mpremote else [sys.executable, "-m", "mpremote"]
     base = mpremote + ["connect", args.port]
     with tempfile.TemporaryDirectory() as tmp:
@@ -376,15 +376,3 @@ def _provision(args: argparse.Namespace, keys_bin: bytes) -> int:
             return 0
     print("blinpump keys: provisioned %s; reset the board to load them" % args.port)
     return 0
-
-
-def _main() -> int:   # python -m hil.cli SUBCOMMAND ... (before blinpump_cli registers them)
-    commands = {"sim": sim_main, "bench": bench_main, "demo": demo_main, "flash": flash_main, "keys": keys_main}
-    if len(sys.argv) < 2 or sys.argv[1] not in commands:
-        print("usage: python -m hil.cli {%s} ..." % ",".join(commands), file=sys.stderr)
-        return 2
-    return commands[sys.argv[1]](sys.argv[2:])
-
-
-if __name__ == "__main__":
-    sys.exit(_main())

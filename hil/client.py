@@ -26,13 +26,13 @@ from collections import deque
 from pathlib import Path
 from typing import Any, Callable, Iterable, NamedTuple
 
-from firmware import auth as fw_auth
-from firmware import codes, journal
-from firmware import kernel as k
-from firmware import protocol as P
-from firmware import simboard as SIM
-from firmware import pump as fw_pump
-from hil import auth as host_auth
+from blinpump.firmware import auth as fw_auth
+from blinpump.firmware import codes, journal
+from blinpump.firmware import kernel as k
+from blinpump.firmware import protocol as P
+from blinpump.firmware import simboard as SIM
+from blinpump.firmware import pump as fw_pump
+from blinpump.hil import auth as host_auth
 
 VERSION = 1
 FLAG, ESC, ESC_XOR = 0x7E, 0x7D, 0x20

@@ -6,7 +6,7 @@ copies the mpy-cross output (build/mpy, from hil/build.py) into its in-memory fi
 and runs a module, a script or unittest files. Every call here compiles the firmware first
 (incrementally), so what runs is the current firmware as .mpy: the bytes a board would get.
 
-    from hil import micropython
+    from blinpump.hil import micropython
     r = micropython.run_unittests(["tests/mpy/test_kernel_dose.py"])
     assert r.failed == 0, r.output
     rc, out = micropython.run_script("import firmware; print(firmware.__file__)")
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, NamedTuple
 
-from hil import build
+from blinpump.hil import build
 
 REPO = build.REPO
 RUNNER = REPO / "hil" / "mpy_runner.mjs"

@@ -29,7 +29,7 @@ function parseArgs(argv) {
         }
     }
     if (!cfg.root || !fs.existsSync(cfg.root)) {
-        process.stderr.write(`mpy_board: --root ${cfg.root} is not a directory (python -m hil.build)\n`);
+        process.stderr.write(`mpy_board: --root ${cfg.root} is not a directory (blinpump build)\n`);
         process.exit(2);
     }
     return cfg;

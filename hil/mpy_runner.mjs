@@ -70,7 +70,7 @@ function parseArgs(argv) {
     if (!cfg.root) usage("--root is required");
     if (!cfg.mode) usage("give one of --module, --script, --unittest");
     if (!fs.existsSync(cfg.root) || !fs.statSync(cfg.root).isDirectory())
-        usage(`--root ${cfg.root} is not a directory (build it: python -m hil.build)`);
+        usage(`--root ${cfg.root} is not a directory (build it: blinpump build)`);
     for (const f of cfg.files)
         if (!fs.existsSync(f) || !fs.statSync(f).isFile()) usage(`no such file: ${f}`);
     return cfg;

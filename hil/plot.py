@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from firmware import kernel as k
+from blinpump.firmware import kernel as k
 
 ALARM_NAMES = {v: n[3:] for n, v in vars(k).items() if n.startswith("AL_")}
 DEFAULT_CHUNK_MIN = 360         # long ADVANCE steps are sampled at least every 6 h of simulated time

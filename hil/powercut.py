@@ -73,7 +73,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
-from firmware import journal, kernel, pump, simhal
+from blinpump.firmware import journal, kernel, pump, simhal
 
 PATIENT_ID = 4242
 WEIGHT_G = 70000                    # >= 45 kg: fixed dose (L2-weight-45), caps 28000 / 9000 ng/day

@@ -1,8 +1,10 @@
-"""pytest plugin: a `pump` fixture, a hil.client.Pump on a fresh pump.
+"""pytest plugin: a `pump` fixture, a blinpump.hil.client.Pump on a fresh pump.
 
-    pytest -p hil.pytest_plugin                          # a simulated board (CPython) behind a pty
-    pytest -p hil.pytest_plugin --pump-runtime micropython
-    pytest -p hil.pytest_plugin --pump-port /dev/ttyACM0 # a real board (needs a fresh pump per test)
+Installing blinpump registers it (entry point `pytest11`, name `blinpump`), so no `-p` is needed:
+
+    pytest                                               # a simulated board (CPython) behind a pty
+    pytest --pump-runtime micropython
+    pytest --pump-port /dev/ttyACM0                      # a real board (needs a fresh pump per test)
 
     def test_flush_is_refused(pump):                     # EXT-no-flush
         assert pump.flush().name == "E_STATE"
@@ -10,7 +12,7 @@
 The simulated board is started once per session (`pump_board`); each test gets its own
 connection, and a simulated pump is reset (record erased) before the test.
 Without the plugin registered, a test module can import the fixtures:
-`from hil.pytest_plugin import pump, pump_board`; the options then take their defaults.
+`from blinpump.hil.pytest_plugin import pump, pump_board`; the options then take their defaults.
 """
 from __future__ import annotations
 
@@ -18,8 +20,8 @@ from typing import Any, Iterator
 
 import pytest
 
-from hil.client import Pump
-from hil.sim import RUNTIMES, SimBoard
+from blinpump.hil.client import Pump
+from blinpump.hil.sim import RUNTIMES, SimBoard
 
 BOOT_WAIT_S = 5.0       # a real board may be resetting when the port opens
 

@@ -34,12 +34,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import quoteattr
 
-from firmware import codes, journal
-from firmware import kernel as k
-from hil.client import EVENT_NAMES, BoardRebooted, Pump, PumpError, Status, status_code
+from blinpump.firmware import codes, journal
+from blinpump.firmware import kernel as k
+from blinpump.hil.client import EVENT_NAMES, BoardRebooted, Pump, PumpError, Status, status_code
 
 if TYPE_CHECKING:
-    from hil.plot import Timeline
+    from blinpump.hil.plot import Timeline
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 PATIENT_ID = 4242
@@ -116,7 +116,7 @@ def standard(names: list[str] | None = None) -> list[Scenario]:
 # ---------------------------------------------------------------- names from model/
 
 def _patient(patient: dict[str, Any]) -> Any:
-    from model.patient import Patient, parse_indication
+    from blinpump.model.patient import Patient, parse_indication
     bsa = patient.get("bsa_m2")
     return Patient(parse_indication(patient["indication"]), float(patient["weight_kg"]),
                    None if bsa is None else float(bsa))
@@ -125,7 +125,7 @@ def _patient(patient: dict[str, Any]) -> Any:
 def model_names(patient: dict[str, Any]) -> dict[str, int]:
     """The integers the kernel must enforce for this patient, computed by model/ (not by the kernel)."""
     try:
-        from model import limits
+        from blinpump.model import limits
     except ImportError as exc:      # pragma: no cover - model/ is part of the repository
         raise ScenarioError("model/ is needed for the expectations: %s" % exc) from None
     p = _patient(patient)
@@ -249,8 +249,8 @@ class _Run:
 
     def expect_model_bag(self, i: int, step: dict[str, Any], got: Status, args: list[int]) -> None:
         """The pump must accept exactly the bags model/ accepts, and cite the model's clause otherwise."""
-        from model.errors import ModelError
-        from model.orders import BagOrder, validate_bag
+        from blinpump.model.errors import ModelError
+        from blinpump.model.orders import BagOrder, validate_bag
         s = self.pump.status()
         patient = _patient(self.sc.patient)
         order = BagOrder(args[1] / 1000, args[2] / 1000, args[3], bool(args[4]), args[5] / 60, args[6] / 60)
@@ -366,7 +366,7 @@ def run_all(pump: Pump, scenarios: list[Scenario], timelines: dict[str, Timeline
     """Run each scenario; with a `timelines` dict, also record a hil.plot.Timeline per scenario id."""
     if timelines is None:
         return [run(pump, sc) for sc in scenarios]
-    from hil.plot import Timeline
+    from blinpump.hil.plot import Timeline
     results = []
     for sc in scenarios:
         timelines[sc.id] = Timeline()
@@ -386,7 +386,7 @@ def run_course(pump: Pump, indication: str = "rr", weight_kg: float = 70.0, bsa_
     OK means the pump recorded exactly the planned dose and is where the plan says: the course
     done (L2.x-course), or the cycle after the last one given.
     """
-    from model.planner import plan_course
+    from blinpump.model.planner import plan_course
     spec = {"indication": indication, "weight_kg": weight_kg, "bsa_m2": bsa_m2}
     patient = _patient(spec)
     names = model_names(spec)

@@ -24,7 +24,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from hil import build
+from blinpump.hil import build
 
 REPO = build.REPO
 BRIDGE = REPO / "hil" / "mpy_board.mjs"
@@ -52,7 +52,7 @@ class SimBoard:
         self.link = Path(link) if link else None
         self._pending = bytearray()      # board -> host bytes not yet written to the pty
         if runtime == "cpython":
-            from firmware import simboard
+            from blinpump.firmware import simboard
             self.sim = simboard.make_board()
             self._pending += self.sim.board._take()      # the boot banner
             target = self._serve_cpython
@@ -123,7 +123,7 @@ class SimBoard:
 
     # ---------------------------------------------------------------- node side
     def _start_node(self, timeout_s: float) -> None:
-        from hil import micropython
+        from blinpump.hil import micropython
         node = micropython.require_runtime()
         root = REPO / build.DEFAULT_OUT_DIR
         build.compile_firmware(root)
@@ -179,7 +179,7 @@ class BoardLink:
 
     def __init__(self, sim: Any = None) -> None:
         if sim is None:
-            from firmware import simboard
+            from blinpump.firmware import simboard
             sim = simboard.make_board()
         self.sim = sim
         self.timeout = 0.05

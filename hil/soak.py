@@ -49,13 +49,13 @@ from collections import Counter, deque
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
-from firmware import journal
-from firmware import kernel as k
-from firmware import pump as fw_pump
-from hil import scenarios
-from hil.client import FLAG, BoardRebooted, LinkError, Pump, PumpError, open_serial
-from hil.sim import RUNTIMES, BoardLink, SimBoard
-from model import limits
+from blinpump.firmware import journal
+from blinpump.firmware import kernel as k
+from blinpump.firmware import pump as fw_pump
+from blinpump.hil import scenarios
+from blinpump.hil.client import FLAG, BoardRebooted, LinkError, Pump, PumpError, open_serial
+from blinpump.hil.sim import RUNTIMES, BoardLink, SimBoard
+from blinpump.model import limits
 
 MIN_PER_H = limits.MIN_PER_H
 MIN_PER_DAY = limits.MIN_PER_DAY

@@ -23,13 +23,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from firmware import auth as fw_auth
-from firmware import kernel as k
-from firmware import protocol as P
-from firmware import pump as fw_pump
-from firmware import simboard
-from hil import auth as host_auth
-from hil.client import T_REPLY, T_REQUEST, Frame, FrameReader, encode_frame, encode_signed
+from blinpump.firmware import auth as fw_auth
+from blinpump.firmware import kernel as k
+from blinpump.firmware import protocol as P
+from blinpump.firmware import pump as fw_pump
+from blinpump.firmware import simboard
+from blinpump.hil import auth as host_auth
+from blinpump.hil.client import T_REPLY, T_REQUEST, Frame, FrameReader, encode_frame, encode_signed
 
 KINDS = ("plain", "wrong_key", "bad_mac", "no_key", "wrong_role", "replay", "old_counter")
 PID = 4242

@@ -4,12 +4,12 @@ Desktop only (CPython, stdlib only). Every rule cites its clause ID from LABEL.m
 """
 from __future__ import annotations
 
-from model.errors import ModelError
-from model.label import DEFAULT_EXT, ExtConfig, label_rows
-from model.limits import KernelLimits, kernel_limits
-from model.orders import AcceptedBag, BagOrder, propose_bag, validate_bag
-from model.patient import Patient, bsa_m2_from_height
-from model.planner import Course, CyclePlan, DoseRange, plan_course
+from .errors import ModelError
+from .label import DEFAULT_EXT, ExtConfig, label_rows
+from .limits import KernelLimits, kernel_limits
+from .orders import AcceptedBag, BagOrder, propose_bag, validate_bag
+from .patient import Patient, bsa_m2_from_height
+from .planner import Course, CyclePlan, DoseRange, plan_course
 
 __all__ = [
     "AcceptedBag", "BagOrder", "Course", "CyclePlan", "DEFAULT_EXT", "DoseRange", "ExtConfig", "KernelLimits",

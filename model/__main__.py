@@ -1,11 +1,11 @@
-"""`python -m model plan ...` and `python -m model label`: the same commands as `blinpump plan|label`."""
+"""`python -m blinpump.model plan ...` and `python -m blinpump.model label`: the same commands as `blinpump plan|label`."""
 from __future__ import annotations
 
 import sys
 
-from model.cli import label_main, plan_main
+from .cli import label_main, plan_main
 
-USAGE = "usage: python -m model {plan,label} [options]"
+USAGE = "usage: python -m blinpump.model {plan,label} [options]"
 
 
 def main(argv: list[str]) -> int:

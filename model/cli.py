@@ -11,10 +11,10 @@ import sys
 from decimal import Decimal
 from typing import Any, NoReturn
 
-from model.errors import ModelError
-from model.label import INDICATION_CODES, course_rule, indication_clause, label_rows
-from model.patient import BSA_FORMULAS, BsaFormula, Patient, parse_indication
-from model.planner import Course, CyclePlan, PremedEvent, RestartPremed, plan_course
+from .errors import ModelError
+from .label import INDICATION_CODES, course_rule, indication_clause, label_rows
+from .patient import BSA_FORMULAS, BsaFormula, Patient, parse_indication
+from .planner import Course, CyclePlan, PremedEvent, RestartPremed, plan_course
 
 EXIT_USAGE = 2
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from decimal import ROUND_DOWN, Decimal
 
-from model.label import (
+from .label import (
     FULL_DOSE_CAP,
     FULL_DOSE_FIXED,
     FULL_DOSE_PER_M2,
@@ -18,7 +18,7 @@ from model.label import (
     STEP_FIRST_DAY,
     STEP_LAST_DAY,
 )
-from model.patient import Patient
+from .patient import Patient
 
 CENT = Decimal("0.01")
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from model.label import (
+from .label import (
     BAG_DURATIONS_H,
     DEFAULT_EXT,
     FIXED_DOSE_MIN_WEIGHT_KG,
@@ -29,7 +29,7 @@ from model.label import (
     course_rule,
     treatment_free_days,
 )
-from model.patient import CM2_PER_M2, GRAMS_PER_KG, Patient
+from .patient import CM2_PER_M2, GRAMS_PER_KG, Patient
 
 NG_PER_MCG = 1000
 UL_PER_ML = 1000

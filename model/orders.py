@@ -5,9 +5,9 @@ import math
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 
-from model.dose import CENT, cap_for_day, exact, low_cap_mcg_per_day, planned
-from model.errors import ModelError
-from model.label import (
+from .dose import CENT, cap_for_day, exact, low_cap_mcg_per_day, planned
+from .errors import ModelError
+from .label import (
     BAG_DURATIONS_H,
     DEFAULT_EXT,
     INFUSION_DAYS,
@@ -22,7 +22,7 @@ from model.label import (
     course_rule,
     preservative_required,
 )
-from model.patient import GRAMS_PER_KG, Patient
+from .patient import GRAMS_PER_KG, Patient
 
 H_PER_DAY = 24
 

@@ -5,8 +5,8 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from model.errors import ModelError
-from model.label import (
+from .errors import ModelError
+from .label import (
     ADULT_MIN_AGE_YEARS,
     FIXED_DOSE_MIN_WEIGHT_KG,
     INDICATION_CODES,

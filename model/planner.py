@@ -4,9 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 
-from model.dose import exact, full_cap_mcg_per_day, low_cap_mcg_per_day, planned
-from model.errors import ModelError
-from model.label import (
+from .dose import exact, full_cap_mcg_per_day, low_cap_mcg_per_day, planned
+from .errors import ModelError
+from .label import (
     DEFAULT_EXT,
     INFUSION_DAYS,
     REINIT_H,
@@ -23,7 +23,7 @@ from model.label import (
     premed_rule,
     treatment_free_days,
 )
-from model.patient import Patient
+from .patient import Patient
 
 NG_PER_MCG = 1000
 

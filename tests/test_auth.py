@@ -13,14 +13,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from firmware import auth as fw_auth
-from firmware import journal
-from firmware import kernel as k
-from firmware import protocol as P
-from hil import auth as host_auth
-from hil import cli
-from hil.client import Pump, PumpError
-from hil.sim import BoardLink
+from blinpump.firmware import auth as fw_auth
+from blinpump.firmware import journal
+from blinpump.firmware import kernel as k
+from blinpump.firmware import protocol as P
+from blinpump.hil import auth as host_auth
+from blinpump.hil import cli
+from blinpump.hil.client import Pump, PumpError
+from blinpump.hil.sim import BoardLink
 
 PID = 4242
 
@@ -174,7 +174,7 @@ def test_keys_cli_new_export_and_provision(tmp_path: Path, capsys: pytest.Captur
 
 def test_campaign_of_unauthorised_frames_changes_nothing() -> None:
     """A sample of bench/hardening_auth.py: every kind of forged frame, none changes therapy."""
-    from hil import unauthorised
+    from blinpump.hil import unauthorised
     r = unauthorised.run(frames=2100, seed=7)
     assert r.tried == 2100 and set(r.by_kind) == set(unauthorised.KINDS)
     assert r.changes == 0, r.failures
@@ -184,7 +184,7 @@ def test_campaign_of_unauthorised_frames_changes_nothing() -> None:
 
 def test_campaign_catches_a_board_that_forgets_replay_protection(monkeypatch: pytest.MonkeyPatch) -> None:
     """The campaign has teeth: a board that accepts old counters is caught."""
-    from hil import unauthorised
+    from blinpump.hil import unauthorised
     monkeypatch.setattr(fw_auth.Counters, "save", lambda self: True)
     original = fw_auth.Auth.check
 
@@ -199,7 +199,7 @@ def test_campaign_catches_a_board_that_forgets_replay_protection(monkeypatch: py
 
 def test_board_reads_its_provisioned_key_file(tmp_path: Path) -> None:
     """firmware/main.py read_keys: a board without valid keys.bin fails closed."""
-    from firmware import main as fw_main
+    from blinpump.firmware import main as fw_main
     path = tmp_path / "keys.bin"
     assert fw_main.read_keys(str(path)) == (fw_main.KEYS_MISSING, None)
     keys = host_auth.new_keys()

@@ -19,9 +19,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from firmware import hal, journal, kernel as k, main, pump, simhal
-from verify.engine import PROVED, prove
-from verify.properties import by_id
+from blinpump.firmware import hal, journal, kernel as k, main, pump, simhal
+from blinpump.verify.engine import PROVED, prove
+from blinpump.verify.properties import by_id
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "mpy"))

@@ -36,14 +36,14 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from firmware import auth as fw_auth
-from firmware import journal
-from firmware import kernel as k
-from firmware import main
-from firmware import protocol as P
-from firmware import pump, simboard
-from hil import auth as host_auth
-from hil import client as C
+from blinpump.firmware import auth as fw_auth
+from blinpump.firmware import journal
+from blinpump.firmware import kernel as k
+from blinpump.firmware import main
+from blinpump.firmware import protocol as P
+from blinpump.firmware import pump, simboard
+from blinpump.hil import auth as host_auth
+from blinpump.hil import client as C
 
 # ---------------------------------------------------------------- the documented protocol, host side
 

@@ -23,8 +23,8 @@ import pytest
 
 import atheris  # noqa: E402  (pinned in requirements.lock)
 
-from firmware import kernel as k  # noqa: E402
-from firmware import journal, main, pump  # noqa: E402
+from blinpump.firmware import kernel as k  # noqa: E402
+from blinpump.firmware import journal, main, pump  # noqa: E402
 from fuzz import fuzz_board as F  # noqa: E402
 from fuzz import make_corpus  # noqa: E402
 

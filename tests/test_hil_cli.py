@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hil import build, cli
+from blinpump.hil import build, cli
 
 REPO = Path(__file__).resolve().parent.parent
 

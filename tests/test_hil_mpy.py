@@ -6,10 +6,10 @@ from typing import Iterator
 
 import pytest
 
-from firmware import protocol as P
-from hil import scenarios
-from hil.client import Pump
-from hil.sim import SimBoard
+from blinpump.firmware import protocol as P
+from blinpump.hil import scenarios
+from blinpump.hil.client import Pump
+from blinpump.hil.sim import SimBoard
 
 # the power cut, the lock-out (31 simulated days) and a refusal: at least three, including the power cut
 CHOSEN = scenarios.standard(["power-cut-mid-bag", "crs4-lockout", "infant-7day-bag-refused", "flush-refused"])

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import serial
 
-from firmware import kernel as k
-from hil import scenarios
-from hil.client import Pump
-from hil.pytest_plugin import pump, pump_board  # noqa: F401  (fixtures; the plugin may not be registered)
-from hil.sim import SimBoard
+from blinpump.firmware import kernel as k
+from blinpump.hil import scenarios
+from blinpump.hil.client import Pump
+from blinpump.hil.pytest_plugin import pump, pump_board  # noqa: F401  (fixtures; the plugin may not be registered)
+from blinpump.hil.sim import SimBoard
 
 REPO = Path(__file__).resolve().parent.parent
 STANDARD = scenarios.standard()
@@ -82,7 +82,7 @@ def test_two_cycles_of_a_planned_course_over_serial(pump: Pump) -> None:
 
 def test_blinpump_sim_prints_a_path_any_serial_tool_can_open(tmp_path: Path) -> None:
     link = tmp_path / "pump0"
-    proc = subprocess.Popen([sys.executable, "-m", "hil.cli", "sim", "--link", str(link)], cwd=REPO,
+    proc = subprocess.Popen([sys.executable, "-m", "blinpump", "sim", "--link", str(link)], cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         path = proc.stdout.readline().strip()     # type: ignore[union-attr]
@@ -106,7 +106,7 @@ def test_the_client_takes_any_pyserial_url() -> None:
     import socket
     import threading
 
-    from firmware import simboard
+    from blinpump.firmware import simboard
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(1)

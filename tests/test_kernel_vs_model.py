@@ -17,12 +17,12 @@ from decimal import Decimal
 from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from firmware import journal, kernel as k, pump, simhal
-from model.errors import ModelError
-from model.dose import cap_for_day, low_cap_mcg_per_day
-from model.limits import kernel_limits
-from model.orders import BagOrder, validate_bag
-from model.patient import Patient
+from blinpump.firmware import journal, kernel as k, pump, simhal
+from blinpump.model.errors import ModelError
+from blinpump.model.dose import cap_for_day, low_cap_mcg_per_day
+from blinpump.model.limits import kernel_limits
+from blinpump.model.orders import BagOrder, validate_bag
+from blinpump.model.patient import Patient
 
 PID = 77
 DAY_MIN = 1440

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from hil import build, micropython
+from blinpump.hil import build, micropython
 
 REPO = Path(__file__).resolve().parent.parent
 MPY_TESTS = sorted((REPO / "tests" / "mpy").glob("test_*.py"))

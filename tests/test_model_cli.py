@@ -1,8 +1,9 @@
-"""The `plan` and `label` commands, run as a test bench runs them: `python -m model ...` in a subprocess."""
+"""The `plan` and `label` commands, run as a test bench runs them: `python -m blinpump.model ...` in a subprocess."""
 from __future__ import annotations
 
 import json
 import subprocess
+import tempfile
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ CYCLE_KEYS = {"cycle", "phase", "infusion_days", "treatment_free_days", "doses",
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([PYTHON, "-m", "model", *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    return subprocess.run([PYTHON, "-m", "blinpump.model", *args], cwd=tempfile.gettempdir(), capture_output=True, text=True, timeout=60)
 
 
 def plan_json(*args: str) -> Any:
@@ -133,7 +134,7 @@ def test_module_usage_errors_exit_2() -> None:
 
 
 def test_console_script_dispatches_to_model_cli(capsys: pytest.CaptureFixture[str]) -> None:
-    import blinpump_cli
+    from blinpump import cli as blinpump_cli
 
     assert blinpump_cli.main(["plan", "--indication", "mrd", "--weight-kg", "70", "--json", "--cycles", "1"]) == 0
     assert json.loads(capsys.readouterr().out)["cycles"][0]["hospitalization_days"] == 3

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from model import label as L
+from blinpump.model import label as L
 
 # Every clause ID in LABEL.md, and the ones that carry a number (the rest are prose rules).
 ALL_CLAUSES = {

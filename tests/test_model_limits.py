@@ -5,10 +5,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from model import limits as K
-from model.label import ExtConfig, Indication
-from model.patient import Patient
-from model.planner import plan_course
+from blinpump.model import limits as K
+from blinpump.model.label import ExtConfig, Indication
+from blinpump.model.patient import Patient
+from blinpump.model.planner import plan_course
 
 INDICATIONS: tuple[Indication, ...] = ("mrd", "rr", "consolidation")
 

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from model.errors import ModelError
-from model.label import Indication
-from model.orders import BagOrder, check_vial_storage, propose_bag, validate_bag
-from model.patient import Patient
+from blinpump.model.errors import ModelError
+from blinpump.model.label import Indication
+from blinpump.model.orders import BagOrder, check_vial_storage, propose_bag, validate_bag
+from blinpump.model.patient import Patient
 
 ADULT_RR = Patient("rr", 70.0)
 ADULT_MRD = Patient("mrd", 70.0)

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from model.errors import ModelError
-from model.label import ExtConfig, Indication
-from model.patient import Patient, bsa_m2_from_height, parse_indication
-from model.planner import Course, plan_course
+from blinpump.model.errors import ModelError
+from blinpump.model.label import ExtConfig, Indication
+from blinpump.model.patient import Patient, bsa_m2_from_height, parse_indication
+from blinpump.model.planner import Course, plan_course
 
 INDICATIONS: tuple[Indication, ...] = ("mrd", "rr", "consolidation")
 D = Decimal

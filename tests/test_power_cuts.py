@@ -12,8 +12,8 @@ from functools import lru_cache
 
 import pytest
 
-from firmware import journal, kernel as k, pump, simhal
-from hil import powercut as pc
+from blinpump.firmware import journal, kernel as k, pump, simhal
+from blinpump.hil import powercut as pc
 
 SAMPLE_EVERY = 24           # about 10 cuts per state write, both ends always included
 SEED = 20240611

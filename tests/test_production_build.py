@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hil import build, micropython
+from blinpump.hil import build, micropython
 
 # Runs on the production .mpy files under MicroPython: a board with a RAM record and the
 # firmware's own HMAC signer. Simulation commands must be unknown and the module absent.
@@ -127,7 +127,7 @@ def test_production_board_answers_unknown_command_to_time_warp_and_fault_injecti
 
 
 def test_flash_copies_the_production_build_by_default(capsys: pytest.CaptureFixture[str]) -> None:
-    from hil import cli
+    from blinpump.hil import cli
     assert cli.flash_main(["--port", "/dev/ttyACM0", "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "build/production/firmware/kernel.mpy" in out

@@ -13,14 +13,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from firmware import codes
-from firmware import kernel as k
-from firmware import protocol as P
-from firmware import simboard as SIM
-from firmware import pump as fw_pump
-from firmware import simboard
-from hil import auth as host_auth
-from hil import client as C
+from blinpump.firmware import codes
+from blinpump.firmware import kernel as k
+from blinpump.firmware import protocol as P
+from blinpump.firmware import simboard as SIM
+from blinpump.firmware import pump as fw_pump
+from blinpump.firmware import simboard
+from blinpump.hil import auth as host_auth
+from blinpump.hil import client as C
 
 REPO = Path(__file__).resolve().parent.parent
 DOC = (REPO / "docs" / "protocol.md").read_text()

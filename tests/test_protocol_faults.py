@@ -10,11 +10,11 @@ from typing import Any, Callable
 
 import pytest
 
-from firmware import kernel as k
-from firmware import pump as fw_pump
-from hil import scenarios
-from hil.client import BoardRebooted, LinkError, Pump
-from hil.sim import BoardLink
+from blinpump.firmware import kernel as k
+from blinpump.firmware import pump as fw_pump
+from blinpump.hil import scenarios
+from blinpump.hil.client import BoardRebooted, LinkError, Pump
+from blinpump.hil.sim import BoardLink
 
 PID = 4242
 

@@ -12,12 +12,12 @@ from typing import Any, Callable
 
 import pytest
 
-from firmware import journal
-from firmware import kernel as k
-from firmware import main as fw_main
-from firmware import pump as fw_pump
-from hil import soak
-from hil.client import T_REQUEST, encode_frame
+from blinpump.firmware import journal
+from blinpump.firmware import kernel as k
+from blinpump.firmware import main as fw_main
+from blinpump.firmware import pump as fw_pump
+from blinpump.hil import soak
+from blinpump.hil.client import T_REQUEST, encode_frame
 
 ALL_FAULTS = {"%s:%s" % (way, kind) for way in ("to_board", "to_host") for kind in soak.FAULT_KINDS}
 

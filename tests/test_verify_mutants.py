@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from verify.mutants import equivalent, generate, prove_quick, sample
-from verify.randomtest import campaign
-from verify.subset import load_kernel
+from blinpump.verify.mutants import equivalent, generate, prove_quick, sample
+from blinpump.verify.randomtest import campaign
+from blinpump.verify.subset import load_kernel
 
 REPO = Path(__file__).resolve().parent.parent
 KERNEL = REPO / "firmware" / "kernel.py"
@@ -76,7 +76,7 @@ def test_cli_prove_with_mutants_reports_caught_and_survivors():
     import json
     from contextlib import redirect_stderr, redirect_stdout
 
-    from verify import cli
+    from blinpump.verify import cli
     out = io.StringIO()
     with redirect_stdout(out), redirect_stderr(io.StringIO()):
         rc = cli.prove_main(["--property", "patient", "--mutants", "--max-mutants", "2", "--json", "--quiet"])

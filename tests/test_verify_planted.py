@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from verify import cli
-from verify.engine import FALSIFIED, PROVED, UNKNOWN, prove
-from verify.properties import by_id
-from verify.replay import load_trace, replay_cpython, replay_micropython
+from blinpump.verify import cli
+from blinpump.verify.engine import FALSIFIED, PROVED, UNKNOWN, prove
+from blinpump.verify.properties import by_id
+from blinpump.verify.replay import load_trace, replay_cpython, replay_micropython
 
 REPO = Path(__file__).resolve().parent.parent
 KERNEL = REPO / "firmware" / "kernel.py"
@@ -73,7 +73,7 @@ def test_L2_4_restart_9_planted_bug_trace_replays_through_the_cli(start_cap_bug)
 
 
 def test_L2_dose_28_planted_bug_replays_on_micropython(start_cap_bug):
-    from hil import micropython
+    from blinpump.hil import micropython
     if not micropython.runtime_available():
         pytest.fail("MicroPython runtime missing: install Node.js and run `npm ci`")
     _, _, res = start_cap_bug

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from verify import cli
-from verify.engine import PROVED, prove
-from verify.properties import PROPERTIES, S, by_id
-from verify.replay import load_module
-from verify.report import covering_tests, junit, markdown, parse_label, pytest_form
-from verify.subset import load_kernel
+from blinpump.verify import cli
+from blinpump.verify.engine import PROVED, prove
+from blinpump.verify.properties import PROPERTIES, S, by_id
+from blinpump.verify.replay import load_module
+from blinpump.verify.report import covering_tests, junit, markdown, parse_label, pytest_form
+from blinpump.verify.subset import load_kernel
 
 REPO = Path(__file__).resolve().parent.parent
 KERNEL = REPO / "firmware" / "kernel.py"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from verify.replay import load_module
-from verify.subset import SubsetError, load_kernel
-from verify.symexec import Translator, as_int
+from blinpump.verify.replay import load_module
+from blinpump.verify.subset import SubsetError, load_kernel
+from blinpump.verify.symexec import Translator, as_int
 
 REPO = Path(__file__).resolve().parent.parent
 KERNEL = REPO / "firmware" / "kernel.py"
@@ -220,7 +220,7 @@ def test_subset_rejects_a_loop_planted_in_the_landed_kernel(tmp_path):
 
 def test_translation_matches_cpython_on_random_sequences():
     """The translator, run on concrete values, computes exactly what CPython computes."""
-    from verify.randomtest import random_step, snapshot
+    from blinpump.verify.randomtest import random_step, snapshot
     k = load_kernel(KERNEL)
     mod = load_module(KERNEL)
     tr = Translator(k)

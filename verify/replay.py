@@ -204,7 +204,7 @@ def micropython_script(kernel: Kernel, doc: dict[str, Any]) -> str:
 def replay_micropython(doc: dict[str, Any], kernel_path: str | os.PathLike[str] | None = None,
                        prop: Property | None = None) -> dict[str, Any]:
     try:
-        from hil import micropython as mp  # written by the HIL engineer
+        from blinpump.hil import micropython as mp  # written by the HIL engineer
     except ImportError as exc:
         raise ReplayError("MicroPython replay needs hil/micropython.py (run_script), which is missing: %s" % exc) from None
     if not hasattr(mp, "run_script"):
@@ -218,7 +218,7 @@ def replay_micropython(doc: dict[str, Any], kernel_path: str | os.PathLike[str] 
         res = mp.run_script(script)
     else:
         # compile this kernel (e.g. a mutant) on its own as firmware/kernel.mpy
-        from hil import build
+        from blinpump.hil import build
         with tempfile.TemporaryDirectory(prefix="blinpump-replay-") as tmp:
             src = Path(tmp) / "src" / "firmware"
             src.mkdir(parents=True)

@@ -27,8 +27,8 @@ in RAM (pending_ms) is lost at the reboot, so an outage measured from the power 
 under-count an interruption by up to a minute per reboot. A board without a battery-backed
 clock reports -1 (unknown), which is always safe.
 """
-from firmware import kernel as k
-from firmware import journal, pump, simhal
+from fw import kernel as k
+from fw import journal, pump, simhal
 
 PID = 7
 MS_PER_MIN = pump.MS_PER_MIN

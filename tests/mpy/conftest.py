@@ -9,11 +9,6 @@ applies on MicroPython turns the class into a function there and its tests silen
 skip test methods instead); every test is a
 `def test*` method of a TestCase class in the file itself (the MicroPython run checks that
 it ran as many tests as the files define). Other .py files here (not conftest.py) are
-importable helpers on both interpreters.
+importable helpers on both interpreters; `fw.py` imports the firmware under its name on each
+(`blinpump.firmware` here, `firmware` on MicroPython).
 """
-import sys
-from pathlib import Path
-
-_REPO = str(Path(__file__).resolve().parents[2])
-if _REPO not in sys.path:          # `import firmware` without an installed package
-    sys.path.insert(0, _REPO)

@@ -1,5 +1,5 @@
 """Shared set-up for the kernel tests; runs on CPython and on MicroPython."""
-from firmware import kernel as k
+from fw import kernel as k
 
 PID = 4242
 MIN_PER_DAY = 1440

@@ -3,8 +3,8 @@ wrap-around, late ticks, jumps either way, repeated faults. Runs on CPython and 
 the random campaign is tests/test_clock_faults.py, the long one bench/hardening_clock.py."""
 import unittest
 
-from firmware import kernel as k
-from firmware import journal, pump
+from fw import kernel as k
+from fw import journal, pump
 
 from clock_rig import MS_PER_MIN, WRAP_PERIOD_MS, Rig, start_without_acks
 

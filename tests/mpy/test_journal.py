@@ -2,8 +2,8 @@
 Runs on CPython and MicroPython."""
 import unittest
 
-from firmware import kernel as k
-from firmware import journal, simhal, pump
+from fw import kernel as k
+from fw import journal, simhal, pump
 
 
 def new_board(storage=None):

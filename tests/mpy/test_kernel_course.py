@@ -1,7 +1,7 @@
 """Kernel: interruptions, cycles, reactions, overdose, power. CPython and MicroPython."""
 import unittest
 
-from firmware import kernel as k
+from fw import kernel as k
 from kernel_helpers import MIN_PER_DAY, patient, load_bag, ack_all, start_bag, run
 
 

@@ -1,7 +1,7 @@
 """Kernel: caps, step dose, bag acceptance, constant rate. CPython and MicroPython."""
 import unittest
 
-from firmware import kernel as k
+from fw import kernel as k
 from kernel_helpers import PID, MIN_PER_DAY, patient, load_bag, ack_all, start_bag, run
 
 

@@ -7,11 +7,11 @@ import struct
 import unittest
 from binascii import hexlify, unhexlify
 
-from firmware import auth, journal
-from firmware import kernel as k
-from firmware import protocol as P
-from firmware import pump, simboard
-from firmware import simboard as SIM
+from fw import auth, journal
+from fw import kernel as k
+from fw import protocol as P
+from fw import pump, simboard
+from fw import simboard as SIM
 
 CRC_CHECK = ("123456789", 0xCBF43926)
 

@@ -10,16 +10,16 @@ import sys
 
 # subcommand -> (module, function, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
-    "plan": ("model.cli", "plan_main", "plan a course for a patient (label Tables 1-3)"),
-    "label": ("model.cli", "label_main", "print the label as a table of clause IDs and numbers"),
-    "prove": ("verify.cli", "prove_main", "prove the kernel's safety properties with Z3"),
-    "replay": ("verify.cli", "replay_main", "replay a counterexample trace against the kernel"),
-    "sim": ("hil.cli", "sim_main", "start a simulated board behind a pseudo-terminal"),
-    "bench": ("hil.cli", "bench_main", "run scenarios against a pump over serial"),
-    "demo": ("hil.cli", "demo_main", "plan, prove, and run the standard scenarios on a simulated board"),
-    "build": ("hil.build", "main", "compile the firmware to .mpy (--production: no simulation commands)"),
-    "flash": ("hil.cli", "flash_main", "compile the production build, deploy it with mpremote, compare hashes"),
-    "keys": ("hil.cli", "keys_main", "make and provision the keys of authenticated commands"),
+    "plan": ("blinpump.model.cli", "plan_main", "plan a course for a patient (label Tables 1-3)"),
+    "label": ("blinpump.model.cli", "label_main", "print the label as a table of clause IDs and numbers"),
+    "prove": ("blinpump.verify.cli", "prove_main", "prove the kernel's safety properties with Z3"),
+    "replay": ("blinpump.verify.cli", "replay_main", "replay a counterexample trace against the kernel"),
+    "sim": ("blinpump.hil.cli", "sim_main", "start a simulated board behind a pseudo-terminal"),
+    "bench": ("blinpump.hil.cli", "bench_main", "run scenarios against a pump over serial"),
+    "demo": ("blinpump.hil.cli", "demo_main", "plan, prove, and run the standard scenarios on a simulated board"),
+    "build": ("blinpump.hil.build", "main", "compile the firmware to .mpy (--production: no simulation commands)"),
+    "flash": ("blinpump.hil.cli", "flash_main", "compile the production build, deploy it with mpremote, compare hashes"),
+    "keys": ("blinpump.hil.cli", "keys_main", "make and provision the keys of authenticated commands"),
 }
 
 
