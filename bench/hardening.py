@@ -6,6 +6,8 @@ Each part is its own benchmark with its own JSON (run them first, or `make bench
   hardening_clock.py  clock jumps, wrap-around, late ticks, outages      clock_faults_tried, overdoses
   hardening_auth.py   unauthorised frames against a running pump         unauthorised_frames_tried, unauthorised_changes
   hardening_soak.py   a simulated week over a noisy line, MicroPython    soak_hours_simulated, heap_growth_bytes
+  hardening_reliability.py  failed writes, re-provisioning, two hosts, ring floods, bad input at every door
+  suite_repeat.py     the test suite three times in a row from a fresh clone   suite_runs_same_result
 This script only gathers: it copies each figure from the part that measured it, names the
 source, and fails if a part is missing or a figure with a goal of 0 is not 0.
 """
@@ -29,6 +31,17 @@ FIGURES: dict[str, tuple[str, int | None]] = {
     "unauthorised_changes": ("hardening_auth", 0),
     "soak_hours_simulated": ("hardening_soak", None),
     "heap_growth_bytes": ("hardening_soak", None),
+    "write_failures_tried": ("hardening_reliability", None),
+    "write_failures_acknowledged": ("hardening_reliability", 0),
+    "reprovision_replays_tried": ("hardening_reliability", None),
+    "replays_accepted": ("hardening_reliability", 0),
+    "two_host_runs": ("hardening_reliability", None),
+    "double_applied": ("hardening_reliability", 0),
+    "ring_flood_frames": ("hardening_reliability", None),
+    "therapy_events_lost": ("hardening_reliability", 0),
+    "bad_inputs_tried": ("hardening_reliability", None),
+    "tracebacks": ("hardening_reliability", 0),
+    "suite_runs_same_result": ("suite_repeat", None),
 }
 
 

@@ -2,13 +2,22 @@
 
 Layout on the storage device (little-endian):
   slot A at 0, slot B at SLOT_BYTES: the whole kernel state, written alternately
-     magic 'BJ' | version u8 | nfields u8 | seq u32 | nfields x i32 | crc32 u32
-  event ring at 2*SLOT_BYTES: EVENT_SLOTS records of EVENT_BYTES
+     magic 'BJ' | version u8 | nfields u8 | seq u32 | layout u32 | nfields x i32 | crc32 u32
+  event ring at RING_OFFSET: EVENT_SLOTS records of EVENT_BYTES (therapy events)
      seq u32 | time_min i32 | code i16 | pad u16 | a i32 | b i32 | crc32 u32
+  security ring at AUTH_RING_OFFSET: AUTH_SLOTS records of the same format, with their own
+     seq: refused requests (EV_AUTH) only, so that frames from the line, however many, can
+     never overwrite a therapy event
 A write only ever touches the slot that does not hold the newest record, so a power cut
 at any byte leaves the old record or the new one: never a mixture, never nothing. A slot
 whose CRC fails is never trusted. CRC is CRC-32/ISO-HDLC (binascii.crc32, check value
 0xCBF43926 for b"123456789").
+
+Format version: `layout` is the CRC-32 of the state's field names in record order. A record
+written by a firmware with another state layout is never read as corrupt and never erased:
+a layout this firmware knows (LAYOUTS: the landed layouts, oldest first) is migrated field by
+field by name (a field new in this firmware takes its start-up value); an unknown one loads as
+LOAD_INCOMPATIBLE and the controller refuses to run on it and keeps it untouched.
 
 All buffers are allocated once, at start-up; saving a state allocates nothing.
 """
@@ -19,20 +28,39 @@ from binascii import crc32
 from . import kernel
 
 MAGIC = b"BJ"
-VERSION = 1
+VERSION = 2
 # Field order is the sorted field names of kernel.State: stable on CPython and MicroPython.
 FIELDS = tuple(sorted(kernel.State().__dict__))
 NFIELDS = len(FIELDS)
-HEADER_BYTES = 8
-SLOT_BYTES = HEADER_BYTES + 4 * NFIELDS + 4
+HEADER_BYTES = 12
+RECORD_BYTES = HEADER_BYTES + 4 * NFIELDS + 4       # the part of a slot a record uses
+SLOT_BYTES = 512                # fixed, so a new state layout never moves the rings (<= 124 fields)
 EVENT_BYTES = 24
 EVENT_SLOTS = 256
+AUTH_SLOTS = 32
 RING_OFFSET = 2 * SLOT_BYTES
-TOTAL_BYTES = RING_OFFSET + EVENT_BYTES * EVENT_SLOTS
+AUTH_RING_OFFSET = RING_OFFSET + EVENT_BYTES * EVENT_SLOTS
+TOTAL_BYTES = AUTH_RING_OFFSET + EVENT_BYTES * AUTH_SLOTS
 
-LOAD_FRESH = 0      # blank device: no record yet
-LOAD_OK = 1         # a valid record was restored
-LOAD_CORRUPT = 2    # data present but no slot passes its CRC: never trusted
+LOAD_FRESH = 0          # blank device: no record yet
+LOAD_OK = 1             # a valid record was restored (migrated, if it had an older layout)
+LOAD_CORRUPT = 2        # data present but no slot passes its CRC: never trusted
+LOAD_INCOMPATIBLE = 3   # a valid record of a state layout this firmware does not know: kept, not run
+
+# Every state layout this firmware reads: (field names in record order,) oldest first. A new
+# firmware that adds or removes kernel fields appends its layout here, keeping the old ones, so
+# a board updated in the middle of a therapy migrates its record by field name.
+LAYOUTS = (FIELDS,)
+V1_HEADER_BYTES = 8             # record version 1 (firmware 0.1.0): no layout word, slots packed
+                                # back to back; recognised, never migrated (LOAD_INCOMPATIBLE)
+
+
+def layout_of(fields):
+    """The layout word of a field list: CRC-32 of the names joined by commas."""
+    return crc32(",".join(fields).encode()) & 0xFFFFFFFF
+
+
+LAYOUT = layout_of(FIELDS)
 
 # event codes
 EV_BOOT = 1
@@ -47,7 +75,7 @@ EV_CYCLE = 9        # a = cycle, b = phase
 EV_CORRUPT = 10     # a = which part
 EV_REINIT = 11      # a = interruption start
 EV_FAULT = 12       # a = fault kind (board-defined)
-EV_AUTH = 13        # a = reason (firmware/auth.py R_*), b = command id: a refused request
+EV_AUTH = 13        # a = reason (firmware/auth.py R_*), b = command id: a refused request (security ring)
 
 
 class Journal:
@@ -57,49 +85,90 @@ class Journal:
         self.storage = storage
         self.seq = 0                 # seq of the newest valid state slot
         self.next_slot = 0
-        self.event_seq = 0           # seq the next event will get
+        self.event_seq = 0           # seq the next therapy event will get
+        self.auth_seq = 0            # seq the next security event will get
         self.events_lost = 0         # records that failed their CRC at boot
-        self._slot = bytearray(SLOT_BYTES)
+        self.loaded_layout = 0       # layout word of the record found at boot (0: none)
+        self._slot = bytearray(RECORD_BYTES)
         self._event = bytearray(EVENT_BYTES)
 
     # ---- state slots ----
-    def _slot_seq(self, buf):
-        """The slot's sequence number if it is valid, else -1."""
-        if buf[0:2] != MAGIC or buf[2] != VERSION or buf[3] != NFIELDS:
-            return -1
-        body = SLOT_BYTES - 4
+    def _slot_info(self, buf):
+        """(seq, layout index in LAYOUTS or -1) of a version-2 slot whose CRC holds, else None."""
+        if buf[0:2] != MAGIC or buf[2] != VERSION:
+            return None
+        n = buf[3]
+        body = HEADER_BYTES + 4 * n
+        if body + 4 > len(buf):
+            return None
         if struct.unpack_from("<I", buf, body)[0] != crc32(memoryview(buf)[:body]) & 0xFFFFFFFF:
-            return -1
-        return struct.unpack_from("<I", buf, 4)[0]
+            return None
+        word = struct.unpack_from("<I", buf, 8)[0]
+        layout = -1
+        for i in range(len(LAYOUTS)):
+            if len(LAYOUTS[i]) == n and layout_of(LAYOUTS[i]) == word:
+                layout = i
+        return struct.unpack_from("<I", buf, 4)[0], layout
+
+    def _legacy(self):
+        """True if a valid record of format version 1 is on the device (slot A or B)."""
+        first = self.storage.read(0, V1_HEADER_BYTES)
+        if first[0:2] != MAGIC or first[2] != 1:
+            return False
+        used = V1_HEADER_BYTES + 4 * first[3] + 4
+        for off in (0, used):
+            buf = self.storage.read(off, used)
+            body = used - 4
+            if (buf[0:2] == MAGIC and buf[2] == 1 and struct.unpack_from("<I", buf, body)[0]
+                    == crc32(memoryview(buf)[:body]) & 0xFFFFFFFF):
+                return True
+        return False
 
     def load(self, state):
-        """Restore the newest valid slot into `state`; returns LOAD_*."""
+        """Restore the newest valid slot into `state`; returns LOAD_*. A record of an older
+        layout this firmware knows is migrated by field name; a record of an unknown layout
+        or format version is LOAD_INCOMPATIBLE, and the controller never writes over it."""
         a = bytearray(self.storage.read(0, SLOT_BYTES))
         b = bytearray(self.storage.read(SLOT_BYTES, SLOT_BYTES))
-        seq_a = self._slot_seq(a)
-        seq_b = self._slot_seq(b)
+        info_a = self._slot_info(a)
+        info_b = self._slot_info(b)
         self._scan_events()
-        if seq_a < 0 and seq_b < 0:
+        self.loaded_layout = 0
+        if info_a is None and info_b is None:
+            if self._legacy():
+                self.loaded_layout = -1
+                return LOAD_INCOMPATIBLE
             if blank(a) and blank(b):
                 return LOAD_FRESH
             return LOAD_CORRUPT
-        best, self.seq, self.next_slot = (a, seq_a, 1) if seq_a >= seq_b else (b, seq_b, 0)
-        for i in range(NFIELDS):
-            setattr(state, FIELDS[i], struct.unpack_from("<i", best, HEADER_BYTES + 4 * i)[0])
+        if info_b is None or (info_a is not None and info_a[0] >= info_b[0]):
+            best, info, self.next_slot = a, info_a, 1
+        else:
+            best, info, self.next_slot = b, info_b, 0
+        self.seq = info[0]
+        if info[1] < 0:
+            self.loaded_layout = -1
+            return LOAD_INCOMPATIBLE
+        fields = LAYOUTS[info[1]]
+        self.loaded_layout = layout_of(fields)
+        for i in range(len(fields)):
+            if fields[i] in FIELDS:     # a field this firmware no longer has is dropped
+                setattr(state, fields[i], struct.unpack_from("<i", best, HEADER_BYTES + 4 * i)[0])
         return LOAD_OK
 
     def save(self, state):
         """Write the state to the older slot. Returns True once it is on the device."""
-        buf = self._slot
+        buf = self._slot            # RECORD_BYTES: the rest of the slot is never written
         self.seq += 1
         buf[0] = MAGIC[0]
         buf[1] = MAGIC[1]
         buf[2] = VERSION
         buf[3] = NFIELDS
         struct.pack_into("<I", buf, 4, self.seq)
+        struct.pack_into("<I", buf, 8, LAYOUT)
         for i in range(NFIELDS):
             struct.pack_into("<i", buf, HEADER_BYTES + 4 * i, getattr(state, FIELDS[i]))
-        body = SLOT_BYTES - 4
+        body = RECORD_BYTES - 4
         struct.pack_into("<I", buf, body, crc32(memoryview(buf)[:body]) & 0xFFFFFFFF)
         ok = self.storage.write(self.next_slot * SLOT_BYTES, buf)
         if ok:
@@ -107,36 +176,50 @@ class Journal:
         return ok
 
     # ---- event ring ----
-    def _scan_events(self):
-        """Find the next event seq; count records that fail their CRC (bounded: one pass)."""
+    def _scan_ring(self, offset, slots):
+        """The next seq of a ring, and the records in it that fail their CRC (one bounded pass)."""
         newest = -1
-        self.events_lost = 0
-        for i in range(EVENT_SLOTS):
-            rec = self.storage.read(RING_OFFSET + i * EVENT_BYTES, EVENT_BYTES)
+        lost = 0
+        for i in range(slots):
+            rec = self.storage.read(offset + i * EVENT_BYTES, EVENT_BYTES)
             if blank(rec):
                 continue
             seq = _event_seq(rec)
             if seq < 0:
-                self.events_lost += 1
+                lost += 1
             elif seq > newest:
                 newest = seq
-        self.event_seq = newest + 1
+        return newest + 1, lost
+
+    def _scan_events(self):
+        self.event_seq, self.events_lost = self._scan_ring(RING_OFFSET, EVENT_SLOTS)
+        self.auth_seq, lost = self._scan_ring(AUTH_RING_OFFSET, AUTH_SLOTS)
+        self.events_lost += lost
 
     def log(self, time_min, code, a, b):
+        """Append an event: EV_AUTH to the security ring, every other code to the therapy ring."""
         buf = self._event
-        seq = self.event_seq
+        security = code == EV_AUTH
+        seq = self.auth_seq if security else self.event_seq
         struct.pack_into("<IihHii", buf, 0, seq, time_min, code, 0, a, b)
         struct.pack_into("<I", buf, 20, crc32(memoryview(buf)[:20]) & 0xFFFFFFFF)
-        ok = self.storage.write(RING_OFFSET + (seq % EVENT_SLOTS) * EVENT_BYTES, buf)
-        if ok:
-            self.event_seq = seq + 1
+        if security:
+            ok = self.storage.write(AUTH_RING_OFFSET + (seq % AUTH_SLOTS) * EVENT_BYTES, buf)
+            if ok:
+                self.auth_seq = seq + 1
+        else:
+            ok = self.storage.write(RING_OFFSET + (seq % EVENT_SLOTS) * EVENT_BYTES, buf)
+            if ok:
+                self.event_seq = seq + 1
         return ok
 
-    def events(self, since_seq=0):
-        """Valid events with seq >= since_seq, oldest first: (seq, time_min, code, a, b)."""
+    def events(self, since_seq=0, security=False):
+        """Valid events with seq >= since_seq, oldest first: (seq, time_min, code, a, b); the
+        therapy ring, or with security=True the ring of refused requests."""
+        offset, slots = (AUTH_RING_OFFSET, AUTH_SLOTS) if security else (RING_OFFSET, EVENT_SLOTS)
         out = []
-        for i in range(EVENT_SLOTS):
-            rec = self.storage.read(RING_OFFSET + i * EVENT_BYTES, EVENT_BYTES)
+        for i in range(slots):
+            rec = self.storage.read(offset + i * EVENT_BYTES, EVENT_BYTES)
             seq = _event_seq(rec)
             if seq >= 0 and seq >= since_seq:      # -1: a blank or corrupt record
                 fields = struct.unpack_from("<IihHii", rec, 0)

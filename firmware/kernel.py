@@ -11,6 +11,12 @@ proves its properties for every input sequence:
 - no allocation on the tick path (small ints and attribute stores only).
 Every check names its clause ID of LABEL.md; verify/properties.py names the same IDs.
 
+Booking: the drug of each minute is booked before the motor runs it, and the motor runs every
+minute that was booked. `start` books the first minute (the board's minute grid restarts at
+START, pump.Controller); each `tick` first ends what the minute that has just run completed
+(the cycle's 28 days, the bag's duration, its room-temperature limit or its volume), then
+books the next one. So the record is never below what ran, and a bag's last minute is run.
+
 The clock of the kernel is its own minute counter: the board calls `tick` once per elapsed
 minute of a trustworthy clock, reports outages through `power_up`, and a clock it can no
 longer trust (backwards, or a forward jump) through `clock_fault`. Time that cannot be known is
@@ -43,6 +49,7 @@ E_COURSE_DONE = 21      # L2.1-course, L2.2-course, L2.3-course
 E_ARG = 22              # an input outside its documented range
 E_FAULT = 23            # record or clock fault: stopped until cleared
 E_CYCLE_END = 24        # L2-cycle-42: the bag would run past the cycle's 28 infusion days
+E_BAG_ID = 25           # L2.6-bag-*, L2.5-errors: that bag was hung already (its clocks cannot restart)
 
 # ---- modes ----
 MODE_NO_PATIENT = 0
@@ -192,11 +199,13 @@ class State:
         self.bag_ul = 0             # [0, 1000000] volume delivered from this bag
         self.bag_ng = 0             # [0, 196000] drug delivered from this bag
         self.bag_seq = 0            # [0, 1000000000] bags accepted so far
+        self.bag_id = 0             # [0, 1000000000] identity of the loaded bag (pharmacy label), 0 none
+        self.last_bag_id = 0        # [0, 1000000000] highest identity hung for this patient
         # -- delivery accounting: remainders of the per-minute quanta --
         self.acc_ng = 0             # [0, 1439] ng/1440 not yet delivered
         self.acc_ul = 0             # [0, 59] ul/60 not yet delivered
         self.day_min = 0            # [0, 1439] minutes into the current 24 h window
-        self.day_ng = 0             # [0, 28000] drug delivered in the current 24 h window
+        self.day_ng = 0             # [0, 28000] drug booked in the current 24 h window
         self.day_cap_ng = 0         # [0, 28000] highest cap in force in this window
         self.cycle_ng = 0           # [0, 1000000000]
         self.course_ng = 0          # [0, 1000000000]
@@ -221,7 +230,8 @@ def _refresh_cap(s):
 
 
 def _stop_motor(s, reason):
-    """Stop infusing and open an interruption (every stop is recorded)."""
+    """Stop infusing and open an interruption (every stop is recorded). The minute in flight
+    was booked before it ran and stays booked: the record is never lower than delivered."""
     if s.mode == MODE_RUNNING:
         s.mode = MODE_STOPPED
         s.int_start_min = s.now_min
@@ -232,6 +242,7 @@ def _stop_motor(s, reason):
 
 def _unload_bag(s):
     s.bag_loaded = 0
+    s.bag_id = 0
     s.bag_ng_per_day = 0
     s.bag_ul_per_h = 0
     s.bag_duration_min = 0
@@ -290,6 +301,11 @@ def _update_interruption(s):
         _begin_cycle(s, s.cycle + 1)                        # L2.4-new-cycle
 
 
+def _quantum_ng(s):
+    """The drug of the next minute at the bag's rate, remainder included."""
+    return (s.acc_ng + s.bag_ng_per_day) // MIN_PER_DAY
+
+
 def _deliver_minute(s):
     """Account one minute at the bag's constant rate (L2-constant-rate, EXT-no-flush).
 
@@ -302,9 +318,14 @@ def _deliver_minute(s):
         _stop_motor(s, STOP_CAP)
         s.alarm = s.alarm | AL_CAP
         return
-    s.acc_ng = acc - dose_ng * MIN_PER_DAY
     vol = s.acc_ul + s.bag_ul_per_h
     vol_ul = vol // MIN_PER_H
+    if s.bag_ul + vol_ul > s.bag_volume_ul:                 # EXT-rates: never more than the bag holds
+        _stop_motor(s, STOP_BAG_END)
+        _unload_bag(s)
+        s.alarm = s.alarm | AL_BAG_END
+        return
+    s.acc_ng = acc - dose_ng * MIN_PER_DAY
     s.acc_ul = vol - vol_ul * MIN_PER_H
     s.day_ng = s.day_ng + dose_ng
     s.bag_ng = s.bag_ng + dose_ng
@@ -321,8 +342,9 @@ def _deliver_minute(s):
 
 
 def _end_checks(s):
-    """Stop at the end of the cycle, of the bag, or of its room-temperature life."""
-    if s.mode == MODE_RUNNING and s.cycle_run_min >= CYCLE_INFUSION_MIN:
+    """End what the minutes booked so far completed: the cycle, the bag, or its
+    room-temperature life (running or stopped: a minute booked before a stop is spent)."""
+    if s.mode != MODE_NO_PATIENT and s.phase == PHASE_INFUSION and s.cycle_run_min >= CYCLE_INFUSION_MIN:
         s.mode = MODE_STOPPED                               # L2-cycle-42: 28 days given
         s.motor_ul_per_h = 0
         s.int_start_min = -1
@@ -365,18 +387,19 @@ def tick(s):
     _refresh_cap(s)
     if s.bag_loaded == 1:
         s.bag_room_min = min(s.bag_room_min + 1, COUNTER_MAX)
+    was_free = s.phase == PHASE_FREE                        # a cycle ending now starts its interval now
+    _end_checks(s)                                          # the minute booked before has run
     if s.mode == MODE_RUNNING:
         if s.bag_ng_per_day > s.cap_ng_per_day or s.locked == 1 or s.fault == 1:
             _stop_motor(s, STOP_CAP)                        # L2-dose-28, L2.2-step guard
             s.alarm = s.alarm | AL_CAP
         else:
-            _deliver_minute(s)
+            _deliver_minute(s)                              # book the next minute
             _refresh_cap(s)
-    elif s.phase == PHASE_FREE:
+    elif was_free:
         s.free_min = min(s.free_min + 1, COUNTER_MAX)
         if s.free_min >= s.free_len_min:
             _begin_cycle(s, s.cycle + 1)                    # L2-cycle-42, L2.2-cycle-84
-    _end_checks(s)
     _update_interruption(s)
     _check_reaction_timers(s)
     return OK
@@ -484,13 +507,34 @@ def _check_bag(s, patient_id, drug_ng, volume_ul, duration_h, preservative, room
     return OK
 
 
-def bag(s, patient_id, drug_ng, volume_ul, duration_h, preservative, room_min, fridge_min):
-    """Accept a prepared bag; its rates are fixed here for its whole life (L2-constant-rate)."""
+def _same_bag(s, bag_id, drug_ng, volume_ul, duration_h):
+    """The order is the loaded bag's, re-sent (same identity and contents)."""
+    return (s.bag_loaded == 1 and bag_id == s.bag_id and volume_ul == s.bag_volume_ul
+            and duration_h * MIN_PER_H == s.bag_duration_min
+            and _bag_ng_per_day(drug_ng, duration_h) == s.bag_ng_per_day)
+
+
+def bag(s, patient_id, bag_id, drug_ng, volume_ul, duration_h, preservative, room_min, fridge_min):
+    """Accept a prepared bag; its rates are fixed here for its whole life (L2-constant-rate).
+
+    `bag_id` is the bag's identity from its pharmacy label, increasing for a patient. The loaded
+    bag's order sent again (a retry whose reply was lost) changes nothing: the bag goes on with
+    its run, room-temperature and volume clocks (L2.6-bag-*). Any other identity not above every
+    bag hung for this patient is refused: a bag once hung cannot start its clocks again."""
+    if s.locked == 0 and s.mode == MODE_STOPPED and patient_id == s.patient_id and _same_bag(
+            s, bag_id, drug_ng, volume_ul, duration_h):
+        return OK                                           # L2.6-bag-*: the same bag, clocks kept
     status = _check_bag(s, patient_id, drug_ng, volume_ul, duration_h, preservative, room_min, fridge_min)
     if status != OK:
         return status
+    if bag_id < 1 or bag_id > COUNTER_MAX:
+        return E_ARG
+    if bag_id <= s.last_bag_id:
+        return E_BAG_ID                                     # L2.6-bag-*, L2.5-errors: hung before
     _unload_bag(s)
     s.bag_loaded = 1
+    s.bag_id = bag_id
+    s.last_bag_id = bag_id
     s.bag_ng_per_day = _bag_ng_per_day(drug_ng, duration_h)
     s.bag_ul_per_h = _bag_ul_per_h(volume_ul, duration_h)
     s.bag_duration_min = duration_h * MIN_PER_H
@@ -530,19 +574,27 @@ def start(s):
         return E_COURSE_DONE                                # L2.x-course
     if s.phase == PHASE_FREE:
         return E_FREE_INTERVAL                              # L2-cycle-42, L2.2-cycle-84
-    if s.bag_loaded == 0:
-        return E_NO_BAG
+    if s.bag_loaded == 0 or s.bag_run_min >= s.bag_duration_min:
+        return E_NO_BAG                                     # no bag, or its last minute is spent
+    if s.cycle_run_min >= CYCLE_INFUSION_MIN:
+        return E_CYCLE_END                                  # L2-cycle-42: the 28th day is spent
     _update_interruption(s)
     _refresh_cap(s)
     if (s.need_premed == 1 and s.premed_acked == 0) or (s.need_supervision == 1 and s.supervision_acked == 0):
         return E_REINIT                                     # L2-reinit-4h, L2-premed
     if s.bag_ng_per_day > s.cap_ng_per_day:
         return E_DOSE_CAP                                   # L2.2-step, L2.4-restart-9
+    if s.day_ng + _quantum_ng(s) > s.cap_ng_per_day:
+        return E_DOSE_CAP                                   # L2-dose-28: the 24 h guard, known at START
+    if s.bag_ul + (s.acc_ul + s.bag_ul_per_h) // MIN_PER_H > s.bag_volume_ul:
+        return E_NO_BAG                                     # EXT-rates: the bag holds no more minute
     if s.indication == IND_RR and s.step_premed_done == 0 and s.bag_ng_per_day > s.cap_low_ng_per_day:
         if s.premed_acked == 0:
             return E_STEP_PREMED                            # L2-premed before the step dose
         s.step_premed_done = 1
     s.mode = MODE_RUNNING
+    _deliver_minute(s)                                      # the first minute, booked before it runs
+    _refresh_cap(s)
     s.motor_ul_per_h = s.bag_ul_per_h                       # L2-constant-rate
     s.int_start_min = -1
     s.int_reason = 0
@@ -716,10 +768,12 @@ def power_up(s, outage_min):
         s.bag_room_min = min(s.bag_room_min + outage_min, COUNTER_MAX)
     if s.phase == PHASE_FREE:
         s.free_min = min(s.free_min + outage_min, COUNTER_MAX)
-    if outage_min >= MIN_PER_DAY:
-        s.day_min = 0
+    if outage_min >= MIN_PER_DAY or s.day_min + outage_min >= MIN_PER_DAY:
+        s.day_min = 0                                       # the 24 h window ended in the outage
         s.day_ng = 0
         s.day_cap_ng = 0
+    else:
+        s.day_min = s.day_min + outage_min                  # a known outage is time of the window
     _end_checks(s)
     _update_interruption(s)
     _check_reaction_timers(s)
@@ -799,18 +853,21 @@ def invariant(s):
         and s.cycle_run_min <= CYCLE_INFUSION_MIN
         # -- strengthening found with verify/ (each conjunct is needed for induction) --
         and s.cap_ng_per_day == _cap_now(s)                 # the cap in force is always current
-        and (s.phase != PHASE_INFUSION or s.cycle_run_min < CYCLE_INFUSION_MIN)
+        and (s.phase != PHASE_INFUSION or s.cycle_run_min <= CYCLE_INFUSION_MIN)
+        and (s.mode != MODE_RUNNING or (s.cycle_run_min > 0 and s.bag_run_min > 0))
         and (s.mode != MODE_NO_PATIENT or (
             s.cycle == 0 and s.phase == PHASE_INFUSION and s.cycle_run_min == 0
             and s.step_run_min == 0 and s.low_left_min == 0 and s.int_start_min == -1
             and s.bag_loaded == 0 and s.rx_kind == RX_NONE and s.decision_pending == 0 and s.locked == 0))
+        and ((s.bag_loaded == 0 and s.bag_id == 0)
+             or (s.bag_loaded == 1 and s.bag_id >= 1 and s.bag_id == s.last_bag_id))
         and (s.bag_loaded == 1 or (
             s.bag_duration_min == 0 and s.bag_run_min == 0 and s.bag_room_min == 0
             and s.bag_room_limit_min == 0 and s.bag_volume_ul == 0 and s.bag_ul == 0
             and s.bag_ng == 0 and s.acc_ng == 0 and s.acc_ul == 0))
         and (s.bag_loaded == 0 or (
-            s.bag_run_min < s.bag_duration_min and s.bag_room_min < s.bag_room_limit_min
-            and s.bag_ul < s.bag_volume_ul
+            s.bag_run_min <= s.bag_duration_min and s.bag_room_min < s.bag_room_limit_min
+            and s.bag_ul <= s.bag_volume_ul
             and (((s.bag_duration_min == 1440 or s.bag_duration_min == 2880) and s.bag_room_limit_min == ROOM_24_48_MIN)
                  or ((s.bag_duration_min == 4320 or s.bag_duration_min == 5760) and s.bag_room_limit_min == ROOM_72_96_MIN)
                  or (s.bag_duration_min == 10080 and s.bag_room_limit_min == ROOM_7D_MIN))))

@@ -7,8 +7,9 @@ hil/sim.py on CPython, hil/mpy_board.mjs on MicroPython), and in tests.
 Rules of the link (docs/protocol.md):
 - only a frame whose CRC matches is acted on; a bad or partial frame changes no therapy
   (L2.5-errors) and is answered with a NAK;
-- one reply per request; the reply to the last SEQ is kept and re-sent for a duplicate, so a
-  retried command is never applied twice;
+- one reply per request; the reply to the last request of each role (and one for plain
+  frames) is kept and re-sent for a duplicate, so a retried command is never applied twice,
+  even when another host (another role) spoke in between;
 - therapy commands need a session (a HELLO since this boot); after a reboot a retried command
   is refused (E_OUT_OF_STATE) instead of being applied a second time;
 - every command but HELLO needs an authenticated frame from a role allowed to send it
@@ -28,6 +29,7 @@ ENABLE_PIN = 3
 UL_PER_STEP_X1000 = 50
 RECORD_PATH = "journal.bin"
 KEYS_PATH = "keys.bin"          # provisioned over USB (docs/security.md), never over the link
+KEYS_NEW_PATH = "keys.new"      # provisioning copies here, then renames over keys.bin
 COUNTERS_PATH = "auth.bin"
 MAX_AUTH_EVENTS_PER_MIN = 8     # refusals logged per kernel minute; the rest are only counted
 
@@ -76,12 +78,23 @@ class Board:
         controller.listeners.append(self._on_event)
 
     def reset_link(self):
-        """What a reboot forgets: the session, the reply cache, a half-received frame."""
+        """What a reboot forgets: the session, the reply caches, a half-received frame."""
         self.decoder.reset()
         self.session = False
-        self.last_seq = -1
-        self.last_crc = 0
-        self.last_reply = b""
+        # one reply cache per role (index 0: plain frames): a host's retry is recognised even
+        # when another host, with another role, sent a request in between (docs/security.md)
+        self.cache_seq = [-1] * (auth.NROLES + 1)
+        self.cache_crc = [0] * (auth.NROLES + 1)
+        self.cache_reply = [b""] * (auth.NROLES + 1)
+
+    def _cache_slot(self, ftype, n):
+        """The reply-cache slot of the frame in the decoder: the role its trailer claims (an
+        authenticated frame), else 0. A claim is not trusted here: a cached reply goes only to
+        the very same frame (SEQ and CRC), which changes nothing."""
+        if ftype != P.T_AUTH or n < auth.TRAILER_INTS:
+            return 0
+        role = struct.unpack_from("<i", self.decoder.buf, P.HEADER_BYTES + 4 * (n - auth.TRAILER_INTS))[0]
+        return role if 1 <= role <= auth.NROLES else 0
 
     def boot(self, outage_min=-1):
         """Start the controller; its EV_BOOT event is the boot banner the host waits for."""
@@ -122,8 +135,9 @@ class Board:
         dec = self.decoder
         ver, ftype, seq, cmd, n = dec.header()
         frame_crc = dec.frame_crc()
-        if seq == self.last_seq and frame_crc == self.last_crc:
-            self.out.extend(self.last_reply)        # a retry: same reply, nothing re-applied
+        slot = self._cache_slot(ftype, n)
+        if seq == self.cache_seq[slot] and frame_crc == self.cache_crc[slot]:
+            self.out.extend(self.cache_reply[slot])     # a retry: same reply, nothing re-applied
             return
         authenticated = ftype == P.T_AUTH
         if n < 0 or not (ftype == P.T_REQUEST or authenticated) or (authenticated and n < auth.TRAILER_INTS):
@@ -139,9 +153,9 @@ class Board:
                     raise
                 return                              # the board "rebooted": no reply, as on a board
         reply = P.encode(bytearray(), P.T_REPLY, seq, cmd, values)
-        self.last_seq = seq
-        self.last_crc = frame_crc
-        self.last_reply = reply
+        self.cache_seq[slot] = seq
+        self.cache_crc[slot] = frame_crc
+        self.cache_reply[slot] = reply
         self.out.extend(reply)
 
     def _dispatch(self, cmd, args, authenticated):
@@ -150,14 +164,14 @@ class Board:
             if len(args) != 1:
                 return [P.E_ARITY]
             return self._hello(args[0])
-        if cmd == P.CMD_STATUS or cmd == P.CMD_EVENTS:
+        if cmd == P.CMD_STATUS or cmd == P.CMD_EVENTS or cmd == P.CMD_AUTH_EVENTS:
             if len(args) != (0 if cmd == P.CMD_STATUS else 1):
                 return [P.E_ARITY]
             refused = self._authorise(cmd, authenticated, auth.PERM_READ, False)
             if refused:
                 return refused
-            if cmd == P.CMD_EVENTS:
-                return self._events(args[0])
+            if cmd != P.CMD_STATUS:
+                return self._events(args[0], cmd == P.CMD_AUTH_EVENTS)
             d = c.status()
             values = [kernel.OK]
             for name in P.STATUS_FIELDS:
@@ -193,7 +207,6 @@ class Board:
             status = P.E_VERSION
         else:
             self.session = True
-            self.last_seq = -1                  # a new session starts a new reply cache
         values = [status, P.VERSION, FIRMWARE_VERSION, self.build_kind, self.max_advance_min,
                   self.hash_kind]
         for i in range(8):
@@ -201,6 +214,7 @@ class Board:
         last = self.auth.counters.last
         values.extend((self.auth.roles(), last[auth.ROLE_PHARMACY], last[auth.ROLE_CLINICIAN],
                        last[auth.ROLE_BENCH], self.auth.rejected, self.auth_unlogged))
+        values.append(1 if self.controller.s.mode == kernel.MODE_RUNNING else 0)   # infusing
         return values
 
     def _authorise(self, cmd, authenticated, need, durable):
@@ -234,16 +248,16 @@ class Board:
             self.auth_unlogged += 1
         return [P.E_UNAUTHORISED, reason]
 
-    def _events(self, since_seq):
+    def _events(self, since_seq, security):
         j = self.controller.journal
         if since_seq < 0:
             # journal seqs start at 0, and Journal.events marks blank and corrupt ring records
             # with seq -1: a negative bound would return them, and their 0xFFFFFFFF seq does
             # not fit the reply's i32 (struct.error out of feed(): the board loop stops)
             since_seq = 0
-        values = [kernel.OK, j.event_seq, 0]
+        values = [kernel.OK, j.auth_seq if security else j.event_seq, 0]
         n = 0
-        for ev in j.events(since_seq):
+        for ev in j.events(since_seq, security):
             if n == P.EVENTS_PER_REPLY:
                 break
             values.extend(ev)
@@ -260,7 +274,12 @@ class Board:
             return
         self._queued += 1
         c = self.controller
-        seq = c.journal.event_seq - 1 if c.persist else -1
+        if not c.persist:
+            seq = -1
+        elif code == journal.EV_AUTH:
+            seq = c.journal.auth_seq - 1        # the security ring has its own seq
+        else:
+            seq = c.journal.event_seq - 1
         P.encode(self.out, P.T_EVENT, seq, code, (seq, c.s.now_min, a, b))
 
     # ------------------------------------------------------------ on a board
@@ -309,8 +328,19 @@ KEYS_OK = 1
 KEYS_BAD = 2
 
 
-def read_keys(path=KEYS_PATH):
-    """(KEYS_*, {role: key} or None) from the provisioned key file (docs/security.md)."""
+def read_keys(path=KEYS_PATH, new_path=KEYS_NEW_PATH):
+    """(KEYS_*, {role: key} or None) from the provisioned key file (docs/security.md). A reset in
+    the middle of provisioning can leave keys.bin missing or torn beside a complete keys.new:
+    then the complete copy is used (the replay counters are kept either way)."""
+    state, keys = _read_key_file(path)
+    if state != KEYS_OK and new_path:
+        again, new_keys = _read_key_file(new_path)
+        if again == KEYS_OK:
+            return again, new_keys
+    return state, keys
+
+
+def _read_key_file(path):
     try:
         with open(path, "rb") as f:
             data = f.read()

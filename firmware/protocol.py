@@ -41,7 +41,8 @@ INT_MAX = 2147483647
 # commands: 1..13 are the therapy commands, firmware/pump.py CMD_* (same ids)
 CMD_HELLO = 32      # [host protocol version] -> hello fields
 CMD_STATUS = 33     # [] -> STATUS_FIELDS
-CMD_EVENTS = 34     # [since_seq] -> next_seq, n, n x (seq, time_min, code, a, b)
+CMD_EVENTS = 34     # [since_seq] -> next_seq, n, n x (seq, time_min, code, a, b): therapy events
+CMD_AUTH_EVENTS = 35    # [since_seq] -> the same, from the security ring (refused requests, EV_AUTH)
 # 48..63: simulation commands, defined and served by firmware/simboard.py only, so that
 # a production build (hil/build.py --production) does not contain them
 
@@ -76,6 +77,8 @@ HASH_MPY = 2        # sha256 of firmware/kernel.mpy (what runs on a board)
 
 HELLO_FIELDS = ("protocol_version", "firmware_version", "build_kind", "max_advance_min", "hash_kind")
 # after the 8 integers of the kernel hash: who can authenticate, and the replay counters
+# then what a flashing tool must know before it interrupts the board (hil/cli.py flash, keys provision)
+HELLO_STATE_FIELDS = ("infusing",)
 HELLO_AUTH_FIELDS = ("auth_roles", "counter_pharmacy", "counter_clinician", "counter_bench",
                      "auth_rejected", "auth_unlogged")
 EVENTS_PER_REPLY = 8
@@ -88,7 +91,7 @@ STATUS_FIELDS = (
     "bag_ul", "day_ng", "cycle_ng", "course_ng", "course_ul", "alarm", "fault", "locked",
     "lock_reason", "reinit_needed", "need_premed", "need_supervision", "int_start_min",
     "int_reason", "rx_kind", "rx_grade", "decision_pending", "overdose_min", "step_run_min",
-    "low_left_min", "hospitalization", "events",
+    "low_left_min", "hospitalization", "events", "bag_id", "last_bag_id",
 )
 
 

@@ -1,9 +1,16 @@
 """The controller: kernel + record + clock + motor. The only code that moves the motor.
 
-Order of every step (write-ahead): the kernel decides, the record is written, and only
-then does the motor get the new rate. A power cut between the two leaves a record that
-counts the next minute as delivered when it may not be: never lower than delivered.
-If the record cannot be written, the kernel is faulted and the motor stopped.
+Order of every step (write-ahead): the kernel decides, the state record is written, then the
+events that describe the change are logged, and only then does the motor get the new rate.
+A power cut between any two leaves a record that counts the next minute as delivered when it
+may not be (never lower than delivered), and never an event whose state is not on the device
+(a journal that says "locked" with a state that does not).
+
+If the record cannot be written (flash full, I/O error), nothing is acknowledged: the command
+answers E_FAULT instead of its status, the kernel latches the fault and stops the motor, and
+the controller keeps the state and its events in RAM and writes them as soon as storage
+works again (retried on every poll), so a lock-out entered while the write failed is on the
+device before anything else is.
 """
 from . import kernel, journal
 
@@ -15,6 +22,9 @@ MAX_TICKS_PER_POLL = MAX_GAP_MS // MS_PER_MIN + 1
 FAULT_CLOCK = 1                 # EV_FAULT kind of a clock fault (b: the gap in seconds)
 FAULT_RECORD = 2                # EV_FAULT kind of a failed record write
 GAP_LOG_MAX_S = 1000000000      # the logged gap is clamped to the journal's int32
+MAX_PENDING_EVENTS = 16         # events of one step waiting for their state to be on the device
+                                # (a step logs at most 10: command, stop, resume, bag end, bag
+                                # expired, alarm, lock, cycle, re-initiation, fault)
 
 # command ids shared with the serial protocol: id -> (name, kernel function, arity)
 CMD_SETUP = 1
@@ -33,7 +43,7 @@ CMD_CLEAR_FAULT = 13
 
 COMMANDS = {
     CMD_SETUP: ("setup", kernel.setup, 4),
-    CMD_BAG: ("bag", kernel.bag, 7),
+    CMD_BAG: ("bag", kernel.bag, 8),
     CMD_START: ("start", kernel.start, 0),
     CMD_STOP: ("stop", kernel.stop, 1),
     CMD_ACK: ("ack", kernel.ack, 1),
@@ -59,28 +69,41 @@ class Controller:
         self.motor = motor
         self.last_ms = clock.ms()
         self.pending_ms = 0
-        self.persist = True         # False after a corrupt record: keep its bytes untouched
+        self.persist = True         # False after a corrupt or incompatible record: keep its bytes
         self.load_result = journal.LOAD_FRESH
         self.listeners = []         # callables(code, a, b) for unsolicited events
+        self.unsaved = False        # the state in RAM is not on the device yet (a write failed)
+        self.events_overflow = 0    # events dropped because the pending queue was full
+        self.carry_ms = 0           # stopped time before a START, counted again at the next stop
+        # events of the current step, logged after its state is on the device; preallocated,
+        # so the tick path allocates nothing
+        self._ev_code = [0] * MAX_PENDING_EVENTS
+        self._ev_a = [0] * MAX_PENDING_EVENTS
+        self._ev_b = [0] * MAX_PENDING_EVENTS
+        self._ev_n = 0
 
     # ---------------------------------------------------------------- start-up
     def boot(self, outage_min=-1):
-        """Restore the record, then tell the kernel how long power was off (-1: unknown)."""
+        """Restore the record, then tell the kernel how long power was off (-1: unknown).
+        EV_BOOT comes first, then the events the power-up caused (stop, alarms)."""
         self.load_result = self.journal.load(self.s)
-        if self.load_result == journal.LOAD_CORRUPT:
-            # never trust it, never overwrite it: start stopped, with an alarm
+        self._event(journal.EV_BOOT, self.load_result, outage_min)
+        if self.load_result == journal.LOAD_CORRUPT or self.load_result == journal.LOAD_INCOMPATIBLE:
+            # never trust it, never overwrite it: start stopped, with an alarm. A record of a
+            # layout this firmware cannot read is another firmware's therapy (maybe a locked
+            # patient's): nothing is written until the right firmware is flashed
             self.s = kernel.State()
             kernel.fault(self.s)
             self.persist = False
-            self._event(journal.EV_CORRUPT, 1, 0)
+            self._event(journal.EV_CORRUPT, 1 if self.load_result == journal.LOAD_CORRUPT else 4, 0)
         elif self.load_result == journal.LOAD_OK:
             before = self._snapshot()
             kernel.power_up(self.s, outage_min)
             self._after(before)
         self._apply()
-        self._event(journal.EV_BOOT, self.load_result, outage_min)
         self.last_ms = self.clock.ms()
         self.pending_ms = 0
+        self.carry_ms = 0
         return self.load_result
 
     # ---------------------------------------------------------------- commands
@@ -96,12 +119,22 @@ class Controller:
             if not isinstance(a, int) or isinstance(a, bool):
                 return kernel.E_ARG
         if cid == CMD_CLEAR_FAULT and not self.persist:
+            if self.load_result == journal.LOAD_INCOMPATIBLE:
+                return kernel.E_FAULT   # another firmware's record: never replaced from here
             self.persist = True     # the operator has seen the corrupt record; start a new one
         before = self._snapshot()
+        was_running = self.s.mode == kernel.MODE_RUNNING
         status = fn(self.s, *args)  # type: ignore[operator]
         self._event(journal.EV_COMMAND, cid, status)
         self._after(before)
-        self._apply()
+        if not self._apply():
+            return kernel.E_FAULT   # not on the device: the effect is not acknowledged
+        if cid == CMD_START and status == kernel.OK and not was_running:
+            # START booked its first minute (kernel.start): the minute grid restarts here, so
+            # each booked minute is a minute the motor runs; the stopped part of the minute
+            # before START is carried and counted again at the next stop
+            self.carry_ms = self.pending_ms
+            self.pending_ms = 0
         return status
 
     # ---------------------------------------------------------------- time
@@ -127,6 +160,8 @@ class Controller:
         now = self.clock.ms()
         gap_ms = self.clock.diff(now, self.last_ms)
         self.last_ms = now
+        if self.unsaved and self.persist:
+            self._apply()               # storage failed earlier: write the latched state now
         if gap_ms < 0 or gap_ms > MAX_GAP_MS:
             self.clock_fault(gap_ms)
             return -1
@@ -171,17 +206,32 @@ class Controller:
 
     # ---------------------------------------------------------------- internals
     def _apply(self):
-        """Write-ahead: persist, then drive the motor; a failed write stops it."""
+        """Write-ahead: persist the state, then log its events, then drive the motor.
+        Returns True if the state is on the device (or nothing is persisted: a corrupt or
+        incompatible record is kept untouched). A failed write stops the motor, latches the
+        fault in RAM and keeps the events pending; poll() retries until storage works."""
         s = self.s
-        if self.persist and not self.journal.save(s):
-            kernel.fault(s)
-            self._event(journal.EV_FAULT, FAULT_RECORD, 0)
+        durable = True
+        if self.persist:
+            durable = self.journal.save(s)
+            if not durable:
+                if s.fault == 0 or s.mode == kernel.MODE_RUNNING:
+                    kernel.fault(s)
+                    self._event(journal.EV_FAULT, FAULT_RECORD, 0)
+                durable = self.journal.save(s)      # one more try, now with the fault latched
+        self.unsaved = not durable
+        if durable:
+            self._flush_events()
         if not self.motor.set_rate(s.motor_ul_per_h):
             if s.mode == kernel.MODE_RUNNING:
                 kernel.fault(s)
                 if self.persist:
-                    self.journal.save(s)
+                    self.unsaved = not self.journal.save(s)
             self.motor.set_rate(0)
+        if s.mode != kernel.MODE_RUNNING and self.carry_ms:
+            self.pending_ms += self.carry_ms    # the stopped part of START's minute counts again
+            self.carry_ms = 0
+        return durable
 
     def _snapshot(self):
         s = self.s
@@ -210,14 +260,45 @@ class Controller:
             self._event(journal.EV_REINIT, s.int_start_min, 0)
 
     def note(self, code, a, b):
-        """Log an event of the board loop (a refused frame, a corrupt counter record)."""
+        """Log an event of the board loop (a refused frame, a corrupt counter record). It
+        changes no state, so it is logged now, unless earlier events still wait for theirs."""
         self._event(code, a, b)
+        if not self.unsaved:
+            self._flush_events()
 
     def _event(self, code, a, b):
-        if self.persist:
-            self.journal.log(self.s.now_min, code, a, b)
-        for fn in self.listeners:
-            fn(code, a, b)
+        """Queue an event of this step; it is logged once its state is on the device."""
+        n = self._ev_n
+        if n >= MAX_PENDING_EVENTS:
+            self.events_overflow += 1
+            return
+        self._ev_code[n] = code
+        self._ev_a[n] = a
+        self._ev_b[n] = b
+        self._ev_n = n + 1
+
+    def _flush_events(self):
+        """Log the queued events (the state they describe is on the device) and tell the
+        listeners. A log write that fails keeps the rest queued for the next try."""
+        i = 0
+        n = self._ev_n
+        while i < n:
+            code = self._ev_code[i]
+            a = self._ev_a[i]
+            b = self._ev_b[i]
+            if self.persist and not self.journal.log(self.s.now_min, code, a, b):
+                break
+            for fn in self.listeners:
+                fn(code, a, b)
+            i += 1
+        j = 0
+        while i < n:                    # keep what could not be written, in order
+            self._ev_code[j] = self._ev_code[i]
+            self._ev_a[j] = self._ev_a[i]
+            self._ev_b[j] = self._ev_b[i]
+            i += 1
+            j += 1
+        self._ev_n = j
 
     # ---------------------------------------------------------------- reading
     def status(self):
@@ -237,7 +318,7 @@ class Controller:
             "rx_grade": s.rx_grade, "decision_pending": s.decision_pending,
             "overdose_min": s.overdose_min, "step_run_min": s.step_run_min,
             "low_left_min": s.low_left_min, "hospitalization": hospitalization_day(s),
-            "events": self.journal.event_seq,
+            "events": self.journal.event_seq, "bag_id": s.bag_id, "last_bag_id": s.last_bag_id,
         }
 
 

@@ -103,9 +103,10 @@ INTERESTING = (0, 1, -1, 2, 255, 256, 0x7E, 0x7D, 0x03, 65535, 65536, 1000000000
 PLAUSIBLE: dict[tuple[int, int], tuple[int, ...]] = {
     (pump.CMD_SETUP, 0): (PID,), (pump.CMD_SETUP, 1): (1, 2, 3, 4),
     (pump.CMD_SETUP, 2): (3000, 5400, 44999, 45000, 70000, 300001), (pump.CMD_SETUP, 3): (0, 5000, 12000, 35001),
-    (pump.CMD_BAG, 0): (PID, PID + 1), (pump.CMD_BAG, 1): (9000, 28000, 56000, 63000, 196000, 196001),
-    (pump.CMD_BAG, 2): (10000, 240000, 1000000), (pump.CMD_BAG, 3): (24, 48, 72, 96, 168, 25),
-    (pump.CMD_BAG, 4): (0, 1), (pump.CMD_BAG, 5): (0, 60, 2880), (pump.CMD_BAG, 6): (0, 100, 11520),
+    (pump.CMD_BAG, 0): (PID, PID + 1), (pump.CMD_BAG, 1): (0, 1, 2, 3, 1000000000),
+    (pump.CMD_BAG, 2): (9000, 28000, 56000, 63000, 196000, 196001),
+    (pump.CMD_BAG, 3): (10000, 240000, 1000000), (pump.CMD_BAG, 4): (24, 48, 72, 96, 168, 25),
+    (pump.CMD_BAG, 5): (0, 1), (pump.CMD_BAG, 6): (0, 60, 2880), (pump.CMD_BAG, 7): (0, 100, 11520),
     (pump.CMD_STOP, 0): tuple(range(0, 13)), (pump.CMD_ACK, 0): (1, 2, 3),
     (pump.CMD_ACK_ALARM, 0): (0, 1, 2, 8, 32, 64, 128, 255), (pump.CMD_REACTION, 0): tuple(range(0, 7)),
     (pump.CMD_REACTION, 1): tuple(range(0, 6)), (pump.CMD_DECIDE, 0): (0, 1, 2),
@@ -345,7 +346,7 @@ class Target:
             self._setup(C.encode_frame(P.T_REQUEST, self._next_seq(), P.CMD_HELLO, [P.VERSION]))
         if state == "infusing":
             for cmd, args in ((pump.CMD_SETUP, [PID, kernel.IND_MRD, 70000, 0]),
-                              (pump.CMD_BAG, [PID, 56000, 240000, 48, 0, 0, 0]),
+                              (pump.CMD_BAG, [PID, 1, 56000, 240000, 48, 0, 0, 0]),
                               (pump.CMD_ACK, [kernel.ACK_PREMED]), (pump.CMD_ACK, [kernel.ACK_SUPERVISION]),
                               (pump.CMD_START, [])):
                 self._setup(self._signed(cmd, args, None, NEXT, self._next_seq()))
@@ -454,9 +455,9 @@ class Target:
         if not self.motor_failed and sim.motor.ul_per_h != s.motor_ul_per_h:
             raise FuzzCheckFailed("motor runs at %d, commanded %d" % (sim.motor.ul_per_h, s.motor_ul_per_h))
         self._check_output(out, frames, cuts)
-        if board.out or len(board.last_reply) > MAX_WIRE_BYTES or len(board.controller.listeners) != 1:
+        if board.out or max(len(r) for r in board.cache_reply) > MAX_WIRE_BYTES or len(board.controller.listeners) != 1:
             raise FuzzCheckFailed("board buffers grow: out %d, reply cache %d, listeners %d"
-                                  % (len(board.out), len(board.last_reply), len(board.controller.listeners)))
+                                  % (len(board.out), max(len(r) for r in board.cache_reply), len(board.controller.listeners)))
 
     def _check_output(self, out: bytes, frames: int, cuts: int) -> None:
         st = self.stats.values

@@ -43,14 +43,14 @@ PRNG_SEED = 20261121
 HELLO = FramePlan(K_PLAIN, P.CMD_HELLO, (P.VERSION,))
 INFUSION = [
     FramePlan(K_SIGNED, pump.CMD_SETUP, (PID, k.IND_MRD, 70000, 0)),
-    FramePlan(K_SIGNED, pump.CMD_BAG, (PID, 56000, 240000, 48, 0, 0, 0)),
+    FramePlan(K_SIGNED, pump.CMD_BAG, (PID, 1, 56000, 240000, 48, 0, 0, 0)),
     FramePlan(K_SIGNED, pump.CMD_ACK, (k.ACK_PREMED,)),
     FramePlan(K_SIGNED, pump.CMD_ACK, (k.ACK_SUPERVISION,)),
     FramePlan(K_SIGNED, pump.CMD_START, ()),
 ]
 # one typical argument list per command (the first plausible value of each argument)
 TYPICAL = {
-    pump.CMD_SETUP: (PID, k.IND_MRD, 70000, 0), pump.CMD_BAG: (PID, 56000, 240000, 48, 0, 0, 0),
+    pump.CMD_SETUP: (PID, k.IND_MRD, 70000, 0), pump.CMD_BAG: (PID, 1, 56000, 240000, 48, 0, 0, 0),
     pump.CMD_STOP: (k.STOP_CLINICIAN,), pump.CMD_ACK: (k.ACK_PREMED,), pump.CMD_ACK_ALARM: (255,),
     pump.CMD_REACTION: (k.RX_CRS, 3), pump.CMD_DECIDE: (1,), P.CMD_HELLO: (P.VERSION,), P.CMD_EVENTS: (0,),
     simboard.CMD_ADVANCE: (60,), simboard.CMD_FAULT: (simboard.FAULT_OCCLUSION, 0),
@@ -133,7 +133,7 @@ def structured_plans() -> dict[str, list[FramePlan]]:
                                        FramePlan(K_PLAIN, 255, ())]
     plans["structured-int32-extremes"] = [HELLO] + INFUSION[:2] + [
         FramePlan(K_SIGNED, pump.CMD_SETUP, (P.INT_MAX, P.INT_MIN, P.INT_MAX, P.INT_MIN)),
-        FramePlan(K_SIGNED, pump.CMD_BAG, (PID, P.INT_MAX, P.INT_MIN, 48, P.INT_MAX, P.INT_MIN, P.INT_MAX)),
+        FramePlan(K_SIGNED, pump.CMD_BAG, (PID, P.INT_MAX, P.INT_MAX, P.INT_MIN, 48, P.INT_MAX, P.INT_MIN, P.INT_MAX)),
         FramePlan(K_SIGNED, pump.CMD_ACK_ALARM, (P.INT_MIN,)),
         FramePlan(K_SIGNED, simboard.CMD_ADVANCE, (P.INT_MIN,))]
     plans["structured-events-negative-seq"] = [HELLO, FramePlan(K_SIGNED, P.CMD_EVENTS, (-1,)),
@@ -148,7 +148,7 @@ def structured_plans() -> dict[str, list[FramePlan]]:
         FramePlan(K_SIGNED, pump.CMD_START, ()), FramePlan(K_SIGNED, simboard.CMD_FAULT, (simboard.FAULT_MOTOR, 0))]
     plans["structured-reset"] = [HELLO, FramePlan(K_SIGNED, simboard.CMD_RESET, ()), STOP]
     plans["structured-bag-edges"] = [HELLO, INFUSION[0]] + [
-        FramePlan(K_SIGNED, pump.CMD_BAG, (PID, drug, vol, dur, pres, 0, 0))
+        FramePlan(K_SIGNED, pump.CMD_BAG, (PID, 1, drug, vol, dur, pres, 0, 0))
         for drug, vol, dur, pres in ((196000, 1000000, 168, 1), (28001, 240000, 24, 0), (56000, 9999, 48, 0),
                                      (63000, 240000, 72, 1), (56000, 240000, 25, 0))]
     return plans

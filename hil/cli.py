@@ -5,6 +5,14 @@
     blinpump demo [--out DIR] [--runtime ...] [--course-cycles N]
     blinpump flash --port PORT [--with-sim] [--dry-run]
     blinpump keys new --out FILE | export --keys FILE --out keys.bin | provision --port PORT --keys FILE
+
+Exit status: 0 done; 1 a scenario, the course, a proof or a board failed; 2 a bad invocation or bad
+input, with one line on stderr naming the option or the field (`blinpump bench: error:
+field=--port: ...`, `... x.json: field=steps[3].advance: ...`). Inputs are checked before a
+pump is touched: scenario files in full (hil/scenarios.py), key files, output paths (--junit,
+--plot, --out), then the port. A port that cannot be opened, or answers nothing like a pump within
+BOOT_WAIT_S (+ the client's retries, about 5 s), is a bad --port (2); a link lost in the middle of
+a run is a failed run (1).
 """
 from __future__ import annotations
 
@@ -23,13 +31,34 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from blinpump.hil import build, scenarios
-from blinpump.hil.client import Pump
-from blinpump.hil.sim import RUNTIMES, SimBoard
+from blinpump.hil.client import BoardRebooted, LinkError, Pump, PumpError
+from blinpump.hil.micropython import MicroPythonUnavailable
+from blinpump.hil.sim import RUNTIMES, SimBoard, SimError, SimLinkError
+from blinpump.outputs import shown, why, writable_dir, writable_file
 
 REPO = build.REPO
 DEMO_INDICATION = "rr"          # the example patient of bench --course and demo: R/R, 70 kg
 DEMO_WEIGHT_KG = 70.0
 BOOT_WAIT_S = 5.0
+EXIT_FAILED, EXIT_USAGE = 1, 2
+
+
+def _error(prog: str, field: str, message: object, status: int = EXIT_USAGE) -> int:
+    """One line on stderr naming the option or field; returns the exit status."""
+    print("%s: error: field=%s: %s" % (prog, field, " ".join(str(message).split())), file=sys.stderr)
+    return status
+
+
+def _failed(prog: str, message: object) -> int:
+    """A run that could not finish (board, link, runtime): one line, status 1."""
+    print("%s: %s" % (prog, " ".join(str(message).split())), file=sys.stderr)
+    return EXIT_FAILED
+
+
+def _scenario_error(prog: str, exc: scenarios.ScenarioError) -> int:
+    """A ScenarioError already names its file and field (load, standard)."""
+    print("%s: error: %s" % (prog, " ".join(str(exc).split())), file=sys.stderr)
+    return EXIT_USAGE
 
 
 # ---------------------------------------------------------------- sim
@@ -43,7 +72,12 @@ def sim_main(argv: list[str]) -> int:
                              "compiled firmware in the WebAssembly MicroPython (Node)")
     parser.add_argument("--link", metavar="PATH", help="also make PATH a symlink to the device")
     args = parser.parse_args(argv)
-    board = SimBoard(args.runtime, link=args.link)
+    try:
+        board = SimBoard(args.runtime, link=args.link)
+    except SimLinkError as exc:
+        return _error("blinpump sim", "--link", exc)
+    except (SimError, build.CompileError, MicroPythonUnavailable) as exc:   # no Node, no runtime, no build
+        return _failed("blinpump sim", "the board did not start: %s" % exc)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -64,7 +98,7 @@ def sim_main(argv: list[str]) -> int:
 def _pump(port: str | None, runtime: str, keys: Any = "sim") -> Iterator[Pump]:
     """A Pump on `port` (signing with the key file `keys`), or on a simulated board started for
     the occasion (simulation test keys)."""
-    if port:
+    if port is not None:
         with Pump(port, boot_wait_s=BOOT_WAIT_S, keys=keys) as p:
             yield p
         return
@@ -89,30 +123,63 @@ def bench_main(argv: list[str]) -> int:
                         help="key file for authenticated commands (blinpump keys new; docs/security.md); "
                              "default: the simulation test keys, which only a simulated board accepts")
     args = parser.parse_args(argv)
+    prog = "blinpump bench"
+    if args.port is not None and not args.port.strip():
+        # an empty --port is a mistake (an unset variable), never a request for the simulator
+        return _error(prog, "--port", "empty; give the pump's pyserial URL (e.g. /dev/ttyACM0), or leave "
+                      "--port out for a simulated board")
+    for option, value in (("--junit", args.junit), ("--plot", args.plot)):
+        problem = None if value is None else writable_file(value)
+        if problem:
+            return _error(prog, option, "cannot write %s: %s" % (shown(value), problem))
     try:
         selected = scenarios.standard(args.scenarios)
     except scenarios.ScenarioError as exc:
-        print("blinpump bench: %s" % exc, file=sys.stderr)
-        return 2
+        return _scenario_error(prog, exc)
     timelines: dict[str, Any] | None = {} if args.plot else None
     from blinpump.hil import auth as host_auth
     try:
         keys = host_auth.resolve(args.keys)
     except host_auth.KeyFileError as exc:
-        print("blinpump bench: --keys: %s" % exc, file=sys.stderr)
-        return 2
-    with _pump(args.port, args.runtime, keys) as p:
-        results = scenarios.run_all(p, selected, timelines=timelines)
-        course = scenarios.run_course(p, DEMO_INDICATION, DEMO_WEIGHT_KG) if args.course else None
+        return _error(prog, "--keys", exc)
+    from serial import SerialException
+    with contextlib.ExitStack() as stack:
+        try:
+            p = stack.enter_context(_pump(args.port, args.runtime, keys))
+        except LinkError:
+            if args.port is None:
+                raise                   # the simulated board of this process: not an input error
+            return _error(prog, "--port", "nothing answered HELLO at %s within about %.0f s: not a pump, "
+                          "not powered, or another baud rate" % (args.port, BOOT_WAIT_S))
+        except (SerialException, OSError, ValueError, PumpError, BoardRebooted) as exc:
+            if args.port is None:
+                raise
+            # cannot be opened (SerialException is an OSError), a bad URL (ValueError), or a board
+            # that does not speak this protocol (PumpError)
+            return _error(prog, "--port", "no pump at %s: %s" % (args.port, exc))
+        except (SimError, build.CompileError, MicroPythonUnavailable) as exc:
+            return _failed(prog, "the simulated board did not start: %s" % exc)
+        try:
+            results = scenarios.run_all(p, selected, timelines=timelines)
+            course = scenarios.run_course(p, DEMO_INDICATION, DEMO_WEIGHT_KG) if args.course else None
+        except (LinkError, SerialException) as exc:
+            return _failed(prog, "the link to the pump failed during the run: %s" % exc)
     print(scenarios.table(results))
     if course:
         print("course: %(cycles)d cycles, %(days)d days, planned %(planned_ng)d ng, pump recorded "
               "%(course_ng)d ng, %(wall_s).1f s" % course)
+    # the paths were checked before the run; the disk may have changed since
     if args.junit:
-        scenarios.write_junit(results, args.junit)
+        try:
+            scenarios.write_junit(results, args.junit)
+        except OSError as exc:
+            return _error(prog, "--junit", "cannot write %s: %s" % (args.junit, why(exc)))
     if args.plot and timelines is not None:
         from blinpump.hil.plot import plot_timelines
-        print("plot: %s" % plot_timelines(timelines, args.plot))
+        try:
+            print("plot: %s" % plot_timelines(timelines, args.plot))
+        except OSError as exc:
+            return _error(prog, "--plot", "cannot write %s: %s" % (args.plot, why(exc)))
     ok = all(r.ok for r in results) and (course is None or course["ok"])
     return 0 if ok else 1
 
@@ -160,12 +227,27 @@ def demo_main(argv: list[str]) -> int:
                         help="give only the first N cycles of the course (default: all)")
     parser.add_argument("--no-prove", action="store_true", help="skip `blinpump prove`")
     args = parser.parse_args(argv)
+    prog = "blinpump demo"
+    problem = writable_dir(args.out)
+    if problem:
+        return _error(prog, "--out", "cannot write into %s: %s" % (shown(args.out), problem))
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        from blinpump.model.errors import ModelError
+        bad_plan: tuple[type[Exception], ...] = (ModelError,)
+    except ImportError:                 # _plan_text says the plan is skipped
+        bad_plan = ()
+    try:
+        plan = _plan_text(DEMO_INDICATION, DEMO_WEIGHT_KG, args.course_cycles)
+    except bad_plan as exc:             # a ModelError: the cycles clause (L2.2-course) and the reason
+        return _error(prog, "--course-cycles clause=%s" % getattr(exc, "clause", "-"), getattr(exc, "message", exc))
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return _error(prog, "--out", "cannot make %s: %s" % (out, why(exc)))
     t0 = time.monotonic()
     report = ["# blinpump demo", ""]
 
-    plan = _plan_text(DEMO_INDICATION, DEMO_WEIGHT_KG, args.course_cycles)
     print(plan)
     report += ["## Plan (model/)", "", "```", plan, "```", ""]
 
@@ -186,25 +268,28 @@ def demo_main(argv: list[str]) -> int:
                    "%(planned_ng)d ng, pump recorded %(course_ng)d ng: %(verdict)s"
                    % dict(course, verdict="OK" if course["ok"] else "MISMATCH"))
     print(course_line)
-    scenarios.write_junit(results, out / "junit.xml", suite="blinpump.demo")
-    try:
-        from blinpump.hil.plot import plot_timelines
-        plot = str(plot_timelines(timelines, out / "timeline.png", title="blinpump demo: standard scenarios (%s runtime)"
-                                  % args.runtime))
-    except ImportError as exc:          # matplotlib is a dependency, but the demo does not need it
-        plot = "skipped (%s)" % exc
-    report += ["## Simulated board", "",
-               "%s runtime, protocol v%d, firmware %d, %s build, kernel sha256 %s (%s this repository)"
-               % (args.runtime, hello["protocol_version"], hello["firmware_version"], hello["build"],
-                  hello["kernel_sha256"][:16], "matches" if matches else "DOES NOT MATCH"), "",
-               "## Scenarios over serial", "", "```", table, "```", "",
-               "Timeline (rate, cap in force, cumulative dose, interruptions, bag changes, alarms): %s"
-               % ("[timeline.png](timeline.png)" if plot.endswith(".png") else plot), "",
-               "## Course", "", course_line, ""]
-    ok = all(r.ok for r in results) and course["ok"] and matches and prove_rc in (None, 0)
-    report.append("Result: %s (%.1f s)" % ("PASS" if ok else "FAIL", time.monotonic() - t0))
-    (out / "report.md").write_text("\n".join(report) + "\n")
-    (out / "course.json").write_text(json.dumps(course, indent=2) + "\n")
+    try:                                # --out was checked first; the disk may have changed since
+        scenarios.write_junit(results, out / "junit.xml", suite="blinpump.demo")
+        try:
+            from blinpump.hil.plot import plot_timelines
+            plot = str(plot_timelines(timelines, out / "timeline.png",
+                                      title="blinpump demo: standard scenarios (%s runtime)" % args.runtime))
+        except ImportError as exc:          # matplotlib is a dependency, but the demo does not need it
+            plot = "skipped (%s)" % exc
+        report += ["## Simulated board", "",
+                   "%s runtime, protocol v%d, firmware %d, %s build, kernel sha256 %s (%s this repository)"
+                   % (args.runtime, hello["protocol_version"], hello["firmware_version"], hello["build"],
+                      hello["kernel_sha256"][:16], "matches" if matches else "DOES NOT MATCH"), "",
+                   "## Scenarios over serial", "", "```", table, "```", "",
+                   "Timeline (rate, cap in force, cumulative dose, interruptions, bag changes, alarms): %s"
+                   % ("[timeline.png](timeline.png)" if plot.endswith(".png") else plot), "",
+                   "## Course", "", course_line, ""]
+        ok = all(r.ok for r in results) and course["ok"] and matches and prove_rc in (None, 0)
+        report.append("Result: %s (%.1f s)" % ("PASS" if ok else "FAIL", time.monotonic() - t0))
+        (out / "report.md").write_text("\n".join(report) + "\n")
+        (out / "course.json").write_text(json.dumps(course, indent=2) + "\n")
+    except OSError as exc:
+        return _error(prog, "--out", "cannot write into %s: %s" % (out, why(exc)))
     print("blinpump demo: %s; report %s, JUnit %s, timeline %s"
           % ("PASS" if ok else "FAIL", out / "report.md", out / "junit.xml", plot))
     return 0 if ok else 1
@@ -236,12 +321,15 @@ def flash_main(argv: list[str]) -> int:
                         help="copy the simulation build instead (simulation commands, simulation keys): "
                              "never for a pump in use")
     parser.add_argument("--dry-run", action="store_true", help="print the mpremote commands only")
+    _pump_check_options(parser)
     parser.add_argument("--mpremote", default=None, help=argparse.SUPPRESS)   # tests: a stand-in
     args = parser.parse_args(argv)
-    if not args.port:
-        print("blinpump flash: no port given: use --port PORT (list ports with "
-              "`python -m serial.tools.list_ports`)", file=sys.stderr)
-        return 2
+    if not (args.port or "").strip():
+        return _error("blinpump flash", "--port", "no port given: use --port PORT (list ports with "
+                      "`python -m serial.tools.list_ports`)")
+    refused = _refuse_while_infusing("blinpump flash", args)
+    if refused is not None:
+        return refused
     try:
         files = build.compile_firmware(production=not args.with_sim)
     except build.CompileError as exc:
@@ -327,52 +415,156 @@ def keys_main(argv: list[str]) -> int:
     export = sub.add_parser("export", help="write the board's keys.bin from a key file")
     export.add_argument("--keys", required=True)
     export.add_argument("--out", required=True)
-    prov = sub.add_parser("provision", help="copy keys.bin to a board with mpremote and reset its counters")
+    prov = sub.add_parser("provision", help="copy keys.bin to a board with mpremote (its replay counters are kept)")
     prov.add_argument("--port", required=True)
     prov.add_argument("--keys", required=True)
     prov.add_argument("--dry-run", action="store_true", help="print the mpremote commands only")
+    prov.add_argument("--reset-counters", action="store_true",
+                      help="also erase the board's replay counters: only to recover a board whose counter "
+                           "record is corrupt, and only with keys never provisioned before (blinpump keys new); "
+                           "refused when the board already has these keys")
+    _pump_check_options(prov)
     prov.add_argument("--mpremote", default=None, help=argparse.SUPPRESS)   # tests: a stand-in
     args = parser.parse_args(argv)
-    try:
-        if args.action == "new":
-            roles = tuple(r.strip() for r in args.roles.split(",") if r.strip())
-            unknown = [r for r in roles if r not in host_auth.ROLES]
-            if unknown or not roles:
-                print("blinpump keys: --roles: unknown role %s (pharmacy, clinician, bench)"
-                      % ", ".join(unknown or ["(none)"]), file=sys.stderr)
-                return 2
-            if Path(args.out).exists() and not args.force:
-                print("blinpump keys: %s exists; --force to replace it (boards provisioned with it "
-                      "would no longer accept this host)" % args.out, file=sys.stderr)
-                return 2
+    prog = "blinpump keys"
+    if args.action in ("new", "export"):
+        problem = writable_file(args.out)
+        if problem:
+            return _error(prog, "--out", "cannot write %s: %s" % (shown(args.out), problem))
+    if args.action == "new":
+        roles = tuple(r.strip() for r in args.roles.split(",") if r.strip())
+        unknown = [r for r in roles if r not in host_auth.ROLES]
+        if unknown or not roles:
+            return _error(prog, "--roles", "unknown role %s (pharmacy, clinician, bench)"
+                          % ", ".join(unknown or ["(none)"]))
+        if os.path.lexists(args.out) and not args.force:
+            return _error(prog, "--out", "%s exists; --force to replace it (boards provisioned with it "
+                          "would no longer accept this host)" % args.out)
+        try:
             host_auth.save_keys(args.out, host_auth.new_keys(roles))
-            print("blinpump keys: wrote %s (%s)" % (args.out, ", ".join(roles)))
-            return 0
+        except OSError as exc:
+            return _error(prog, "--out", "cannot write %s: %s" % (args.out, why(exc)))
+        print("blinpump keys: wrote %s (%s, mode 0600)" % (args.out, ", ".join(roles)))
+        return 0
+    if args.action == "provision" and not args.port.strip():
+        return _error(prog, "--port", "empty; give the board's serial port (e.g. /dev/ttyACM0)")
+    try:
         keys = host_auth.load_keys(args.keys)
     except host_auth.KeyFileError as exc:
-        print("blinpump keys: %s" % exc, file=sys.stderr)
-        return 2
+        return _error(prog, "--keys", exc)
     if args.action == "export":
-        Path(args.out).write_bytes(host_auth.board_file(keys))
-        print("blinpump keys: wrote %s (%d keys)" % (args.out, len(keys)))
+        try:        # keys.bin holds the secret keys in the clear: owner only, like the key file
+            host_auth.write_private(args.out, host_auth.board_file(keys))
+        except OSError as exc:
+            return _error(prog, "--out", "cannot write %s: %s" % (args.out, why(exc)))
+        print("blinpump keys: wrote %s (%d keys, mode 0600)" % (args.out, len(keys)))
         return 0
     return _provision(args, host_auth.board_file(keys))
 
 
+# On the board: the key file's sha256 (or "none"), so --reset-counters can tell new keys from old ones
+_KEYS_HASH = """
+import hashlib, binascii
+try:
+    with open(%r, 'rb') as f:
+        print('KEYS', binascii.hexlify(hashlib.sha256(f.read()).digest()).decode())
+except OSError:
+    print('KEYS none')
+"""
+# Replace keys.bin by keys.new in one rename (littlefs renames atomically); a reset before it leaves
+# the old keys.bin, a reset after it the new one; the board also falls back to a complete keys.new
+_KEYS_RENAME = """
+import os
+os.rename(%r, %r)
+print('KEYS renamed')
+"""
+
+
 def _provision(args: argparse.Namespace, keys_bin: bytes) -> int:
+    """Copy keys.bin to the board (docs/security.md, "Keys and provisioning"). The replay
+    counters (auth.bin) are never reset by provisioning: a counter never goes back for a key that
+    was in use, so re-provisioning the same keys cannot make recorded frames valid again."""
     import tempfile
     from blinpump.firmware import main as fw_main
+    refused = _refuse_while_infusing("blinpump keys", args)
+    if refused is not None:
+        return refused
     mpremote = args.mpremote.split() if args.mpremote else [sys.executable, "-m", "mpremote"]
     base = mpremote + ["connect", args.port]
+    if args.reset_counters and not args.dry_run:
+        proc = subprocess.run(base + ["exec", _KEYS_HASH % fw_main.KEYS_PATH], capture_output=True, text=True)
+        have = [line.split()[1] for line in proc.stdout.splitlines() if line.startswith("KEYS ")]
+        if proc.returncode != 0 or not have:
+            return _failed("blinpump keys", "could not read the board's key file: %s"
+                           % (proc.stderr + proc.stdout).strip())
+        if have[0] == hashlib.sha256(keys_bin).hexdigest():
+            return _error("blinpump keys", "--reset-counters", "the board already has these keys: resetting "
+                          "its counters would let recorded frames replay; make new keys (blinpump keys new)")
     with tempfile.TemporaryDirectory() as tmp:
-        local = Path(tmp) / fw_main.KEYS_PATH
+        local = Path(tmp) / fw_main.KEYS_NEW_PATH
         local.write_bytes(keys_bin)
-        # new keys make every old frame worthless, so the replay counters start again from 0
-        steps = [(base + ["fs", "cp", str(local), ":" + fw_main.KEYS_PATH], True),
-                 (base + ["fs", "rm", ":" + fw_main.COUNTERS_PATH], False)]
+        os.chmod(local, 0o600)
+        steps = [(base + ["fs", "cp", str(local), ":" + fw_main.KEYS_NEW_PATH], True),
+                 (base + ["exec", _KEYS_RENAME % (fw_main.KEYS_NEW_PATH, fw_main.KEYS_PATH)], True)]
+        if args.reset_counters:
+            steps.append((base + ["fs", "rm", ":" + fw_main.COUNTERS_PATH], False))
         if not _run_steps("keys", steps, len(mpremote), args.dry_run):
             return 1
         if args.dry_run:
             return 0
-    print("blinpump keys: provisioned %s; reset the board to load them" % args.port)
+    print("blinpump keys: provisioned %s%s; reset the board to load them"
+          % (args.port, " (replay counters erased)" if args.reset_counters else " (replay counters kept)"))
     return 0
+
+
+def _pump_check_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--pump-port", default=None, metavar="URL",
+                        help="the pump protocol's port, asked over the protocol whether the pump is infusing "
+                             "before anything interrupts the board (default: --port)")
+    parser.add_argument("--pump-keys", default=None, metavar="FILE",
+                        help="key file with the clinician key, for --stop-infusion (default: simulation keys)")
+    parser.add_argument("--stop-infusion", action="store_true",
+                        help="if the pump is infusing, stop it through the protocol (STOP, logged) first; "
+                             "without it, a pump that infuses is left alone and the command refused")
+
+
+def _refuse_while_infusing(prog: str, args: argparse.Namespace) -> int | None:
+    """None if the board may be interrupted now; else the exit status (1) after one line.
+
+    Interrupting a board through its REPL (mpremote sends Ctrl-C) stops the motor without a
+    journal entry, so first ask the pump over its own protocol (HELLO is open to anyone and says
+    whether it infuses). No pump answering (a bare REPL, a board without main.py) is fine."""
+    port = args.pump_port or args.port
+    if args.dry_run and not args.pump_port:
+        return None                     # nothing touches a board
+    from blinpump.hil import auth as host_auth
+    from blinpump.hil.client import open_serial
+    try:
+        ser = open_serial(port)
+    except (OSError, ValueError):
+        return None                     # mpremote will say what is wrong with the port
+    try:
+        keys = host_auth.resolve(args.pump_keys or "sim")
+        try:
+            p = Pump(ser, hello=False, keys=keys, timeout_s=0.3, retries=2)
+            info = p.hello()
+        except (LinkError, PumpError):
+            return None                 # not a pump protocol on this port
+        if not info.get("infusing"):
+            return None
+        if not args.stop_infusion:
+            return _failed(prog, "the pump on %s is infusing: stop the infusion first (a clinician's STOP), or "
+                           "give --stop-infusion to stop it through the protocol; nothing was done" % port)
+        try:
+            st = p.stop()
+            infusing = p.hello().get("infusing")
+        except (LinkError, PumpError) as exc:
+            return _failed(prog, "could not stop the infusion on %s: %s; nothing was done" % (port, exc))
+        if not st.ok or infusing:
+            return _failed(prog, "the pump on %s refused STOP (%r); nothing was done" % (port, st))
+        print("%s: the infusion on %s was stopped through the protocol (STOP, logged)" % (prog, port))
+        return None
+    except host_auth.KeyFileError as exc:
+        return _error(prog, "--pump-keys", exc)
+    finally:
+        ser.close()

@@ -2,7 +2,7 @@
 
     with Pump("/dev/pts/7") as pump:          # or socket://host:port, loop://, a Serial object
         pump.setup(4242, IND_RR, 70000, 0)
-        pump.bag(4242, 63000, 240000, 168, 1, 0, 0)
+        pump.bag(4242, 1, 63000, 240000, 168, 1, 0, 0)    # patient, bag identity, drug, ...
         ...
         print(pump.status()["cap_ng_per_day"])
 
@@ -180,7 +180,17 @@ class PumpError(Exception):
 
 
 class LinkError(Exception):
-    """No valid reply after every retry: the line or the board is down."""
+    """No valid reply after every retry: the line or the board is down. The request may have
+    reached the board and been applied (only its reply was lost): check status() before
+    repeating a therapy command, as after BoardRebooted."""
+
+
+class EventList(list):  # type: ignore[type-arg]
+    """Events read from the board's journal, oldest first. `lost` counts the events between
+    the requested seq and the first one returned that the board no longer has (its ring
+    wrapped, or a record failed its CRC): a gap is reported, never hidden."""
+
+    lost: int = 0
 
 
 class BoardRebooted(Exception):
@@ -193,7 +203,10 @@ def open_serial(url: str, baudrate: int = 115200, control_lines: bool = True) ->
     """Open a pyserial URL with DTR and RTS held low *before* the port opens, so that opening it
     does not reset a board wired for auto-reset (ESP32, some STM32/RP2040 adapters)."""
     import serial
-    ser = serial.serial_for_url(url, do_not_open=True, baudrate=baudrate, timeout=0.05)
+    if not url:
+        raise ValueError("port: empty; give a device (/dev/ttyACM0) or a pyserial URL")
+    # exclusive: a second host opening the same port gets an error, not a share of the replies
+    ser = serial.serial_for_url(url, do_not_open=True, baudrate=baudrate, timeout=0.05, exclusive=True)
     if control_lines:
         try:
             ser.dtr = False
@@ -206,7 +219,7 @@ def open_serial(url: str, baudrate: int = 115200, control_lines: bool = True) ->
         if not control_lines:
             raise
         # pseudo-terminals and some adapters refuse modem-control ioctls: open without them
-        ser = serial.serial_for_url(url, do_not_open=True, baudrate=baudrate, timeout=0.05)
+        ser = serial.serial_for_url(url, do_not_open=True, baudrate=baudrate, timeout=0.05, exclusive=True)
         ser.open()
     return ser
 
@@ -329,7 +342,8 @@ class Pump:
                     return f.ints
                 else:
                     self.stats["stale_replies"] += 1            # a late reply to an earlier request
-        raise LinkError("no valid reply to %s (seq %d) after %d attempts" % (_cmd_name(cmd), seq, self.retries + 1))
+        raise LinkError("no valid reply to %s (seq %d) after %d attempts; it may or may not have been "
+                        "applied: check status()" % (_cmd_name(cmd), seq, self.retries + 1))
 
     def _frame(self, seq: int, cmd: int, args: list[int]) -> bytes:
         """A signed frame when a role is needed and its key is held, else a plain request
@@ -374,6 +388,7 @@ class Pump:
         info["kernel_sha256"] = struct.pack("<8i", *ints[6:14]).hex() if len(ints) >= 14 else ""
         info["build"] = {P.BUILD_SIM: "sim", P.BUILD_PRODUCTION: "production"}.get(info["build_kind"], "?")
         info.update(zip(P.HELLO_AUTH_FIELDS, ints[14:14 + len(P.HELLO_AUTH_FIELDS)]))
+        info.update(zip(P.HELLO_STATE_FIELDS, ints[14 + len(P.HELLO_AUTH_FIELDS):]))
         for role, name in host_auth.ROLE_NAMES.items():
             # continue above the last counter the board accepted (after a host restart too)
             if role in self.counters:
@@ -395,16 +410,23 @@ class Pump:
         ints = self._call(P.CMD_STATUS)
         return dict(zip(P.STATUS_FIELDS, ints[1:]))
 
-    def events(self, since_seq: int = 0) -> list[dict[str, int]]:
-        """Journal events with seq >= since_seq (the board's record, not the live stream)."""
-        out: list[dict[str, int]] = []
+    def events(self, since_seq: int = 0, security: bool = False) -> EventList:
+        """Journal events with seq >= since_seq (the board's record, not the live stream): the
+        therapy ring, or with security=True the ring of refused requests. `.lost` on the result
+        counts events in that range the board no longer has."""
+        out = EventList()
+        want = max(0, since_seq)
+        cmd = P.CMD_AUTH_EVENTS if security else P.CMD_EVENTS
         while True:
-            ints = self._call(P.CMD_EVENTS, [since_seq])
-            n = ints[2]
+            ints = self._call(cmd, [since_seq])
+            next_seq, n = ints[1], ints[2]
             for i in range(n):
                 seq, time_min, code, a, b = ints[3 + 5 * i: 8 + 5 * i]
+                out.lost += max(0, seq - want)          # seqs the ring no longer holds
+                want = seq + 1
                 out.append({"seq": seq, "time_min": time_min, "code": code, "a": a, "b": b})
             if n < P.EVENTS_PER_REPLY:
+                out.lost += max(0, next_seq - want)
                 return out
             since_seq = out[-1]["seq"] + 1
 
@@ -412,9 +434,11 @@ class Pump:
     def setup(self, patient_id: int, indication: int, weight_g: int, bsa_cm2: int) -> Status:
         return self._status(fw_pump.CMD_SETUP, [patient_id, indication, weight_g, bsa_cm2])
 
-    def bag(self, patient_id: int, drug_ng: int, volume_ul: int, duration_h: int, preservative: int,
+    def bag(self, patient_id: int, bag_id: int, drug_ng: int, volume_ul: int, duration_h: int, preservative: int,
             room_min: int = 0, fridge_min: int = 0) -> Status:
-        return self._status(fw_pump.CMD_BAG, [patient_id, drug_ng, volume_ul, duration_h, preservative,
+        """Order a bag; bag_id is its identity from the pharmacy label, increasing per patient
+        (the loaded bag's order sent again changes nothing; an older identity: E_BAG_ID)."""
+        return self._status(fw_pump.CMD_BAG, [patient_id, bag_id, drug_ng, volume_ul, duration_h, preservative,
                                               room_min, fridge_min])
 
     def start(self) -> Status:
@@ -493,5 +517,6 @@ class Pump:
 def _cmd_name(cmd: int) -> str:
     if cmd in fw_pump.COMMANDS:
         return fw_pump.COMMANDS[cmd][0].upper()
-    return {P.CMD_HELLO: "HELLO", P.CMD_STATUS: "STATUS", P.CMD_EVENTS: "EVENTS", SIM.CMD_ADVANCE: "ADVANCE",
+    return {P.CMD_HELLO: "HELLO", P.CMD_STATUS: "STATUS", P.CMD_EVENTS: "EVENTS",
+            P.CMD_AUTH_EVENTS: "AUTH_EVENTS", SIM.CMD_ADVANCE: "ADVANCE",
             SIM.CMD_FAULT: "FAULT", SIM.CMD_RESET: "RESET", SIM.CMD_HEAP: "HEAP"}.get(cmd, "CMD %d" % cmd)

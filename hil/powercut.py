@@ -131,8 +131,8 @@ def _run(minutes: int, label: str) -> Step:
     return Step("run", "%s (%d min)" % (label, minutes), minutes=minutes)
 
 
-def _bag(drug_ng: int, hours: int) -> tuple[int, ...]:
-    return (PATIENT_ID, drug_ng, BAG_VOLUME_UL, hours, 0, 0, 0)
+def _bag(bag_id: int, drug_ng: int, hours: int) -> tuple[int, ...]:
+    return (PATIENT_ID, bag_id, drug_ng, BAG_VOLUME_UL, hours, 0, 0, 0)
 
 
 def scenario(run_min: int = 180, occlusions: int = 40) -> tuple[Step, ...]:
@@ -142,7 +142,7 @@ def scenario(run_min: int = 180, occlusions: int = 40) -> tuple[Step, ...]:
     steps = [
         Step("boot", "first boot of a blank pump (outage unknown)", expect=journal.LOAD_FRESH),
         _cmd("patient set-up, MRD+, 70 kg", pump.CMD_SETUP, PATIENT_ID, k.IND_MRD, WEIGHT_G, 0),
-        _cmd("48 h bag at 28 mcg/day (L2-dose-28)", pump.CMD_BAG, *_bag(56000, 48)),
+        _cmd("48 h bag at 28 mcg/day (L2-dose-28)", pump.CMD_BAG, *_bag(1, 56000, 48)),
         _cmd("premedication given (L2-premed)", pump.CMD_ACK, k.ACK_PREMED),
         _cmd("supervision in place (L2-hosp)", pump.CMD_ACK, k.ACK_SUPERVISION),
         _cmd("start", pump.CMD_START),
@@ -161,7 +161,7 @@ def scenario(run_min: int = 180, occlusions: int = 40) -> tuple[Step, ...]:
         _run(max(run_min // 3, 1), "running"),
         _cmd("stop for a bag change", pump.CMD_STOP, k.STOP_BAG_CHANGE),
         _cmd("remove the bag", pump.CMD_REMOVE_BAG),
-        _cmd("24 h bag at 28 mcg/day", pump.CMD_BAG, *_bag(28000, 24)),
+        _cmd("24 h bag at 28 mcg/day", pump.CMD_BAG, *_bag(2, 28000, 24)),
         _cmd("start the new bag", pump.CMD_START),
         _run(max(run_min // 3, 1), "running"),
         _cmd("grade 3 CRS: withhold (L2.4-restart-9)", pump.CMD_REACTION, k.RX_CRS, 3),
@@ -171,7 +171,7 @@ def scenario(run_min: int = 180, occlusions: int = 40) -> tuple[Step, ...]:
         _cmd("28 mcg/day bag refused at restart (L2.4-restart-9)", pump.CMD_START,
              expect=k.E_DOSE_CAP),
         _cmd("remove the 28 mcg/day bag", pump.CMD_REMOVE_BAG),
-        _cmd("24 h bag at 9 mcg/day", pump.CMD_BAG, *_bag(9000, 24)),
+        _cmd("24 h bag at 9 mcg/day", pump.CMD_BAG, *_bag(3, 9000, 24)),
         _cmd("restart at 9 mcg/day (L2.4-restart-9)", pump.CMD_START),
         _run(max(run_min // 3, 1), "running at 9 mcg/day"),
     ]
@@ -608,10 +608,11 @@ def check_events(cut: Cut) -> str | None:
         if ev not in present and ev[0] > newest - journal.EVENT_SLOTS:
             return "event %d lost" % ev[0]
     if c.persist:
+        # the boot is logged first, then what the power-up caused, each with a new seq
         used = max((ev[0] for ev in expected.values()), default=-1)
-        if not evs or evs[-1][2] != journal.EV_BOOT or evs[-1][0] <= used:
-            return "boot event missing or reusing a seq (newest %s, used up to %d)" % (
-                evs[-1] if evs else None, used)
+        new = [ev for ev in evs if ev[0] > used]
+        if not new or new[0][2] != journal.EV_BOOT or new[0][0] != used + 1:
+            return "boot event missing, not first, or reusing a seq (after %d: %s)" % (used, new[:3])
     return None
 
 
@@ -669,7 +670,7 @@ def continue_therapy(c: pump.Controller, minutes: int = 5) -> str | None:
         if problem:
             return problem
     if not s.bag_loaded:
-        problem = _expect(c, pump.CMD_BAG, list(_bag(s.cap_ng_per_day, 24)), k.OK)
+        problem = _expect(c, pump.CMD_BAG, list(_bag(s.last_bag_id + 1, s.cap_ng_per_day, 24)), k.OK)
         if problem:
             return problem
     for cid, args, want in ((pump.CMD_ACK, [k.ACK_PREMED], k.OK),
@@ -700,7 +701,7 @@ def check_corrupt(proto: simhal.MemStorage, w: Write, rng: random.Random,
     """DESIGN: a record that fails its CRC is never trusted and never overwritten."""
     image = bytearray(w.before)
     for slot in (0, 1):             # one flipped bit in each state slot: bit rot
-        pos = slot * journal.SLOT_BYTES + rng.randrange(journal.SLOT_BYTES)
+        pos = slot * journal.SLOT_BYTES + rng.randrange(journal.RECORD_BYTES)
         image[pos] ^= 1 << rng.randrange(8)
     dev = _device(proto, bytes(image))
     c = make_controller(dev, simhal.SimClock(), simhal.SimMotor())

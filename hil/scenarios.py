@@ -21,12 +21,24 @@ SPEC is an int, a mode/phase name, or an expression with an optional leading com
 ("<= cap_low", "7 * cap_low + 3 * cap_full"). Names come from model.limits.kernel_limits(Patient)
 (cap_full, cap_low, ...), from model.limits (reinit_min, room_limit_min_48, ...), and from save
 steps: the expected numbers are the model's, never constants typed into the scenario.
+
+A scenario is checked in full when it is loaded, before any pump is touched: its keys and their
+types, every step's kind and arguments, names, statuses, alarms, events and status fields, and
+every expression. A broken file raises ScenarioError naming the file, the field as a JSON path
+with 0-based step indexes and the reason, e.g. `x.json: field=steps[3].advance: ...`. Bounds:
+- a duration (advance, outage, room, fridge) is 0 to 400 days (MAX_DURATION_MIN): a course is at
+  most 9 cycles of 84 days, and one step longer than 400 days is a typing slip (7000d for 70d);
+- an integer, typed or in an expression, fits the pump's 32-bit frames (|n| < 2**31), and so
+  does every argument sent; an expression is at most 200 characters and 32 operators deep, its
+  values never beyond 2**62, and a division by zero is an error, not a crash.
 """
 from __future__ import annotations
 
 import ast
 import json
+import keyword
 import operator
+import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -36,7 +48,8 @@ from xml.sax.saxutils import quoteattr
 
 from blinpump.firmware import codes, journal
 from blinpump.firmware import kernel as k
-from blinpump.hil.client import EVENT_NAMES, BoardRebooted, Pump, PumpError, Status, status_code
+from blinpump.firmware import protocol as P
+from blinpump.hil.client import EVENT_NAMES, FAULT_KINDS, BoardRebooted, Pump, PumpError, Status, status_code
 
 if TYPE_CHECKING:
     from blinpump.hil.plot import Timeline
@@ -53,6 +66,23 @@ _REACTIONS = {n[3:].lower(): v for n, v in vars(k).items() if n.startswith("RX_"
 _ACKS = {"premed": k.ACK_PREMED, "supervision": k.ACK_SUPERVISION}
 _EVENT_CODES = {v: c for c, v in EVENT_NAMES.items()}
 _NO_ARG = ("start", "resolved", "overdose", "flush", "remove_bag", "clear_fault")
+
+MAX_DURATION_MIN = 400 * 1440   # one advance, outage, room or fridge time: at most 400 days
+INT32_MIN, INT32_MAX = -2 ** 31, 2 ** 31 - 1    # what a frame carries (docs/protocol.md)
+MAX_EXPR_CHARS = 200
+MAX_EXPR_DEPTH = 32
+MAX_VALUE = 2 ** 62             # no intermediate value of an expression goes beyond this
+_MAX_DURATION_CHARS = 32
+# the arguments each command step takes besides "do" and "expect" (Runner.command)
+_COMMAND_KEYS: dict[str, tuple[str, ...]] = {
+    "setup": (), "bag": ("ng_per_day", "hours", "preservative", "patient_id", "volume_ml", "room", "fridge", "bag_id"),
+    "stop": ("reason",), "ack": ("what",), "ack_alarm": ("bits",), "reaction": ("kind", "grade"),
+    "decide": ("discontinue",), **{name: () for name in _NO_ARG}}
+_STEP_KEYS = {"do": None, "advance": ("advance", "expect"),
+              "fault": ("fault", "outage", "after_bytes", "value", "expect"), "check": ("check",), "events": ("events", "no_events"), "no_events": ("events", "no_events"),
+              "save": ("save",)}
+_SCENARIO_KEYS = ("id", "title", "clauses", "patient", "steps")
+_PATIENT_KEYS = ("indication", "weight_kg", "bsa_m2", "patient_id")
 
 
 @dataclass
@@ -84,16 +114,64 @@ class Result:
 
 
 class ScenarioError(Exception):
-    pass
+    """A scenario that cannot be run as written. Raised by load() naming the file and the field
+    (`x.json: field=steps[3].advance: ...`), and while running for what only the pump can show."""
+
+
+def _bad(path: Path | str | None, field: str, message: str) -> ScenarioError:
+    where = "%s: " % path if path else ""
+    return ScenarioError("%sfield=%s: %s" % (where, field, " ".join(message.split())))
 
 
 def load(path: str | Path) -> Scenario:
+    """Read and check a scenario file; ScenarioError (file, field, reason) if it is broken."""
     path = Path(path)
-    data = json.loads(path.read_text())
-    for key in ("id", "title", "clauses", "patient", "steps"):
+    try:
+        data = json.loads(path.read_text())
+    except OSError as exc:
+        raise _bad(path, "file", "cannot read it (%s)" % (exc.strerror or exc)) from None
+    except (ValueError, RecursionError) as exc:     # not UTF-8, not JSON, nested beyond the parser
+        raise _bad(path, "file", "not a JSON scenario (%s)" % (str(exc).splitlines()[0] if str(exc)
+                                                                 else type(exc).__name__)) from None
+    if not isinstance(data, dict):
+        raise _bad(path, "file", "holds %s, not a scenario object {id, title, clauses, patient, steps}"
+                   % _json_type(data))
+    for key in _SCENARIO_KEYS:
         if key not in data:
-            raise ScenarioError("%s: missing %r" % (path, key))
-    return Scenario(data["id"], data["title"], list(data["clauses"]), data["patient"], data["steps"], path)
+            raise _bad(path, key, "missing")
+    for key in data:
+        if key not in _SCENARIO_KEYS:
+            raise _bad(path, _short(key), "unknown key (a scenario has %s)" % ", ".join(_SCENARIO_KEYS))
+    for key in ("id", "title"):
+        if not isinstance(data[key], str) or not data[key].strip():
+            raise _bad(path, key, "%s is not a non-empty string" % _show(data[key]))
+    clauses = data["clauses"]
+    if not isinstance(clauses, list) or not clauses:
+        raise _bad(path, "clauses", "%s is not a non-empty list of clause IDs (LABEL.md)" % _show(clauses))
+    for i, c in enumerate(clauses):
+        if not isinstance(c, str) or not c.strip() or c != c.strip():
+            raise _bad(path, "clauses[%d]" % i, "%s is not a clause ID (LABEL.md)" % _show(c))
+    sc = Scenario(data["id"], data["title"], list(clauses), data["patient"], data["steps"], path)
+    validate(sc)
+    return sc
+
+
+def _json_type(v: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number",
+            float: "a number", type(None): "null"}.get(type(v), type(v).__name__)
+
+
+def _show(v: Any) -> str:
+    """A JSON value for a message, cut short."""
+    try:
+        text = json.dumps(v)
+    except (TypeError, ValueError):
+        text = repr(v)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _short(key: str) -> str:
+    return key if len(key) <= 40 else key[:37] + "..."
 
 
 def standard(names: list[str] | None = None) -> list[Scenario]:
@@ -103,12 +181,12 @@ def standard(names: list[str] | None = None) -> list[Scenario]:
         return found
     out = []
     for name in names:
-        if Path(name).suffix == ".json" and Path(name).exists():
-            out.append(load(name))
+        if Path(name).suffix == ".json" and (os.path.lexists(name) or os.sep in name):
+            out.append(load(name))      # a file by path (load names it if it cannot be read)
             continue
         hits = [s for s in found if name in (s.id, s.path.stem if s.path else "") or name in s.clauses]
         if not hits:
-            raise ScenarioError("no scenario %r (have: %s)" % (name, ", ".join(s.id for s in found)))
+            raise _bad(None, "SCENARIO", "no scenario %r (have: %s)" % (name, ", ".join(s.id for s in found)))
         out.extend(h for h in hits if h not in out)
     return out
 
@@ -152,47 +230,328 @@ _COMPARE = re.compile(r"^\s*(==|!=|<=|>=|<|>)\s*(.+)$")
 _CMP = {"==": operator.eq, "!=": operator.ne, "<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt}
 
 
-def evaluate(expr: str | int, names: dict[str, int]) -> int:
-    """Integer arithmetic (+ - * //) over names; nothing else is accepted."""
-    if isinstance(expr, int):
-        return expr
+def _literal(v: Any, what: str = "integer") -> int:
+    """v if it is a JSON integer a frame can carry (true, 1.0 and "1" are not)."""
+    if type(v) is not int:
+        raise ScenarioError("%s is not an %s" % (_show(v), what))
+    if not INT32_MIN <= v <= INT32_MAX:
+        raise ScenarioError("%s is out of range [%d, %d]" % (_show(v), INT32_MIN, INT32_MAX))
+    return v
 
+
+def _parse(expr: str) -> ast.AST:
+    if len(expr) > MAX_EXPR_CHARS:
+        raise ScenarioError("expression longer than %d characters" % MAX_EXPR_CHARS)
+    try:
+        return ast.parse(expr, mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        raise ScenarioError("not an integer expression: %s (%s)" % (_show(expr), getattr(exc, "msg", None)
+                                                                    or type(exc).__name__)) from None
+
+
+def _names(tree: ast.AST, expr: str, known: set[str] | dict[str, int]) -> set[str]:
+    """The names an expression uses; ScenarioError if it is not integer arithmetic (+ - * //)
+    over integer literals and known names, at most MAX_EXPR_DEPTH deep."""
+    used: set[str] = set()
+
+    def walk(node: ast.AST, depth: int) -> None:
+        if depth > MAX_EXPR_DEPTH:
+            raise ScenarioError("expression nested deeper than %d: %s" % (MAX_EXPR_DEPTH, _show(expr)))
+        if isinstance(node, ast.Expression):
+            walk(node.body, depth)
+        elif isinstance(node, ast.Constant) and type(node.value) is int:
+            _literal(node.value)
+        elif isinstance(node, ast.Name):
+            if node.id not in known:
+                raise ScenarioError("unknown name %r in %s" % (node.id, _show(expr)))
+            used.add(node.id)
+        elif isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
+            walk(node.left, depth + 1)
+            walk(node.right, depth + 1)
+        elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            walk(node.operand, depth + 1)
+        else:
+            raise ScenarioError("not an integer expression (+ - * // over integers and names): %s" % _show(expr))
+    walk(tree, 0)
+    return used
+
+
+def _value(tree: ast.AST, expr: str, names: dict[str, int]) -> int:
     def ev(node: ast.AST) -> int:
         if isinstance(node, ast.Expression):
             return ev(node.body)
-        if isinstance(node, ast.Constant) and isinstance(node.value, int):
+        if isinstance(node, ast.Constant):
             return int(node.value)
         if isinstance(node, ast.Name):
-            if node.id not in names:
-                raise ScenarioError("unknown name %r in %r" % (node.id, expr))
-            return names[node.id]
-        if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
-            return int(_BINOPS[type(node.op)](ev(node.left), ev(node.right)))
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-            return -ev(node.operand)
-        raise ScenarioError("not an integer expression: %r" % expr)
-    return ev(ast.parse(str(expr), mode="eval"))
+            v = names[node.id]
+        elif isinstance(node, ast.BinOp):
+            left, right = ev(node.left), ev(node.right)
+            if isinstance(node.op, ast.FloorDiv) and right == 0:
+                raise ScenarioError("division by zero in %s" % _show(expr))
+            v = int(_BINOPS[type(node.op)](left, right))
+        else:
+            v = -ev(node.operand)       # type: ignore[attr-defined]   (_names allows nothing else)
+        if abs(v) > MAX_VALUE:
+            raise ScenarioError("value beyond 2**62 in %s" % _show(expr))
+        return int(v)
+    return ev(tree)
+
+
+def evaluate(expr: str | int, names: dict[str, int]) -> int:
+    """Integer arithmetic (+ - * //) over names; nothing else is accepted (ScenarioError)."""
+    if not isinstance(expr, str):
+        return _literal(expr, "integer expression")
+    tree = _parse(expr)
+    _names(tree, expr, names)
+    return _value(tree, expr, names)
+
+
+def _split_spec(spec: Any) -> tuple[str, str | int]:
+    if isinstance(spec, str):
+        m = _COMPARE.match(spec)
+        if m:
+            return m.group(1), m.group(2)
+    return "==", spec
 
 
 def check_value(actual: int, spec: str | int, names: dict[str, int]) -> str | None:
     """None if `actual` meets `spec`, else what was expected."""
-    op, expr = "==", spec
-    if isinstance(spec, str):
-        m = _COMPARE.match(spec)
-        if m:
-            op, expr = m.group(1), m.group(2)
+    op, expr = _split_spec(spec)
     want = evaluate(expr, names)
     return None if _CMP[op](actual, want) else "%s %d (%s)" % (op, want, spec)
 
 
 def minutes(text: str | int) -> int:
-    """'7d', '5h', '30m', '1d12h' -> minutes."""
-    if isinstance(text, int):
-        return text
-    parts = re.findall(r"(\d+)\s*([dhm])", text)
-    if not parts or "".join(n + u for n, u in parts) != re.sub(r"\s", "", text):
-        raise ScenarioError("bad duration %r (use e.g. 7d, 5h, 30m)" % text)
-    return sum(int(n) * {"d": 1440, "h": 60, "m": 1}[u] for n, u in parts)
+    """'7d', '5h', '30m', '1d12h' (or an integer of minutes) -> minutes, 0 to MAX_DURATION_MIN."""
+    if type(text) is int:
+        n = text
+    elif isinstance(text, str) and len(text) <= _MAX_DURATION_CHARS:
+        parts = re.findall(r"(\d+)\s*([dhm])", text)
+        if not parts or "".join(n + u for n, u in parts) != re.sub(r"\s", "", text):
+            raise ScenarioError("bad duration %s (use e.g. 7d, 5h, 30m)" % _show(text))
+        n = sum(int(v) * {"d": 1440, "h": 60, "m": 1}[u] for v, u in parts)
+    else:
+        raise ScenarioError("bad duration %s (use e.g. 7d, 5h, 30m)" % _show(text))
+    if n < 0:
+        raise ScenarioError("negative duration %s" % _show(text))
+    if n > MAX_DURATION_MIN:
+        raise ScenarioError("duration %s is more than 400 days" % _show(text))
+    return n
+
+
+# ---------------------------------------------------------------- checking a whole scenario
+
+def validate(sc: Scenario) -> None:
+    """Check every part of a scenario that can be checked without a pump; ScenarioError naming
+    the file and the field otherwise. Names saved by a save step are known from that step on;
+    an expression over model names only is also evaluated (a division by zero shows here)."""
+    path = sc.path
+    names = _check_patient(sc.patient, path)
+    model = set(names)
+    saved: set[str] = set()
+    if not isinstance(sc.steps, list) or not sc.steps:
+        raise _bad(path, "steps", "%s is not a non-empty list of steps" % _show(sc.steps))
+    for i, step in enumerate(sc.steps):
+        _check_step(step, "steps[%d]" % i, names, model, saved, path)
+
+
+def _check_patient(patient: Any, path: Path | None) -> dict[str, int]:
+    if not isinstance(patient, dict):
+        raise _bad(path, "patient", "%s is not an object {indication, weight_kg, bsa_m2}" % _show(patient))
+    for key in patient:
+        if key not in _PATIENT_KEYS:
+            raise _bad(path, "patient.%s" % _short(key), "unknown key (a patient has %s)" % ", ".join(_PATIENT_KEYS))
+    for key in ("indication", "weight_kg"):
+        if key not in patient:
+            raise _bad(path, "patient.%s" % key, "missing")
+    if not isinstance(patient["indication"], str):
+        raise _bad(path, "patient.indication", "%s is not a string (mrd, rr, consolidation)"
+                   % _show(patient["indication"]))
+    for key in ("weight_kg", "bsa_m2"):
+        v = patient.get(key)
+        if (v is not None or key == "weight_kg") and (isinstance(v, bool) or not isinstance(v, (int, float))):
+            raise _bad(path, "patient.%s" % key, "%s is not a number" % _show(v))
+    if "patient_id" in patient:
+        try:
+            pid = _literal(patient["patient_id"])
+        except ScenarioError as exc:
+            raise _bad(path, "patient.patient_id", str(exc)) from None
+        if not 0 <= pid <= 1000000000:
+            raise _bad(path, "patient.patient_id", "%d is not in [0, 1000000000]" % pid)
+    from blinpump.model.errors import ModelError
+    try:
+        return model_names(patient)
+    except ModelError as err:
+        raise ScenarioError("%s: field=patient.%s clause=%s: %s" % (path, err.field, err.clause, err.message)) from None
+    except OverflowError as exc:                    # a JSON integer of 400 digits as a weight
+        raise _bad(path, "patient", str(exc)) from None
+
+
+def _check_step(step: Any, where: str, names: dict[str, int], model: set[str], saved: set[str],
+                path: Path | None) -> None:
+    if not isinstance(step, dict):
+        raise _bad(path, where, "%s is not a step object" % _show(step))
+    kinds = [key for key in _STEP_KEYS if key in step and not (key == "no_events" and "events" in step)]
+    if len(kinds) != 1:
+        raise _bad(path, where, "%s: a step is exactly one of do, advance, fault, check, events/no_events, save"
+                   % ("no kind" if not kinds else "several kinds (%s)" % ", ".join(kinds)))
+    kind = kinds[0]
+
+    def field(name: str) -> str:
+        return "%s.%s" % (where, name)
+
+    def sub(name: str, fn: Any, *args: Any) -> Any:
+        """fn(*args), its ScenarioError named after the step's field `name`."""
+        try:
+            return fn(*args)
+        except ScenarioError as exc:
+            raise _bad(path, field(name), str(exc)) from None
+
+    known = names.keys() | saved
+
+    def expression(name: str, spec: Any, comparison: bool = False) -> None:
+        op, expr = _split_spec(spec) if comparison else ("==", spec)
+        if not isinstance(expr, str):
+            sub(name, _literal, expr)
+            return
+        tree = sub(name, _parse, expr)
+        used = sub(name, _names, tree, expr, known)
+        if used <= model:
+            sub(name, _value, tree, expr, names)
+
+    allowed = _STEP_KEYS[kind]
+    if kind == "do":
+        command = step["do"]
+        if not isinstance(command, str) or command not in _COMMAND_KEYS:
+            raise _bad(path, field("do"), "unknown command %s (%s)" % (_show(command), ", ".join(_COMMAND_KEYS)))
+        allowed = ("do", "expect") + _COMMAND_KEYS[command]
+    for key in step:
+        if key not in allowed:
+            raise _bad(path, field(_short(key)), "unknown key for a %s step (%s)" % (kind, ", ".join(allowed)))
+    if "expect" in step:
+        want = step["expect"]
+        if kind == "advance":
+            if want != "rebooted":
+                raise _bad(path, field("expect"), "%s: an advance expects only \"rebooted\"" % _show(want))
+        elif not (want == "model" and step.get("do") == "bag"):
+            if type(want) is int:
+                if want not in codes.STATUS and want not in P.ERRORS:
+                    raise _bad(path, field("expect"), "%d is not a status code" % want)
+            elif not isinstance(want, str):
+                raise _bad(path, field("expect"), "%s is not a status name" % _show(want))
+            else:
+                try:
+                    status_code(want)
+                except KeyError:
+                    raise _bad(path, field("expect"), "unknown status %s (firmware/codes.py%s)"
+                               % (_show(want), ", or \"model\"" if step.get("do") == "bag" else "")) from None
+
+    if kind == "do":
+        command = step["do"]
+        if command == "bag":
+            for key in ("ng_per_day", "hours"):
+                if key not in step:
+                    raise _bad(path, field(key), "missing (a bag needs ng_per_day and hours)")
+            expression("ng_per_day", step["ng_per_day"])
+            hours = sub("hours", _literal, step["hours"])
+            if not 0 <= hours <= MAX_DURATION_MIN // 60:
+                raise _bad(path, field("hours"), "%d is not in [0, %d]" % (hours, MAX_DURATION_MIN // 60))
+            if "preservative" in step and (type(step["preservative"]) not in (int, bool)
+                                           or step["preservative"] not in (0, 1)):
+                raise _bad(path, field("preservative"), "%s is not 0, 1, true or false" % _show(step["preservative"]))
+            if "patient_id" in step:
+                sub("patient_id", _literal, step["patient_id"])
+            if "volume_ml" in step:
+                ml = sub("volume_ml", _literal, step["volume_ml"])
+                if not 0 <= ml <= INT32_MAX // 1000:
+                    raise _bad(path, field("volume_ml"), "%d is not in [0, %d]" % (ml, INT32_MAX // 1000))
+            for key in ("room", "fridge"):
+                if key in step:
+                    sub(key, minutes, step[key])
+            if "bag_id" in step and step["bag_id"] != "last":
+                bag_id = sub("bag_id", _literal, step["bag_id"])
+                if not 0 <= bag_id <= INT32_MAX:
+                    raise _bad(path, field("bag_id"), "%d is not in [0, %d] (or \"last\")" % (bag_id, INT32_MAX))
+        elif command == "stop" and "reason" in step and not _member(step["reason"], _STOPS):
+            raise _bad(path, field("reason"), "unknown stop reason %s (%s)"
+                       % (_show(step["reason"]), ", ".join(_STOPS)))
+        elif command == "ack" and not _member(step.get("what"), _ACKS):
+            raise _bad(path, field("what"), "%s is not one of %s" % (_show(step.get("what")), ", ".join(_ACKS)))
+        elif command == "ack_alarm" and "bits" in step and step["bits"] != "all":
+            _alarm_list(step["bits"], field("bits"), path)
+        elif command == "reaction":
+            if not _member(step.get("kind"), _REACTIONS):
+                raise _bad(path, field("kind"), "%s is not one of %s"
+                           % (_show(step.get("kind")), ", ".join(_REACTIONS)))
+            if "grade" not in step:
+                raise _bad(path, field("grade"), "missing")
+            sub("grade", _literal, step["grade"])
+        elif command == "decide":
+            if "discontinue" not in step:
+                raise _bad(path, field("discontinue"), "missing")
+            sub("discontinue", _literal, step["discontinue"])
+    elif kind == "advance":
+        sub("advance", minutes, step["advance"])
+    elif kind == "fault":
+        fault = step["fault"]
+        if not (isinstance(fault, str) and fault in FAULT_KINDS) and type(fault) is not int:
+            raise _bad(path, field("fault"), "unknown fault %s (%s)" % (_show(fault), ", ".join(FAULT_KINDS)))
+        if type(fault) is int:
+            sub("fault", _literal, fault)
+        if "outage" in step and step["outage"] != "unknown":
+            sub("outage", minutes, step["outage"])
+        if "after_bytes" in step:
+            n = sub("after_bytes", _literal, step["after_bytes"])
+            if n < 0:
+                raise _bad(path, field("after_bytes"), "%d is negative" % n)
+        if "value" in step:
+            sub("value", _literal, step["value"])
+    elif kind == "check":
+        spec = step["check"]
+        if not isinstance(spec, dict) or not spec:
+            raise _bad(path, field("check"), "%s is not an object {FIELD: SPEC}" % _show(spec))
+        for name, want in spec.items():
+            if name in ("alarm_on", "alarm_off"):
+                _alarm_list(want, field("check.%s" % name), path)
+            elif name not in P.STATUS_FIELDS:
+                raise _bad(path, field("check.%s" % _short(name)),
+                           "not a STATUS field (firmware/protocol.py STATUS_FIELDS)")
+            else:
+                expression("check.%s" % name, want, comparison=True)
+    elif kind in ("events", "no_events"):
+        for key in ("events", "no_events"):
+            if key in step:
+                evs = step[key]
+                if not isinstance(evs, list):
+                    raise _bad(path, field(key), "%s is not a list of event names" % _show(evs))
+                for j, name in enumerate(evs):
+                    if not _member(name, _EVENT_CODES):
+                        raise _bad(path, field("%s[%d]" % (key, j)), "unknown event %s (%s)"
+                                   % (_show(name), ", ".join(sorted(_EVENT_CODES))))
+    elif kind == "save":
+        spec = step["save"]
+        if not isinstance(spec, dict) or not spec:
+            raise _bad(path, field("save"), "%s is not an object {NAME: STATUS field}" % _show(spec))
+        for name, fld in spec.items():
+            if not name.isidentifier() or keyword.iskeyword(name) or len(name) > 40:
+                raise _bad(path, field("save.%s" % _short(name)), "not a name an expression can use")
+            if name in names:
+                raise _bad(path, field("save.%s" % name), "would hide the model's %r" % name)
+            if not isinstance(fld, str) or fld not in P.STATUS_FIELDS:
+                raise _bad(path, field("save.%s" % name), "%s is not a STATUS field" % _show(fld))
+            saved.add(name)
+
+
+def _member(v: Any, table: dict[str, Any]) -> bool:
+    return isinstance(v, str) and v in table
+
+
+def _alarm_list(bits: Any, where: str, path: Path | None) -> None:
+    if not isinstance(bits, list):
+        raise _bad(path, where, "%s is not a list of alarm names" % _show(bits))
+    for j, name in enumerate(bits):
+        if not _member(name, _ALARMS):
+            raise _bad(path, "%s[%d]" % (where, j), "unknown alarm %s (%s)" % (_show(name), ", ".join(_ALARMS)))
 
 
 # ---------------------------------------------------------------- running
@@ -204,6 +563,7 @@ class _Run:
         self.names = model_names(sc.patient)
         self.patient_id = int(sc.patient.get("patient_id", PATIENT_ID))
         self.mark = 0
+        self.last_bag_id = 0        # bag identities of this run: each order the next, unless given
 
     def fail(self, i: int, step: dict[str, Any], msg: str) -> None:
         self.result.failures.append("step %d %s: %s" % (i + 1, json.dumps(step, sort_keys=True), msg))
@@ -243,9 +603,17 @@ class _Run:
         hours = int(step["hours"])
         ng_per_day = evaluate(step["ng_per_day"], self.names)
         preservative = step.get("preservative", 1 if hours >= 72 else 0)   # L2.5-durations
-        return [int(step.get("patient_id", self.patient_id)), ng_per_day * hours // 24,
+        given = step.get("bag_id")
+        bag_id = self.last_bag_id if given == "last" else self.last_bag_id + 1 if given is None else int(given)
+        self.last_bag_id = max(self.last_bag_id, bag_id)
+        args = [int(step.get("patient_id", self.patient_id)), bag_id, ng_per_day * hours // 24,
                 int(step.get("volume_ml", DEFAULT_VOLUME_ML)) * 1000, hours, int(preservative),
                 minutes(step.get("room", 0)), minutes(step.get("fridge", 0))]
+        for name, v in zip(("patient_id", "bag_id", "drug_ng", "volume_ul", "duration_h", "preservative",
+                            "room_min", "fridge_min"), args):
+            if not INT32_MIN <= v <= INT32_MAX:
+                raise ScenarioError("bag %s %d does not fit a frame (32 bits)" % (name, v))
+        return args
 
     def expect_model_bag(self, i: int, step: dict[str, Any], got: Status, args: list[int]) -> None:
         """The pump must accept exactly the bags model/ accepts, and cite the model's clause otherwise."""
@@ -253,7 +621,7 @@ class _Run:
         from blinpump.model.orders import BagOrder, validate_bag
         s = self.pump.status()
         patient = _patient(self.sc.patient)
-        order = BagOrder(args[1] / 1000, args[2] / 1000, args[3], bool(args[4]), args[5] / 60, args[6] / 60)
+        order = BagOrder(args[2] / 1000, args[3] / 1000, args[4], bool(args[5]), args[6] / 60, args[7] / 60)
         try:
             validate_bag(patient, order, max(s["cycle"], 1), s["cycle_run_min"] // 1440 + 1)
         except ModelError as err:
@@ -398,6 +766,7 @@ def run_course(pump: Pump, indication: str = "rr", weight_kg: float = 70.0, bsa_
     if not st.ok:
         raise ScenarioError("setup refused: %r" % st)
     planned_ng = 0
+    bag_id = 0                  # identities of the course's bags, increasing (pharmacy labels)
     days_per_bag = bag_hours // 24
     for cyc in course.cycles:
         for dose in cyc.doses:
@@ -405,7 +774,8 @@ def run_course(pump: Pump, indication: str = "rr", weight_kg: float = 70.0, bsa_
             while day <= dose.last_day:
                 days = min(days_per_bag, dose.last_day - day + 1)
                 hours = days * 24
-                st = pump.bag(PATIENT_ID, dose.ng_per_day * days, DEFAULT_VOLUME_ML * 1000, hours,
+                bag_id += 1
+                st = pump.bag(PATIENT_ID, bag_id, dose.ng_per_day * days, DEFAULT_VOLUME_ML * 1000, hours,
                               1 if hours >= 72 else 0, 0, 0)
                 pump.ack(k.ACK_PREMED)
                 pump.ack(k.ACK_SUPERVISION)

@@ -11,6 +11,10 @@
   between Node and MicroPython so that no byte is translated), stderr carries its log.
 Either way this module copies bytes between the pty master and the board, so the serial side
 is a real tty. BoardLink is the same board without a tty, for tests of the link itself.
+
+`link=PATH` also makes PATH a symbolic link to the pty. PATH must not exist: a file, a folder or
+a symbolic link already there (even a stale one of an earlier board) is never replaced, it may be
+someone's (SimLinkError). On close the link is removed only if it still points to this board's pty.
 """
 from __future__ import annotations
 
@@ -35,6 +39,10 @@ class SimError(RuntimeError):
     pass
 
 
+class SimLinkError(SimError):
+    """The link cannot be made where it was asked for; the message says why."""
+
+
 class SimBoard:
     def __init__(self, runtime: str = "cpython", link: str | os.PathLike[str] | None = None,
                  start_timeout_s: float = 30.0) -> None:
@@ -49,20 +57,23 @@ class SimBoard:
         tty.setraw(self._slave)          # before any byte moves: no echo, no \n translation
         os.set_blocking(self.master, False)
         self.path = os.ttyname(self._slave)
-        self.link = Path(link) if link else None
+        self.link: Path | None = None
         self._pending = bytearray()      # board -> host bytes not yet written to the pty
-        if runtime == "cpython":
-            from blinpump.firmware import simboard
-            self.sim = simboard.make_board()
-            self._pending += self.sim.board._take()      # the boot banner
-            target = self._serve_cpython
-        else:
-            self._start_node(start_timeout_s)
-            target = self._serve_node
-        if self.link:
-            if self.link.is_symlink() or self.link.exists():
-                self.link.unlink()
-            self.link.symlink_to(self.path)
+        try:
+            if link is not None:
+                self._make_link(link)   # before the board starts: a refusal leaves nothing behind
+            if runtime == "cpython":
+                from blinpump.firmware import simboard
+                self.sim = simboard.make_board()
+                self._pending += self.sim.board._take()      # the boot banner
+                target = self._serve_cpython
+            else:
+                self._start_node(start_timeout_s)
+                target = self._serve_node
+        except BaseException:
+            self._remove_link()
+            self._close_fds()
+            raise
         self._thread = threading.Thread(target=target, name="sim-board-%s" % runtime, daemon=True)
         self._thread.start()
 
@@ -83,13 +94,41 @@ class SimBoard:
                 self.proc.kill()
                 self.proc.wait()
         self._thread.join(timeout=5)
+        self._remove_link()             # before the pty goes: its number may be given out again
+        self._close_fds()
+
+    def _make_link(self, link: str | os.PathLike[str]) -> None:
+        path = Path(link)
+        if not os.fspath(link).strip():
+            raise SimLinkError("empty path")
+        try:
+            os.symlink(self.path, path)         # fails if anything is there: nothing is replaced
+        except FileExistsError:
+            what = ("a symbolic link to %s" % os.readlink(path) if path.is_symlink()
+                    else "a directory" if path.is_dir() else "a file")
+            raise SimLinkError("%s exists (%s) and is not this board's link: not replaced; remove it "
+                               "or choose another path" % (path, what)) from None
+        except OSError as exc:
+            raise SimLinkError("cannot make %s: %s" % (path, exc.strerror or exc)) from None
+        self.link = path
+
+    def _remove_link(self) -> None:
+        """Remove the link if it is still ours (a symbolic link to this board's pty)."""
+        if self.link is None:
+            return
+        try:
+            if os.readlink(self.link) == self.path:
+                os.unlink(self.link)
+        except OSError:
+            pass                # gone, or replaced by something that is not ours: left alone
+        self.link = None
+
+    def _close_fds(self) -> None:
         for fd in (self.master, self._slave):
             try:
                 os.close(fd)
             except OSError:
                 pass
-        if self.link and self.link.is_symlink():
-            self.link.unlink()
 
     def alive(self) -> bool:
         return self._thread.is_alive() and (self.proc is None or self.proc.poll() is None)

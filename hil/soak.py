@@ -221,8 +221,8 @@ class BagOrder:
     def room_limit_min(self) -> int:
         return limits.BAG_ROOM_MIN[self.hours]      # L2.6-bag-*: infusion time included
 
-    def args(self, patient_id: int) -> list[int]:
-        return [patient_id, self.drug_ng, self.volume_ul, self.hours, self.preservative,
+    def args(self, patient_id: int, bag_id: int) -> list[int]:
+        return [patient_id, bag_id, self.drug_ng, self.volume_ul, self.hours, self.preservative,
                 self.room_min, self.fridge_min]
 
 
@@ -245,9 +245,13 @@ class TherapyModel:
 
     Time: the board's clock moves by ADVANCE ticks and by power outages, nothing else, so
     now_min = ticks_min + outage_min exactly. Dose: a bag delivers its constant rate
-    (L2-constant-rate): after r running minutes it has given floor(r * ng_per_day / 1440) ng.
-    A bag ends after its duration of running (L2.5-durations) or expires when its time at room
-    temperature, storage before hanging included, reaches the label's limit (L2.6-bag-*).
+    (L2-constant-rate): after r minutes booked it has given floor(r * ng_per_day / 1440) ng.
+    The record books each minute before it runs (docs/protocol.md, "What the record counts"):
+    a start books the first minute, each running tick the next one, so while the motor runs
+    the record holds the minute in flight, and a stop keeps the minute it cut short; the most
+    in any 1440 ticks counts the minutes that ran. A bag ends once its duration has run
+    (L2.5-durations) or expires when its time at room temperature, storage before hanging
+    included, reaches the label's limit (L2.6-bag-*), checked at the tick after the minute ran.
     A stop of 4 h or more needs the acknowledgements again before a start (L2-reinit-4h), like
     the first dose of a cycle (L2-premed).
     """
@@ -261,6 +265,7 @@ class TherapyModel:
         self.bag_room_min = 0
         self.course_ng = 0
         self.stopped_at_min: int | None = None      # board minute of the current interruption
+        self.inflight_ng = 0                        # the minute booked and running now
         self.acks_needed = True                     # L2-premed: first dose of the cycle
         self.bags_loaded = 0
         self.bags_ended = 0
@@ -287,11 +292,21 @@ class TherapyModel:
         self.running = True
         self.stopped_at_min = None
         self.acks_needed = False
+        self._book()
+
+    def _book(self) -> None:
+        """Book the next minute of the running bag before it runs."""
+        assert self.bag is not None
+        rate, run = self.bag.ng_per_day, self.bag_run_min + 1
+        self.inflight_ng = run * rate // MIN_PER_DAY - (run - 1) * rate // MIN_PER_DAY
+        self.bag_run_min = run
+        self.course_ng += self.inflight_ng
 
     def stop(self) -> None:
         if self.running:
             self.running = False
             self.stopped_at_min = self.now_min
+        self.inflight_ng = 0                        # booked and kept; it did not run to its end
 
     def power_cut(self, outage_min: int) -> None:
         """Power off for a known time: the motor stops; the clock and the bag's room time go on."""
@@ -307,20 +322,18 @@ class TherapyModel:
 
     def _tick(self) -> None:
         self.ticks_min += 1
-        dose_ng = 0
+        dose_ng = self.inflight_ng if self.running else 0   # the minute booked before has run
+        self.inflight_ng = 0
         if self.bag is not None:
             self.bag_room_min += 1
-            if self.running:
-                rate, run = self.bag.ng_per_day, self.bag_run_min + 1
-                dose_ng = run * rate // MIN_PER_DAY - (run - 1) * rate // MIN_PER_DAY
-                self.bag_run_min = run
-                self.course_ng += dose_ng
         if len(self._window) == MIN_PER_DAY:
             self._window_ng -= self._window[0]
         self._window.append(dose_ng)
         self._window_ng += dose_ng
         self.max_window_ng = max(self.max_window_ng, self._window_ng)
         self._end_checks()
+        if self.running and self.bag is not None:
+            self._book()
 
     def _end_checks(self) -> None:
         bag = self.bag
@@ -480,12 +493,17 @@ def check_commands(events: list[dict[str, int]], replied: Counter[tuple[int, int
                                             dict(extra), dict(missing))]
 
 
-def check_stream(stream: list[dict[str, int]], events: list[dict[str, int]]) -> tuple[int, int, list[str]]:
+def check_stream(stream: list[dict[str, int]], events: list[dict[str, int]],
+                 security: list[dict[str, int]] = ()) -> tuple[int, int, list[str]]:  # type: ignore[assignment]
     """Unsolicited events may be lost on a noisy line (the journal is the reference), but each
-    one that arrives must be the journal's record. Returns (missed, mismatches, failures):
-    missed counts journal events the board sends unsolicited (all but EV_COMMAND) never seen."""
+    one that arrives must be the journal's record (EV_AUTH: the security ring's, which has its
+    own seqs). Returns (missed, mismatches, failures): missed counts journal events the board
+    sends unsolicited (all but EV_COMMAND) never seen."""
     by_seq = {ev["seq"]: ev for ev in events}
-    mismatches = [ev for ev in stream if by_seq.get(ev["seq"]) != ev]
+    by_auth_seq = {ev["seq"]: ev for ev in security}
+    mismatches = [ev for ev in stream
+                  if (by_auth_seq if ev["code"] == journal.EV_AUTH else by_seq).get(ev["seq"]) != ev]
+    stream = [ev for ev in stream if ev["code"] != journal.EV_AUTH]
     seen = {ev["seq"] for ev in stream}
     missed = sum(1 for ev in events if ev["code"] != journal.EV_COMMAND and ev["seq"] not in seen)
     failures = []
@@ -495,10 +513,12 @@ def check_stream(stream: list[dict[str, int]], events: list[dict[str, int]]) -> 
     return missed, len(mismatches), failures
 
 
-def check_boots(events: list[dict[str, int]], power_cuts: int) -> list[str]:
+def check_boots(events: list[dict[str, int]], power_cuts: int,
+                security: list[dict[str, int]] = ()) -> list[str]:  # type: ignore[assignment]
     """No reboot but the power cuts the soak injected, and nothing refused or corrupt on the
-    record: a damaged frame never reaches authentication (L2.5-errors)."""
-    codes = Counter(ev["code"] for ev in events)
+    record (refusals are in the security ring): a damaged frame never reaches authentication
+    (L2.5-errors)."""
+    codes = Counter(ev["code"] for ev in list(events) + list(security))
     failures = []
     if codes[journal.EV_BOOT] != 1 + power_cuts:
         failures.append("journal: %d boots, expected 1 + %d power cuts" % (codes[journal.EV_BOOT], power_cuts))
@@ -602,7 +622,7 @@ class BoardHeap:
         gc.collect()
         roots: list[Any] = [self.sim]
         roots += [vars(mod) for name, mod in sorted(sys.modules.items())
-                  if name == "firmware" or name.startswith("firmware.")]
+                  if name == "blinpump.firmware" or name.startswith("blinpump.firmware.")]
         seen: set[int] = set()
         total = 0
         while roots:
@@ -638,6 +658,8 @@ class _Soak:
         self.replied: Counter[tuple[int, int]] = Counter()
         self.events: list[dict[str, int]] = []
         self.next_seq = 0
+        self.security_events: list[dict[str, int]] = []   # refused requests (the security ring)
+        self.next_auth_seq = 0
         self.stream: list[dict[str, int]] = []
         self.heap_samples: list[tuple[int, int]] = []
         self.next_heap_min = 0
@@ -661,7 +683,7 @@ class _Soak:
 
     def hang_bag(self) -> None:
         bag = self.order(self.model.bags_loaded)
-        if self.command("bag", *bag.args(PATIENT_ID)) == k.OK:
+        if self.command("bag", *bag.args(PATIENT_ID, self.model.bags_loaded + 1)) == k.OK:
             self.model.load(bag)
 
     def restart(self) -> None:
@@ -742,6 +764,9 @@ class _Soak:
         for ev in self.pump.events(self.next_seq):
             self.events.append(ev)
             self.next_seq = max(self.next_seq, ev["seq"] + 1)
+        for ev in self.pump.events(self.next_auth_seq, security=True):
+            self.security_events.append(ev)
+            self.next_auth_seq = max(self.next_auth_seq, ev["seq"] + 1)
 
     def sample_heap(self) -> None:
         self.heap_samples.append((self.model.ticks_min, self.heap_probe()))
@@ -889,9 +914,10 @@ def _finish(soak: _Soak, pump: Pump, line: FaultyLine, warm_up_min: int, heap_bo
     r.journal, journal_failures = check_journal(soak.events, next_seq)
     failures.extend(journal_failures)
     failures.extend(check_commands(soak.events, soak.replied))
-    failures.extend(check_boots(soak.events, r.power_cuts))
+    failures.extend(check_boots(soak.events, r.power_cuts, soak.security_events))
     r.stream_events = len(soak.stream)
-    r.stream_missed, r.stream_mismatches, stream_failures = check_stream(soak.stream, soak.events)
+    r.stream_missed, r.stream_mismatches, stream_failures = check_stream(soak.stream, soak.events,
+                                                                         soak.security_events)
     failures.extend(stream_failures)
     r.commands_replied = sum(soak.replied.values())
     r.commands_journaled = sum(1 for ev in soak.events if ev["code"] == journal.EV_COMMAND)

@@ -27,16 +27,16 @@ from blinpump.firmware import auth as fw_auth
 from blinpump.firmware import kernel as k
 from blinpump.firmware import protocol as P
 from blinpump.firmware import pump as fw_pump
-from blinpump.firmware import simboard
+from blinpump.firmware import simboard, simhal
 from blinpump.hil import auth as host_auth
-from blinpump.hil.client import T_REPLY, T_REQUEST, Frame, FrameReader, encode_frame, encode_signed
+from blinpump.hil.client import T_AUTH, T_REPLY, T_REQUEST, Frame, FrameReader, encode_frame, encode_signed
 
 KINDS = ("plain", "wrong_key", "bad_mac", "no_key", "wrong_role", "replay", "old_counter")
 PID = 4242
 # commands an attacker would like to send, with plausible arguments
 TARGETS: list[tuple[int, list[int]]] = [
     (fw_pump.CMD_STOP, [k.STOP_CLINICIAN]), (fw_pump.CMD_START, []), (fw_pump.CMD_REACTION, [k.RX_CRS, 4]),
-    (fw_pump.CMD_BAG, [PID, 196000, 240000, 168, 1, 0, 0]), (fw_pump.CMD_SETUP, [PID, k.IND_RR, 70000, 0]),
+    (fw_pump.CMD_BAG, [PID, 10**9, 196000, 240000, 168, 1, 0, 0]), (fw_pump.CMD_SETUP, [PID, k.IND_RR, 70000, 0]),
     (fw_pump.CMD_OVERDOSE, []), (fw_pump.CMD_ACK, [k.ACK_PREMED]), (fw_pump.CMD_CLEAR_FAULT, []),
     (fw_pump.CMD_REMOVE_BAG, []), (fw_pump.CMD_DECIDE, [1]), (P.CMD_STATUS, []),
     (simboard.CMD_ADVANCE, [600]), (simboard.CMD_FAULT, [simboard.FAULT_POWER_CUT, -1]), (simboard.CMD_RESET, []),
@@ -65,6 +65,7 @@ class _Host:
         self.counters = {role: 0 for role in self.keys}     # last counter used, per role
         self.seq = 1
         self.accepted: list[bytes] = []         # frames the board accepted, for replays
+        self.cached: dict[int, bytes] = {}      # per reply-cache slot (claimed role, 0 plain): last frame
 
     def frame(self, cmd: int, args: list[int], role: int = -1, key: bytes | None = None,
               counter: int | None = None) -> bytes:
@@ -76,6 +77,10 @@ class _Host:
         signing_key = key if key is not None else self.keys[role]
         return encode_signed(signing_key, self.seq, cmd, args, role, counter)
 
+    def next_bag_id(self) -> int:
+        """A new bag identity (the pharmacy's numbering increases per patient)."""
+        return int(self.sim.board.controller.s.last_bag_id) + 1
+
     def fresh(self) -> int:
         """A counter above every role's: only the check under test can refuse the frame."""
         return max(self.counters.values()) + 1000
@@ -83,6 +88,9 @@ class _Host:
     def send(self, data: bytes) -> list[int]:
         replies = [f for f in FrameReader().feed(self.sim.board.feed(data))
                    if isinstance(f, Frame) and f.ftype == T_REPLY]
+        for f in FrameReader().feed(data):
+            if isinstance(f, Frame):
+                self.cached[_cache_slot(f)] = data
         return list(replies[-1].ints) if replies else []
 
     def call(self, cmd: int, args: list[int]) -> int:
@@ -93,10 +101,18 @@ class _Host:
         return ints[0] if ints else -1
 
 
+def _cache_slot(f: Frame) -> int:
+    """The board's reply-cache slot for a frame: the role its trailer claims, else 0."""
+    if f.ftype != T_AUTH or len(f.ints) < fw_auth.TRAILER_INTS:
+        return 0
+    role = f.ints[len(f.ints) - fw_auth.TRAILER_INTS]
+    return role if 1 <= role <= fw_auth.NROLES else 0
+
+
 def _running(host: _Host) -> None:
     assert host.send(encode_frame(T_REQUEST, 1, P.CMD_HELLO, [P.VERSION]))[0] == k.OK
     assert host.call(fw_pump.CMD_SETUP, [PID, k.IND_MRD, 70000, 0]) == k.OK
-    assert host.call(fw_pump.CMD_BAG, [PID, 196000, 500000, 168, 1, 0, 0]) == k.OK
+    assert host.call(fw_pump.CMD_BAG, [PID, host.next_bag_id(), 196000, 500000, 168, 1, 0, 0]) == k.OK
     host.call(fw_pump.CMD_ACK, [k.ACK_PREMED])
     host.call(fw_pump.CMD_ACK, [k.ACK_SUPERVISION])
     assert host.call(fw_pump.CMD_START, []) == k.OK
@@ -152,7 +168,9 @@ def _attack(kind: str, host: _Host, rng: random.Random) -> bytes:
             cmd, args, role = fw_pump.CMD_STOP, [k.STOP_CLINICIAN], fw_auth.ROLE_PHARMACY
         return host.frame(cmd, args, role=role, counter=host.fresh())
     if kind == "replay":
-        return rng.choice(host.accepted[:-1])   # not the last: that one is the retry cache's
+        # not one that is the last frame answered for its role: that is a retry, answered from the
+        # role's reply cache without running anything (docs/protocol.md, "Retries")
+        return rng.choice([f for f in host.accepted if f not in host.cached.values()])
     # old_counter: right role, right key, a counter the board has already accepted for that role
     role = host_auth.role_for(cmd, host.keys)
     return host.frame(cmd, args, counter=rng.randint(1, host.counters[role]))
@@ -165,7 +183,7 @@ def _housekeeping(host: _Host, rng: random.Random) -> None:
         host.call(fw_pump.CMD_STOP, [k.STOP_CLINICIAN])
         host.call(fw_pump.CMD_START, [])
     if host.sim.board.controller.s.bag_loaded == 0:
-        host.call(fw_pump.CMD_BAG, [PID, 196000, 500000, 168, 1, 0, 0])
+        host.call(fw_pump.CMD_BAG, [PID, host.next_bag_id(), 196000, 500000, 168, 1, 0, 0])
         host.call(fw_pump.CMD_ACK, [k.ACK_PREMED])
         host.call(fw_pump.CMD_ACK, [k.ACK_SUPERVISION])
         host.call(fw_pump.CMD_START, [])
@@ -197,3 +215,37 @@ def run(frames: int = 10000, seed: int = 1, board: Any = None) -> Result:
                 result.failures.append("%s frame %s -> %s" % (kind, data.hex(), ints))
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def reprovision_replays(frames: int = 200, seed: int = 1, erase_counters: bool = False) -> tuple[int, int]:
+    """(replays tried, replays accepted) after the same keys are provisioned again.
+
+    A host's accepted frames (stops, starts, acknowledgements, reactions, bag orders) are recorded;
+    then the board gets its keys again the way `blinpump keys provision` now does it (keys.bin
+    replaced, the replay counters kept: auth.bin untouched) and reboots, and every recorded frame
+    is sent again in a new session. `erase_counters` does what provisioning did before (auth.bin
+    erased), which lets recorded frames in: the check can fail."""
+    rng = random.Random(seed)
+    sim = simboard.make_board()
+    sim.board._take()
+    host = _Host(sim)
+    _running(host)
+    recorded = list(host.accepted)
+    while len(recorded) < frames:
+        host.call(fw_pump.CMD_STOP, [k.STOP_CLINICIAN])
+        host.call(fw_pump.CMD_START, [])
+        host.call(simboard.CMD_ADVANCE, [rng.randint(1, 5)])
+        recorded = list(host.accepted)
+    recorded = recorded[:frames]
+    if erase_counters:
+        sim.counter_storage = simhal.MemStorage(fw_auth.TOTAL_BYTES)
+    sim.power_cut(0)                            # reset the board to load the keys
+    sim.board._take()
+    accepted = 0
+    for data in recorded:
+        host.send(encode_frame(T_REQUEST, host.seq % 0xFFFF + 1, P.CMD_HELLO, [P.VERSION]))
+        host.seq = host.seq % 0xFFFF + 1
+        ints = host.send(data)
+        if ints and ints[0] < 100:
+            accepted += 1
+    return len(recorded), accepted

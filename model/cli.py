@@ -1,13 +1,16 @@
 """`blinpump plan` and `blinpump label`.
 
 Bad input exits with status 2 and one line on stderr that names the field and the label clause, so a test
-bench can check which rule refused it. Numbers are parsed here, not by argparse, for that reason.
+bench can check which rule refused it. Numbers are parsed here, not by argparse, for that reason. An option
+given twice (`--weight-kg 70 --weight-kg 80`) is refused, not silently resolved to the last one: two weights
+on one order are a question for the prescriber, not for the planner.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, NoReturn
 
@@ -40,6 +43,17 @@ class _Parser(argparse.ArgumentParser):
                                                                        " ".join(message.split())))
 
 
+class _Once(argparse.Action):
+    """Store an option's value, refusing a second one (argparse would keep the last silently)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: str | Sequence[Any] | None, option_string: str | None = None) -> None:
+        if getattr(namespace, self.dest, None) is not None:
+            raise argparse.ArgumentError(self, "given more than once (%r, then %r)"
+                                         % (getattr(namespace, self.dest), values))
+        setattr(namespace, self.dest, values)
+
+
 def _number(text: str | None, field: str, clause: str) -> float | None:
     if text is None:
         return None
@@ -51,17 +65,19 @@ def _number(text: str | None, field: str, clause: str) -> float | None:
 
 def _plan_parser() -> _Parser:
     parser = _Parser(prog="blinpump plan", description="Plan a BLINCYTO course (label Tables 1-3).")
-    parser.add_argument("--indication", required=True, metavar="{%s}" % ",".join(INDICATION_CODES),
+    parser.add_argument("--indication", required=True, action=_Once,
+                        metavar="{%s}" % ",".join(INDICATION_CODES),
                         help="mrd (L1.1), rr (L1.2) or consolidation (L1.3)")
-    parser.add_argument("--weight-kg", required=True, metavar="W", help="body weight in kg (L2-weight-45)")
+    parser.add_argument("--weight-kg", required=True, action=_Once, metavar="W",
+                        help="body weight in kg (L2-weight-45)")
     size = parser.add_mutually_exclusive_group()
-    size.add_argument("--bsa-m2", metavar="B", help="body surface area in m2 (required below 45 kg)")
-    size.add_argument("--height-cm", metavar="H", help="height in cm, to compute the BSA")
-    parser.add_argument("--bsa-formula", choices=BSA_FORMULAS, default=None,
+    size.add_argument("--bsa-m2", action=_Once, metavar="B", help="body surface area in m2 (required below 45 kg)")
+    size.add_argument("--height-cm", action=_Once, metavar="H", help="height in cm, to compute the BSA")
+    parser.add_argument("--bsa-formula", action=_Once, choices=BSA_FORMULAS, default=None,
                         help="formula for --height-cm (default mosteller)")
-    parser.add_argument("--age-years", metavar="A",
+    parser.add_argument("--age-years", action=_Once, metavar="A",
                         help="age, to choose adult or pediatric premedication (default: inferred from weight)")
-    parser.add_argument("--cycles", metavar="N", help="plan only the first N cycles")
+    parser.add_argument("--cycles", action=_Once, metavar="N", help="plan only the first N cycles")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 

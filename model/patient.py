@@ -25,6 +25,11 @@ BSA_FORMULAS: tuple[BsaFormula, ...] = ("mosteller", "dubois")
 MIN_WEIGHT_KG = 0.5
 MAX_WEIGHT_KG = 300.0
 MAX_BSA_M2 = 3.5
+# The pump's kernel refuses a set-up with a BSA outside [BSA_MIN_CM2, BSA_MAX_CM2] = [500, 35000] cm2
+# (firmware/kernel.py, L2-dose-28); the planner refuses the same BSAs, compared as the kernel sees them
+# (rounded to 1 cm2), so that a plan is never made for a patient the pump would turn away.
+MIN_BSA_CM2 = 500
+MAX_BSA_CM2 = 35000
 MIN_HEIGHT_CM = 20.0
 MAX_HEIGHT_CM = 250.0
 MAX_AGE_YEARS = 130.0
@@ -51,8 +56,10 @@ def _check_weight(weight_kg: float) -> None:
 
 def _check_bsa(bsa_m2: float) -> None:
     # L2-dose-28: the BSA-based dose is 15 mcg/m2/day, so BSA must be plausible
-    if not math.isfinite(bsa_m2) or not 0 < bsa_m2 <= MAX_BSA_M2:
-        raise ModelError("bsa_m2", "L2-dose-28", "BSA %r m2 is not in (0, %g] m2" % (bsa_m2, MAX_BSA_M2))
+    if (not math.isfinite(bsa_m2) or not 0 < bsa_m2 <= MAX_BSA_M2
+            or not MIN_BSA_CM2 <= round(bsa_m2 * CM2_PER_M2) <= MAX_BSA_CM2):
+        raise ModelError("bsa_m2", "L2-dose-28", "BSA %r m2 is not in [%g, %g] m2 (the pump refuses it)"
+                         % (bsa_m2, MIN_BSA_CM2 / CM2_PER_M2, MAX_BSA_M2))
 
 
 def bsa_m2_from_height(height_cm: float, weight_kg: float, formula: BsaFormula = "mosteller") -> float:

@@ -132,7 +132,7 @@ class BoardBeforeTheEventsFix(main.Board):
     ring records (seq -1 < 0 is not below -1) with their 0xFFFFFFFF seq, which does not fit the
     reply's i32: struct.error escaped Board.feed, which on a board ends run() (the motor stops)."""
 
-    def _events(self, since_seq: int) -> list[int]:
+    def _events(self, since_seq: int, security: bool = False) -> list[int]:
         values = [k.OK, self.controller.journal.event_seq, 0]
         n = 0
         for ev in _events_before_the_fix(self.controller.journal, since_seq):

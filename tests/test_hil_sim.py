@@ -22,18 +22,17 @@ REPO = Path(__file__).resolve().parent.parent
 STANDARD = scenarios.standard()
 
 
-def test_standard_library_covers_issue_5() -> None:
+def test_standard_library_covers_issue_5(shared_label: Path) -> None:
+    """Every scenario cites clauses of the label; needs ../shared/LABEL.md beside the checkout."""
     ids = {s.id for s in STANDARD}
     assert ids >= {"rr-cycle1-step-up", "interruption-5h-reinit", "interruption-8d-new-cycle", "crs3-restart-9",
                    "crs4-lockout", "bag-expiry-storage", "infant-7day-bag-refused", "flush-refused",
                    "power-cut-mid-bag"}
-    label = (REPO.parent / "shared" / "LABEL.md")
+    text = shared_label.read_text()
     for sc in STANDARD:
         assert sc.clauses, sc.id
-        if label.exists():
-            text = label.read_text()
-            for clause in sc.clauses:
-                assert "| %s |" % clause in text, (sc.id, clause)
+        for clause in sc.clauses:
+            assert "| %s |" % clause in text, (sc.id, clause)
 
 
 @pytest.mark.parametrize("scenario", STANDARD, ids=[s.test_id for s in STANDARD])
@@ -87,7 +86,7 @@ def test_blinpump_sim_prints_a_path_any_serial_tool_can_open(tmp_path: Path) -> 
     try:
         path = proc.stdout.readline().strip()     # type: ignore[union-attr]
         assert path.startswith("/dev/pts/")
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 60          # a poll that ends when ready: generous for a loaded machine
         while not link.is_symlink() and time.monotonic() < deadline:
             time.sleep(0.01)
         assert os.path.realpath(link) == os.path.realpath(path)

@@ -9,15 +9,28 @@ Two documented interpretations make the kernel stricter than the day-based model
 applies the test requires only that the kernel is no more permissive:
 - the R/R step window counts 7 days of infusion across a new cycle (L2.2-step, L2.4-new-cycle);
 - the restart window counts 7 days of infusion across a cycle end (L2.4-restart-9).
+
+A power cycle never changes `locked`, except for the lock the label requires: a known outage
+that takes an open grade 3 neurologic (ICANS) hold past 7 days (L2.4-neuro-3) or an open other
+grade >= 3 hold past 14 days (L2.4-other-3), each counted from the reaction's own onset. The
+test keeps its own clock and the onset of every hold it opened, so it decides that from the
+label's numbers (model.label), not from the kernel's fields; between power cycles, an unlocked
+kernel must never hold a reaction past its limit.
+
+Failures that exploring (HYPOTHESIS_PROFILE=explore, bench/explore.py) finds are replayed step by
+step by the regression tests at the end of this file, so that every run checks them.
 """
 from __future__ import annotations
 
 from decimal import Decimal
 
-from hypothesis import HealthCheck, settings, strategies as st
+import pytest
+from hypothesis import settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypo import examples
 
 from blinpump.firmware import journal, kernel as k, pump, simhal
+from blinpump.model import label as label_data
 from blinpump.model.errors import ModelError
 from blinpump.model.dose import cap_for_day, low_cap_mcg_per_day
 from blinpump.model.limits import kernel_limits
@@ -29,6 +42,18 @@ DAY_MIN = 1440
 INDICATIONS = {"mrd": k.IND_MRD, "rr": k.IND_RR, "consolidation": k.IND_CONS}
 WEIGHTS_KG = [70.0, 45.0, 44.999, 30.0, 12.5, 5.4, 5.39, 3.2]
 BSAS_M2 = [0.25, 0.5, 1.0, 1.2345, 1.8667, 2.1]
+# Table 4 time limits from the label's numbers (model.label), not from the kernel's constants
+NEURO3_RESOLVE_MAX_MIN = label_data.NEURO3_MAX_RESOLUTION_DAYS.value * DAY_MIN    # L2.4-neuro-3: 10080
+OTHER3_RESOLVE_MAX_MIN = label_data.OTHER3_MAX_RESOLUTION_DAYS.value * DAY_MIN    # L2.4-other-3: 20160
+
+
+def resolve_limit_min(kind: int, grade: int) -> int | None:
+    """How long an open hold may last before the label discontinues permanently, or None."""
+    if kind in (k.RX_NEURO, k.RX_ICANS) and grade == 3:
+        return NEURO3_RESOLVE_MAX_MIN                                           # L2.4-neuro-3
+    if kind == k.RX_OTHER and grade >= 3:
+        return OTHER3_RESOLVE_MAX_MIN                                           # L2.4-other-3
+    return None
 
 
 def ng(mcg: Decimal) -> int:
@@ -51,6 +76,8 @@ class KernelVsModel(RuleBasedStateMachine):
         assert self.s.cap_low_ng_per_day == lim.cap_low_ng_per_day
         assert self.s.max_cycles == lim.max_cycles
         self.restart: tuple[int, int] | None = None    # (cycle, infusion day) of the last restart
+        self.clock_min = 0                              # the test's own clock: minutes the kernel was told of
+        self.holds: list[tuple[int, int, int]] = []     # (kind, grade, onset minute) of each open reaction
 
     @property
     def s(self) -> k.State:
@@ -73,6 +100,30 @@ class KernelVsModel(RuleBasedStateMachine):
             stricter_ok = True
         return ng(cap), stricter_ok
 
+    def _overdue(self, at_min: int) -> list[tuple[int, int, int]]:
+        """The open holds the label discontinues permanently at minute at_min (L2.4-neuro-3,
+        L2.4-other-3: resolution takes more than 7, resp. 14 days from the reaction's own onset)."""
+        out = []
+        for kind, grade, onset in self.holds:
+            limit = resolve_limit_min(kind, grade)
+            if limit is not None and at_min - onset > limit:
+                out.append((kind, grade, onset))
+        return out
+
+    def enter_reaction(self, kind: int, grade: int) -> int:
+        """A clinician enters a reaction; the test notes the onset of a hold with a time limit."""
+        status = self.board.command(pump.CMD_REACTION, [kind, grade])
+        if status == k.OK and self.s.locked == 0 and resolve_limit_min(kind, grade) is not None:
+            self.holds.append((kind, grade, self.clock_min))
+        return status
+
+    def mark_resolved(self) -> int:
+        """The clinician reports the reaction resolved; an accepted release closes every open hold."""
+        status = self.board.command(pump.CMD_RESOLVED, [])
+        if status == k.OK:
+            self.holds = []
+        return status
+
     def _comparable(self) -> bool:
         s = self.s
         return (s.phase == k.PHASE_INFUSION and s.locked == 0 and s.mode == k.MODE_STOPPED
@@ -89,7 +140,7 @@ class KernelVsModel(RuleBasedStateMachine):
         preservative = duration_h >= 72
         drug_ng = rate_ng * days
         volume_ul = 240000
-        status = self.board.command(pump.CMD_BAG, [PID, drug_ng, volume_ul, duration_h, int(preservative),
+        status = self.board.command(pump.CMD_BAG, [PID, self.board.s.last_bag_id + 1, drug_ng, volume_ul, duration_h, int(preservative),
                                                    room_h * 60, fridge_h * 60])
         if not self._comparable():
             return
@@ -125,6 +176,7 @@ class KernelVsModel(RuleBasedStateMachine):
         for _ in range(days * DAY_MIN):
             k.tick(self.s)
         self.board.tick()
+        self.clock_min += days * DAY_MIN + 1
 
     @rule(minutes=st.sampled_from([30, 239, 240, 300, 7 * DAY_MIN, 7 * DAY_MIN + 1]))
     def pause(self, minutes: int) -> None:
@@ -133,26 +185,36 @@ class KernelVsModel(RuleBasedStateMachine):
         for _ in range(minutes - 1):
             k.tick(self.s)
         self.board.tick()
+        self.clock_min += minutes
         if was_running and self.s.mode == k.MODE_STOPPED and self.s.int_start_min >= 0:
             # L2-reinit-4h: flagged exactly from 4 h on
             assert self.s.reinit_needed == (1 if minutes >= 240 else 0)
 
     @rule(kind=st.sampled_from([k.RX_CRS, k.RX_OTHER, k.RX_ICANS]), grade=st.sampled_from([2, 3]))
     def reaction_then_resolved(self, kind: int, grade: int) -> None:
-        if self.board.command(pump.CMD_REACTION, [kind, grade]) != k.OK or self.s.rx_kind == k.RX_NONE:
+        if self.enter_reaction(kind, grade) != k.OK or self.s.rx_kind == k.RX_NONE:
             return
-        if self.board.command(pump.CMD_RESOLVED, []) == k.OK:
+        if self.mark_resolved() == k.OK:
             self.restart = (self.s.cycle, self._day())
             assert self.s.cap_ng_per_day == ng(low_cap_mcg_per_day(self.patient))  # L2.4-restart-9
 
     @rule(outage_min=st.sampled_from([-1, 0, 5, 300]))
     def power_cycle(self, outage_min: int) -> None:
         before = dict(self.s.__dict__)
+        # a known outage is counted; an unknown one (-1) adds no minute: the kernel cannot know it
+        counted = outage_min if outage_min >= 0 else 0
+        overdue = self._overdue(self.clock_min + counted) if before["locked"] == 0 else []
         self.board = pump.Controller(self.storage, simhal.SimClock(), simhal.SimMotor())
         assert self.board.boot(outage_min) == journal.LOAD_OK
+        self.clock_min += counted
         # nothing delivered is lost; the motor never restarts by itself
         assert self.s.course_ng == before["course_ng"]
-        assert self.s.locked == before["locked"]
+        if overdue:
+            # L2.4-neuro-3, L2.4-other-3: the outage took an open hold past its limit: locked for good
+            assert self.s.locked == 1, (outage_min, overdue, self.clock_min)
+            assert self.s.lock_reason in {kind for kind, _, _ in overdue}, (self.s.lock_reason, overdue)
+        else:
+            assert self.s.locked == before["locked"], (outage_min, self.holds, self.clock_min)
         assert self.s.mode != k.MODE_RUNNING
         assert self.board.motor.ul_per_h == 0
 
@@ -160,6 +222,16 @@ class KernelVsModel(RuleBasedStateMachine):
     @invariant()
     def kernel_invariant_holds(self) -> None:
         assert k.invariant(self.s)
+
+    @invariant()
+    def kernel_clock_is_the_test_clock(self) -> None:
+        assert self.s.now_min == self.clock_min, (self.s.now_min, self.clock_min)
+
+    @invariant()
+    def no_hold_past_its_label_limit_while_unlocked(self) -> None:
+        # L2.4-neuro-3, L2.4-other-3: the kernel locks as soon as a hold passes its limit
+        if self.s.locked == 0:
+            assert not self._overdue(self.clock_min), (self.holds, self.clock_min)
 
     @invariant()
     def cap_in_force_matches_model(self) -> None:
@@ -180,5 +252,80 @@ class KernelVsModel(RuleBasedStateMachine):
 
 
 TestKernelVsModel = KernelVsModel.TestCase
-TestKernelVsModel.settings = settings(max_examples=150, stateful_step_count=30, deadline=None,
-                                      suppress_health_check=[HealthCheck.too_slow])
+TestKernelVsModel.settings = settings(max_examples=examples(150), stateful_step_count=30)
+
+
+# ---------------------------------------------------------------- regression cases
+# Stateful tests take no @example: each case found by exploring is replayed here, step by step,
+# with every invariant checked after each step as Hypothesis does.
+
+def replay(indication: str, weight_kg: float, bsa_m2: float, steps: list[tuple[str, dict[str, int]]]) -> KernelVsModel:
+    machine = KernelVsModel()
+    machine.set_up(indication=indication, weight_kg=weight_kg, bsa_m2=bsa_m2)
+    for inv in machine.invariants:
+        inv.function(machine)
+    for name, kwargs in steps:
+        getattr(machine, name)(**kwargs)
+        for inv in machine.invariants:
+            inv.function(machine)
+    machine.teardown()
+    return machine
+
+
+def test_L2_4_neuro_3_known_outage_past_7_days_of_an_icans_3_hold_locks():
+    """Found with HYPOTHESIS_PROFILE=explore (about 2 seeds in 100 of the old test failed here): an
+    ICANS grade 3 hold, 10080 min of pause (exactly 7 days: not yet past), then a power cycle with a
+    known 5 min outage. The kernel rightly locks (held 10085 min > 7 days, L2.4-neuro-3); the old
+    test required `locked` unchanged by every power cycle."""
+    m = replay("consolidation", 70.0, 0.25, [
+        ("reaction_then_resolved", {"kind": k.RX_ICANS, "grade": 3}),   # resolved refused: under 3 days
+        ("pause", {"minutes": 7 * DAY_MIN}),
+        ("power_cycle", {"outage_min": 5}),
+    ])
+    assert m.s.locked == 1 and m.s.lock_reason == k.RX_ICANS
+    assert m.s.now_min == 7 * DAY_MIN + 5
+
+
+def test_L2_4_neuro_3_power_cycle_within_7_days_of_an_icans_3_hold_keeps_it_unlocked():
+    """The boundary: a 0 min or unknown outage at exactly 7 days held changes nothing (the kernel
+    cannot count an unknown outage); the first tick after that locks."""
+    m = replay("consolidation", 70.0, 0.25, [
+        ("reaction_then_resolved", {"kind": k.RX_ICANS, "grade": 3}),
+        ("pause", {"minutes": 7 * DAY_MIN}),
+        ("power_cycle", {"outage_min": 0}),
+        ("power_cycle", {"outage_min": -1}),
+    ])
+    assert m.s.locked == 0 and m.s.rx_kind == k.RX_ICANS
+    m.pause(1)
+    assert m.s.locked == 1
+
+
+def test_L2_4_other_3_known_outage_past_14_days_of_an_other_3_hold_locks():
+    """The same for another grade 3 reaction, whose limit is 14 days (L2.4-other-3). The state
+    machine resolves such a reaction at once, so this case is built here."""
+    m = KernelVsModel()
+    m.set_up(indication="mrd", weight_kg=70.0, bsa_m2=1.8667)
+    assert m.enter_reaction(k.RX_OTHER, 3) == k.OK and m.s.rx_kind == k.RX_OTHER
+    m.pause(2 * 7 * DAY_MIN)
+    m.power_cycle(0)
+    assert m.s.locked == 0                      # exactly 14 days: not yet past
+    m.power_cycle(5)
+    assert m.s.locked == 1 and m.s.lock_reason == k.RX_OTHER
+    m.kernel_clock_is_the_test_clock()
+    m.no_hold_past_its_label_limit_while_unlocked()
+
+
+@pytest.mark.xfail(strict=True, reason="kernel keeps one onset (rx_start_min) for every open reaction, while "
+                   "LABEL.md L2.4-neuro-3 runs each reaction's 3-day floor from its own onset; reported, the "
+                   "kernel is not changed here")
+def test_L2_4_neuro_3_icans_3_after_an_open_crs_3_keeps_its_own_3_day_floor():
+    """ICANS can follow CRS (L2.4-neuro-3, 5.2): a grade 3 ICANS entered 2 days into an open grade 3
+    CRS hold must be withheld 3 days from its own onset. The kernel measures from the CRS onset
+    and releases it after 1 day."""
+    m = KernelVsModel()
+    m.set_up(indication="mrd", weight_kg=70.0, bsa_m2=1.8667)
+    assert m.enter_reaction(k.RX_CRS, 3) == k.OK and m.s.rx_kind == k.RX_CRS
+    m.pause(2 * DAY_MIN)
+    assert m.enter_reaction(k.RX_ICANS, 3) == k.OK and m.s.rx_kind == k.RX_ICANS
+    m.pause(DAY_MIN + 1)
+    assert m.mark_resolved() == k.E_WITHHOLD         # 1 day of ICANS: under its 3-day floor

@@ -8,8 +8,13 @@ without them these tests fail, saying so, rather than skip.
 from __future__ import annotations
 
 import ast
+import hashlib
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -69,28 +74,258 @@ def test_firmware_compiles_to_mpy() -> None:
     assert build.mpy_total_bytes() == sum(c.size_bytes for c in compiled)
 
 
-def test_build_is_incremental_and_drops_removed_modules(tmp_path: Path) -> None:
-    src = tmp_path / "src"
-    (src / "firmware").mkdir(parents=True)
+def _tiny_firmware(root: Path, **modules: str) -> Path:
+    """A firmware package under root/src: an empty __init__.py and the given modules."""
+    src = root / "src"
+    (src / "firmware").mkdir(parents=True, exist_ok=True)
     (src / "firmware" / "__init__.py").write_text("")
-    (src / "firmware" / "a.py").write_text("X = 1\n")
+    for name, text in modules.items():
+        (src / "firmware" / (name + ".py")).write_text(text)
+    return src
+
+
+def _reference_mpy(tmp_path: Path, name: str, text: str) -> bytes:
+    """What a fresh build makes of firmware/<name>.py with this text."""
+    ref = tmp_path / ("ref-%d" % len(list(tmp_path.glob("ref-*"))))
+    src = _tiny_firmware(ref, **{name: text})
+    build.compile_firmware(ref / "out", src_root=src)
+    return (ref / "out" / "firmware" / (name + ".mpy")).read_bytes()
+
+
+@pytest.fixture
+def compiles(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The source names mpy-cross is run on, in order (build._compile_one still runs)."""
+    calls: list[str] = []
+    real = build._compile_one
+
+    def counting(binary, src, source_name, mpy, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(source_name)
+        return real(binary, src, source_name, mpy, *args, **kwargs)
+
+    monkeypatch.setattr(build, "_compile_one", counting)
+    return calls
+
+
+def _manifest(out: Path) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads((out / build.MANIFEST).read_text())
+    return doc
+
+
+def test_build_is_incremental_and_drops_removed_modules(tmp_path: Path, compiles: list[str]) -> None:
+    src = _tiny_firmware(tmp_path, a="X = 1\n")
     out = tmp_path / "out"
     first = {c.module: c for c in build.compile_firmware(out, src_root=src)}
     assert set(first) == {"firmware", "firmware.a"}
+    assert sorted(compiles) == ["firmware/__init__.py", "firmware/a.py"]
     stamp = first["firmware.a"].mpy_path.stat().st_mtime_ns
 
+    compiles.clear()
     build.compile_firmware(out, src_root=src)                  # nothing changed: no rewrite
+    assert compiles == []
     assert first["firmware.a"].mpy_path.stat().st_mtime_ns == stamp
 
-    (src / "firmware" / "a.py").write_text("X = 2\nY = 3\n")
-    later = stamp + 10**9
-    os.utime(src / "firmware" / "a.py", ns=(later, later))
+    (src / "firmware" / "a.py").write_text("X = 2\nY = 3\n")  # new content: rebuilt, whatever the times
     again = {c.module: c for c in build.compile_firmware(out, src_root=src)}
-    assert again["firmware.a"].mpy_path.stat().st_mtime_ns != stamp
+    assert compiles == ["firmware/a.py"]
+    assert again["firmware.a"].mpy_path.read_bytes() == _reference_mpy(tmp_path, "a", "X = 2\nY = 3\n")
 
     (src / "firmware" / "a.py").unlink()
     assert [c.module for c in build.compile_firmware(out, src_root=src)] == ["firmware"]
     assert not (out / "firmware" / "a.mpy").exists()
+    assert set(_manifest(out)["modules"]) == {"firmware/__init__.py"}
+
+
+def test_changed_source_with_an_older_mtime_is_rebuilt(tmp_path: Path) -> None:
+    """A checkout or a clock that went back: the .py is changed but older than its .mpy."""
+    src = _tiny_firmware(tmp_path, kernel="LIMIT = 1\n")
+    out = tmp_path / "out"
+    build.compile_firmware(out, src_root=src)
+    mpy = out / "firmware" / "kernel.mpy"
+    old = mpy.read_bytes()
+
+    (src / "firmware" / "kernel.py").write_text("LIMIT = 2\n")
+    long_ago = 1_000_000_000                                  # 2001, long before the .mpy
+    os.utime(src / "firmware" / "kernel.py", (long_ago, long_ago))
+    assert (src / "firmware" / "kernel.py").stat().st_mtime_ns < mpy.stat().st_mtime_ns
+    build.compile_firmware(out, src_root=src)
+    assert mpy.read_bytes() != old
+    assert mpy.read_bytes() == _reference_mpy(tmp_path, "kernel", "LIMIT = 2\n")
+
+
+@pytest.mark.parametrize("replacement", ["other module", "junk", "truncated", "empty"])
+def test_replaced_mpy_newer_than_its_source_is_rebuilt(tmp_path: Path, replacement: str) -> None:
+    src = _tiny_firmware(tmp_path, kernel="LIMIT = 1\n", other="OTHER = 7\n")
+    out = tmp_path / "out"
+    build.compile_firmware(out, src_root=src)
+    mpy = out / "firmware" / "kernel.mpy"
+    good = mpy.read_bytes()
+
+    mpy.write_bytes({"other module": (out / "firmware" / "other.mpy").read_bytes(),
+                     "junk": b"M\x06 not what kernel.py compiles to",
+                     "truncated": good[: len(good) // 2],
+                     "empty": b""}[replacement])
+    future = (src / "firmware" / "kernel.py").stat().st_mtime_ns + 3600 * 10**9
+    os.utime(mpy, ns=(future, future))                        # newer than its source
+    compiled = {c.module: c for c in build.compile_firmware(out, src_root=src)}
+    assert mpy.read_bytes() == good
+    assert compiled["firmware.kernel"].size_bytes == len(good)
+
+
+def test_missing_mpy_is_rebuilt(tmp_path: Path, compiles: list[str]) -> None:
+    src = _tiny_firmware(tmp_path, kernel="LIMIT = 1\n")
+    out = tmp_path / "out"
+    build.compile_firmware(out, src_root=src)
+    good = (out / "firmware" / "kernel.mpy").read_bytes()
+    (out / "firmware" / "kernel.mpy").unlink()
+    compiles.clear()
+    build.compile_firmware(out, src_root=src)
+    assert compiles == ["firmware/kernel.py"]
+    assert (out / "firmware" / "kernel.mpy").read_bytes() == good
+
+
+def test_unchanged_source_is_not_recompiled_even_if_touched(tmp_path: Path, compiles: list[str]) -> None:
+    src = _tiny_firmware(tmp_path, kernel="LIMIT = 1\n")
+    out = tmp_path / "out"
+    build.compile_firmware(out, src_root=src)
+    assert len(compiles) == 2
+    mpy = out / "firmware" / "kernel.mpy"
+    before = mpy.stat().st_mtime_ns
+
+    compiles.clear()
+    later = before + 3600 * 10**9                             # the source looks newer: same bytes
+    os.utime(src / "firmware" / "kernel.py", ns=(later, later))
+    (src / "firmware" / "kernel.py").write_text("LIMIT = 1\n")   # rewritten, same content
+    build.compile_firmware(out, src_root=src)
+    build.compile_firmware(out, src_root=src)
+    assert compiles == []
+    assert mpy.stat().st_mtime_ns == before
+
+
+def test_mpy_cross_version_change_rebuilds_all(tmp_path: Path, compiles: list[str],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    src = _tiny_firmware(tmp_path, a="A = 1\n", b="B = 2\n")
+    out = tmp_path / "out"
+    build.compile_firmware(out, src_root=src)
+    compiles.clear()
+    monkeypatch.setattr(build, "_mpy_cross_version", lambda: "mpy-cross 0.0.0-test")
+    build.compile_firmware(out, src_root=src)
+    assert sorted(compiles) == ["firmware/__init__.py", "firmware/a.py", "firmware/b.py"]
+    assert {e["mpy_cross"] for e in _manifest(out)["modules"].values()} == {"mpy-cross 0.0.0-test"}
+    compiles.clear()
+    build.compile_firmware(out, src_root=src)                 # recorded: not again
+    assert compiles == []
+
+
+def test_manifest_names_the_compiled_bytes(tmp_path: Path) -> None:
+    src = _tiny_firmware(tmp_path, kernel="LIMIT = 1\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".mpy-cross").write_text("mpy-cross 1.0\n")        # the stamp of the old time-based rule
+    compiled = build.compile_firmware(out, src_root=src)
+    doc = _manifest(out)
+    assert doc["format"] == 1
+    hashes = build.source_hashes(src)
+    assert list(hashes) == ["firmware/__init__.py", "firmware/kernel.py"]
+    assert hashes["firmware/kernel.py"] == hashlib.sha256(b"LIMIT = 1\n").hexdigest()
+    assert set(doc["modules"]) == set(hashes)
+    for c in compiled:
+        rel = c.module.replace(".", "/") + ("/__init__.py" if c.module == "firmware" else ".py")
+        entry = doc["modules"][rel]
+        assert entry == {"source_sha256": hashes[rel], "mpy_cross": build._mpy_cross_version(),
+                         "source_name": rel,
+                         "mpy_sha256": hashlib.sha256(c.mpy_path.read_bytes()).hexdigest()}
+    assert not (out / ".mpy-cross").exists()
+    assert sorted(p.name for p in out.iterdir()) == [build.MANIFEST, "firmware"]   # no temp files left
+
+
+def test_source_hashes_of_the_repository() -> None:
+    full = build.source_hashes()
+    production = build.source_hashes(production=True)
+    assert list(full) == [p.relative_to(REPO).as_posix() for p in build.firmware_sources()]
+    assert set(production) == set(full) - set(build.SIM_ONLY)
+    assert full["firmware/kernel.py"] == hashlib.sha256((REPO / "firmware" / "kernel.py").read_bytes()).hexdigest()
+
+
+def test_unreadable_manifest_rebuilds_everything(tmp_path: Path, compiles: list[str]) -> None:
+    src = _tiny_firmware(tmp_path, a="A = 1\n")
+    out = tmp_path / "out"
+    build.compile_firmware(out, src_root=src)
+    for bad in ("", "{not json", "[]", '{"format": 99, "modules": {}}', '{"format": 1, "modules": 3}'):
+        (out / build.MANIFEST).write_text(bad)
+        compiles.clear()
+        build.compile_firmware(out, src_root=src)
+        assert sorted(compiles) == ["firmware/__init__.py", "firmware/a.py"], bad
+        assert _manifest(out)["format"] == 1
+
+
+def test_lost_manifest_update_never_trusts_a_stale_mpy(tmp_path: Path) -> None:
+    """Two builds racing on one out_dir: whichever manifest or .mpy wins the rename, the
+    next build recompiles rather than trusting an .mpy of other source bytes."""
+    src = _tiny_firmware(tmp_path, kernel="LIMIT = 1\n")
+    out = tmp_path / "out"
+    mpy = out / "firmware" / "kernel.mpy"
+    build.compile_firmware(out, src_root=src)
+    manifest1, mpy1 = (out / build.MANIFEST).read_bytes(), mpy.read_bytes()
+    (src / "firmware" / "kernel.py").write_text("LIMIT = 2\n")
+    build.compile_firmware(out, src_root=src)
+    manifest2, mpy2 = (out / build.MANIFEST).read_bytes(), mpy.read_bytes()
+    assert mpy1 != mpy2
+
+    (out / build.MANIFEST).write_bytes(manifest1)             # the older build's manifest won
+    build.compile_firmware(out, src_root=src)
+    assert mpy.read_bytes() == mpy2
+
+    (out / build.MANIFEST).write_bytes(manifest2)             # the older build's .mpy won
+    mpy.write_bytes(mpy1)
+    build.compile_firmware(out, src_root=src)
+    assert mpy.read_bytes() == mpy2
+
+
+def test_source_edited_during_its_compile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """mpy-cross compiles the bytes that were hashed: an edit during the build (even one
+    undone before the next build) cannot pair one source's hash with another's .mpy."""
+    src = _tiny_firmware(tmp_path, kernel="LIMIT = 1\n")
+    kernel = src / "firmware" / "kernel.py"
+    out = tmp_path / "out"
+    real = build._compile_one
+
+    def editing(binary, src_path, source_name, mpy, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if source_name == "firmware/kernel.py":
+            kernel.write_text("LIMIT = 2\n")                # saved while mpy-cross runs
+            try:
+                return real(binary, src_path, source_name, mpy, *args, **kwargs)
+            finally:
+                kernel.write_text("LIMIT = 1\n")            # and undone
+        return real(binary, src_path, source_name, mpy, *args, **kwargs)
+
+    monkeypatch.setattr(build, "_compile_one", editing)
+    build.compile_firmware(out, src_root=src)
+    monkeypatch.setattr(build, "_compile_one", real)
+    build.compile_firmware(out, src_root=src)
+    assert (out / "firmware" / "kernel.mpy").read_bytes() == _reference_mpy(tmp_path, "kernel", "LIMIT = 1\n")
+
+
+def test_concurrent_builds_of_one_out_dir(tmp_path: Path, compiles: list[str]) -> None:
+    """Processes building one out_dir at once (pytest-xdist workers, a bench and a test run)."""
+    src = _tiny_firmware(tmp_path, **{"m%d" % i: "V%d = %d\n" % (i, i) for i in range(8)})
+    out = tmp_path / "out"
+    code = ("import sys; from blinpump.hil import build; "
+            "build.compile_firmware(sys.argv[1], src_root=sys.argv[2])")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(out), str(src)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for _ in range(4)]
+    for proc in procs:
+        output, _ = proc.communicate(timeout=120)
+        assert proc.returncode == 0, output.decode()
+    doc = _manifest(out)
+    assert set(doc["modules"]) == set(build.source_hashes(src))
+    for rel, entry in doc["modules"].items():
+        assert entry["source_sha256"] == build.source_hashes(src)[rel]
+        mpy = out / Path(rel).with_suffix(".mpy")
+        assert entry["mpy_sha256"] == hashlib.sha256(mpy.read_bytes()).hexdigest()
+    build.compile_firmware(out, src_root=src)
+    assert compiles == []                                     # all up to date, nothing left half-done
+    assert sorted(p.name for p in out.iterdir()) == [build.MANIFEST, "firmware"]
+    assert not [p for p in (out / "firmware").iterdir() if not p.name.endswith(".mpy")]
 
 
 def test_compile_error_names_the_file(tmp_path: Path) -> None:

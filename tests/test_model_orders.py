@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypo import examples
 
 from blinpump.model.errors import ModelError
 from blinpump.model.label import Indication
@@ -255,7 +256,7 @@ def label_cap(patient: Patient, cycle: int, day: int) -> float:
     return 28.0 if fixed else min(28.0, 15 * patient.bsa_m2)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300))
 @given(cases())
 def test_L2_dose_28_L2_2_step_validate_bag_never_accepts_above_any_days_cap(
         case: tuple[Patient, int, int, int, float]) -> None:
@@ -272,7 +273,7 @@ def test_L2_dose_28_L2_2_step_validate_bag_never_accepts_above_any_days_cap(
     assert float(accepted.cap_mcg_per_day) == pytest.approx(lowest_cap)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150))
 @given(cases())
 def test_propose_bag_is_accepted_and_within_0_01_mcg_per_day_of_the_cap(
         case: tuple[Patient, int, int, int, float]) -> None:

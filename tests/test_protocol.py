@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import sys
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypo import examples
 
 from blinpump.firmware import codes
 from blinpump.firmware import kernel as k
@@ -44,6 +46,11 @@ CRC_INPUT, CRC_VALUE = _block("crc-check")[0]
 
 
 def _mpy_test_module():
+    # it imports its helpers (fw.py) from tests/mpy/, which is on sys.path only once pytest has
+    # collected tests/mpy: put it there, so that this file gives the same answer run alone
+    mpy = str(REPO / "tests" / "mpy")
+    if mpy not in sys.path:
+        sys.path.insert(0, mpy)
     spec = importlib.util.spec_from_file_location("test_protocol_mpy_vectors", REPO / "tests/mpy/test_protocol_mpy.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
@@ -116,7 +123,7 @@ def test_encoder_refuses_values_outside_int32() -> None:
 _int32 = st.integers(-2**31, 2**31 - 1)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200))
 @given(ftype=st.integers(1, 4), seq=st.integers(0, 0xFFFF), cmd=st.integers(0, 255),
        ints=st.lists(_int32, max_size=P.MAX_INTS))
 def test_the_two_codecs_agree(ftype: int, seq: int, cmd: int, ints: list[int]) -> None:
@@ -129,7 +136,7 @@ def test_the_two_codecs_agree(ftype: int, seq: int, cmd: int, ints: list[int]) -
     assert 0x03 not in data and 0x7E not in data[1:-1]
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200))
 @given(before=st.binary(max_size=40), after=st.binary(max_size=40), ints=st.lists(_int32, max_size=8))
 def test_a_frame_survives_garbage_around_it(before: bytes, after: bytes, ints: list[int]) -> None:
     data = C.encode_frame(1, 77, 2, ints)
@@ -151,7 +158,7 @@ def _running_board() -> simboard.Sim:
     sim = simboard.make_board()
     b = sim.board
     b.feed(C.encode_frame(1, 1, P.CMD_HELLO, [1]))
-    for i, (cmd, args) in enumerate([(1, [4242, k.IND_MRD, 70000, 0]), (2, [4242, 56000, 240000, 48, 0, 0, 0]),
+    for i, (cmd, args) in enumerate([(1, [4242, k.IND_MRD, 70000, 0]), (2, [4242, 1, 56000, 240000, 48, 0, 0, 0]),
                                      (5, [1]), (5, [2]), (3, [])]):
         b.feed(_signed(10 + i, cmd, args, 10 + i))
     b.feed(_signed(20, SIM.CMD_ADVANCE, [60], 20))
@@ -160,7 +167,7 @@ def _running_board() -> simboard.Sim:
     return sim
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300))
 @given(data=st.data())
 def test_a_damaged_therapy_frame_never_changes_therapy(data: st.DataObject) -> None:
     """Flip, drop, insert or cut bytes of a STOP, REACTION or OVERDOSE frame (each would stop the

@@ -111,7 +111,7 @@ def test_a_board_that_forgets_its_reply_cache_is_caught(monkeypatch: pytest.Monk
     frame: Callable[[Any], None] = fw_main.Board._frame
 
     def forgetful(board: Any) -> None:
-        board.last_seq = -1
+        board.cache_seq = [-1] * len(board.cache_seq)
         frame(board)
     monkeypatch.setattr(fw_main.Board, "_frame", forgetful)
     r = soak.run_soak("cpython", sim_days=0.25, seed=15, fault_rate=0.1, fault_kinds=("duplicate", "lose"))

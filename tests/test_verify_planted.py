@@ -26,8 +26,10 @@ def plant(tmp_path: Path, old: str, new: str) -> Path:
     return p
 
 
-def falsify(path: Path, pid: str, tmp_path: Path, depth: int = 8):
-    run = prove(path, by_id([pid]), depth=depth, max_k=1, trace_dir=tmp_path / "traces")
+def falsify(path: Path, pid: str, tmp_path: Path, depth: int = 8, **limits):
+    """No wall-clock budget (bmc_budget_s=None): the BMC search is bounded by Z3 resource units
+    only (bmc_rlimit, engine.BMC_RLIMIT by default), so a loaded machine gets the same verdict."""
+    run = prove(path, by_id([pid]), depth=depth, max_k=1, trace_dir=tmp_path / "traces", bmc_budget_s=None, **limits)
     (res,) = run.properties
     return run, res
 
@@ -90,6 +92,18 @@ def test_L2_reinit_4h_planted_bug_is_falsified(tmp_path):
     rep = replay_cpython(doc)
     assert rep["violated"]
     assert any("interruption >= 240 min" in c for c in rep["failing_checks"])
+
+
+def test_L2_reinit_4h_planted_bug_with_a_spent_resource_limit_is_unknown_not_a_pass(tmp_path):
+    """A BMC search stopped by its resource limit is UNKNOWN (never FALSIFIED, never a pass), and
+    the detail names the limit; the same search with the default limit finds the violation."""
+    path = plant(tmp_path, "if off_min >= REINIT_MIN or", "if off_min >= 241 or")
+    run, res = falsify(path, "reinit", tmp_path, bmc_rlimit=2_000_000)
+    assert res.status == UNKNOWN and not run.all_proved
+    assert "BMC stopped: resource limit of 2000000 Z3 units (bmc_rlimit)" in res.detail
+    run, res = falsify(path, "reinit", tmp_path, rlimit=1000)
+    assert res.status == UNKNOWN and not run.all_proved
+    assert "(rlimit)" in res.detail
 
 
 def test_L2_4_neuro_3_planted_missing_withhold_is_falsified(tmp_path):

@@ -8,19 +8,57 @@
 the verifiable subset (the errors, file:line: reason, go to stderr) or on a usage error.
 `replay` exits 1 when the trace violates its property on the chosen runtime (the failure is
 reproduced), 0 when it does not, 2 on an error (unreadable trace, runtime unavailable).
-Progress goes to stderr; results to stdout.
+Progress goes to stderr; results to stdout. Every error of the options or of a trace is one
+line on stderr naming the option or the trace's field (`field=steps[2].args.weight_g`), status 2,
+checked before any proof starts: --depth 1..64, --max-k 1..16, --bmc-budget a finite number of
+seconds in (0, 86400], --max-mutants >= 1, and --report, --junit, --traces writable.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
 
+from blinpump.outputs import shown, why, writable_dir, writable_file
+
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_KERNEL = REPO / "firmware" / "kernel.py"
 DEFAULT_TRACES = REPO / "build" / "verify" / "traces"
+# Sane bounds of the options, not limits of the method: BMC time grows about 3x per step
+# (README, "BMC time grows with depth"), so depth 64 is already far beyond any budget.
+MAX_DEPTH = 64
+MAX_K = 16
+MAX_BMC_BUDGET_S = 86400
+EXIT_USAGE = 2
+
+
+def _error(prog: str, field: str, message: str) -> int:
+    """One line on stderr naming the field; the exit status of a bad invocation."""
+    print("%s: error: field=%s: %s" % (prog, field, " ".join(str(message).split())), file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _prove_option_problem(args: argparse.Namespace) -> tuple[str, str] | None:
+    """(option, why) of the first nonsensical option, or None."""
+    if not 1 <= args.depth <= MAX_DEPTH:
+        return "--depth", "%d is not in 1..%d" % (args.depth, MAX_DEPTH)
+    if not 1 <= args.max_k <= MAX_K:
+        return "--max-k", "%d is not in 1..%d" % (args.max_k, MAX_K)
+    if not (math.isfinite(args.bmc_budget) and 0 < args.bmc_budget <= MAX_BMC_BUDGET_S):
+        return "--bmc-budget", "%r is not a number of seconds in (0, %d]" % (args.bmc_budget, MAX_BMC_BUDGET_S)
+    if args.max_mutants is not None and args.max_mutants < 1:
+        return "--max-mutants", "%d is not at least 1" % args.max_mutants
+    if args.max_mutants is not None and not args.mutants:
+        return "--max-mutants", "needs --mutants"
+    for option, value, check in (("--report", args.report, writable_file), ("--junit", args.junit, writable_file),
+                                 ("--traces", args.traces, writable_dir)):
+        problem = None if value is None else check(value)
+        if problem:
+            return option, "cannot write %s: %s" % (shown(value), problem)
+    return None
 
 
 def display_path(path: Path) -> str:
@@ -51,21 +89,23 @@ def _prove_parser() -> argparse.ArgumentParser:
 
 
 def prove_main(argv: list[str] | None = None) -> int:
+    prog = "blinpump prove"
     args = _prove_parser().parse_args(argv)
+    problem = _prove_option_problem(args)
+    if problem:
+        return _error(prog, *problem)
     from .engine import prove, stderr_progress
     from .properties import by_id
     from .subset import SubsetError, load_kernel
 
     kpath = Path(args.kernel)
     if not kpath.is_file():
-        print("blinpump prove: no kernel at %s" % kpath, file=sys.stderr)
-        return 2
+        return _error(prog, "--kernel", "no kernel at %s" % kpath)
     shown = display_path(kpath)
     try:
         props = by_id(args.property) if args.property else None
     except KeyError as exc:
-        print("blinpump prove: %s" % exc.args[0], file=sys.stderr)
-        return 2
+        return _error(prog, "--property", exc.args[0])
     progress = None if args.quiet else stderr_progress
     try:
         run = prove(kpath, props, depth=args.depth, max_k=args.max_k, trace_dir=args.traces,
@@ -82,12 +122,15 @@ def prove_main(argv: list[str] | None = None) -> int:
     if args.report or args.junit:
         from .report import junit, markdown
         kernel = load_kernel(kpath, shown)
-        if args.report:
-            Path(args.report).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.report).write_text(markdown(run, kernel, mutants=mutants))
-        if args.junit:
-            Path(args.junit).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.junit).write_text(junit(run) + "\n")
+        for option, path, text in (("--report", args.report, lambda: markdown(run, kernel, mutants=mutants)),
+                                   ("--junit", args.junit, lambda: junit(run) + "\n")):
+            if not path:
+                continue
+            try:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                Path(path).write_text(text())
+            except OSError as exc:          # checked before the proofs, but the disk may have changed
+                return _error(prog, option, "cannot write %s: %s" % (path, why(exc)))
     if args.json:
         doc = run.as_json()
         if mutants is not None:
@@ -120,15 +163,22 @@ def replay_main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     from .replay import ReplayError, describe, load_trace, replay
     from .subset import SubsetError
+    prog = "blinpump replay"
     try:
         doc = load_trace(args.trace)
         rep = replay(doc, args.runtime, args.kernel)
-    except (ReplayError, SubsetError, OSError) as exc:
-        print("blinpump replay: %s" % exc, file=sys.stderr)
-        return 2
+    except ReplayError as exc:              # its message names the field: field=steps[2].args.weight_g: ...
+        print("%s: error: %s" % (prog, " ".join(str(exc).split())), file=sys.stderr)
+        return EXIT_USAGE
+    except SubsetError as exc:
+        first = "%s:%d: %s" % exc.errors[0] if exc.errors else str(exc)
+        return _error(prog, "--kernel" if args.kernel else "kernel", "not in the verifiable subset: %s%s"
+                      % (first, " (and %d more)" % (len(exc.errors) - 1) if len(exc.errors) > 1 else ""))
+    except OSError as exc:
+        return _error(prog, "--kernel" if args.kernel else "kernel", why(exc))
     except Exception as exc:  # a runtime that is not installed, a crash in the kernel
-        print("blinpump replay: %s: %s" % (type(exc).__name__, exc), file=sys.stderr)
-        return 2
+        print("%s: error: %s: %s" % (prog, type(exc).__name__, " ".join(str(exc).split())), file=sys.stderr)
+        return EXIT_USAGE
     if args.json:
         print(json.dumps({k: v for k, v in rep.items()}, indent=1))
     else:

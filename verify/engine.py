@@ -21,6 +21,14 @@ Soundness argument (docs/verifier.md):
 4. Otherwise BMC from State() up to the depth looks for a violation: FALSIFIED with the
    trace (replayed on CPython before it is reported); if none is found the property is
    UNKNOWN, with the counterexample to induction as a trace from an arbitrary H-state.
+
+Budgets (the same commit must give the same verdict on an idle and on a loaded machine):
+every solver call gets a Z3 resource limit (`rlimit`, CHECK_RLIMIT units, counted by Z3 in
+steps of its own work, not in seconds), and the BMC search of one property gets BMC_RLIMIT
+units in all (`bmc_rlimit`). Both are deterministic for the same input. Wall-clock limits
+(`bmc_budget_s`, `timeout_ms`) are optional upper bounds on top, for the command line and the
+benchmarks; tests leave them off. A search stopped by any limit is UNKNOWN (never FALSIFIED,
+never a pass), and the property's detail says which limit stopped it.
 """
 from __future__ import annotations
 
@@ -40,6 +48,22 @@ from .symexec import (BIT_WIDTH, Result, Translator, as_bool, bit_fields, bits_o
                       range_conjuncts, state_vars, value_of_bits, zbool)
 
 PROVED, FALSIFIED, UNKNOWN = "proved", "falsified", "unknown"
+
+# Z3 resource units (rlimit). On the machine of the figures in README.md Z3 spends about 7
+# million units a second here; the largest single check of `blinpump prove` takes under 7
+# million, the whole BMC search of a planted bug at depth 8 about 30 million.
+CHECK_RLIMIT = 500_000_000      # one solver call (about a minute)
+BMC_RLIMIT = 500_000_000        # the whole BMC search of one property (about a minute)
+
+
+def rlimit_count() -> int:
+    """Z3's resource counter of the main context: the units spent so far in this process.
+    Deterministic for the same sequence of Z3 calls."""
+    st = z3.Solver().statistics()
+    for key in st.keys():
+        if key == "rlimit count":
+            return int(st.get_key_value(key))
+    return 0
 
 
 @dataclass
@@ -95,8 +119,12 @@ def _model_int(m: z3.ModelRef, v: Any) -> int:
 class Engine:
     def __init__(self, kernel: Kernel, properties: list[Property] | None = None, depth: int = 8,
                  max_k: int = 3, trace_dir: str | os.PathLike[str] | None = None,
-                 progress: Callable[[str], None] | None = None, timeout_ms: int = 60000,
-                 replay_check: bool = True, bmc_budget_s: float = 60.0):
+                 progress: Callable[[str], None] | None = None, timeout_ms: int | None = None,
+                 replay_check: bool = True, bmc_budget_s: float | None = None,
+                 rlimit: int = CHECK_RLIMIT, bmc_rlimit: int = BMC_RLIMIT):
+        """rlimit: Z3 resource units per solver call; bmc_rlimit: units for the whole BMC search of
+        one property (both deterministic). timeout_ms (per solver call) and bmc_budget_s (per BMC
+        search) are optional wall-clock upper bounds; None: none."""
         self.k = kernel
         self.props = list(PROPERTIES if properties is None else properties)
         self.depth = depth
@@ -106,6 +134,9 @@ class Engine:
         self.timeout_ms = timeout_ms
         self.replay_check = replay_check
         self.bmc_budget_s = bmc_budget_s
+        self.rlimit = rlimit
+        self.bmc_rlimit = bmc_rlimit
+        self.unknown_reason = ""       # why the last induction check was neither sat nor unsat
         clear_bits()
         self.tr = Translator(kernel)
         self.entries = kernel.entries
@@ -123,7 +154,9 @@ class Engine:
     # ---------------------------------------------------------------- helpers
     def _solver(self) -> z3.Solver:
         s = z3.Solver()
-        s.set("timeout", self.timeout_ms)
+        s.set("rlimit", self.rlimit)
+        if self.timeout_ms is not None:
+            s.set("timeout", self.timeout_ms)
         return s
 
     def _candidates(self) -> list[dict[str, Any]]:
@@ -216,12 +249,13 @@ class Engine:
                         s.pop()
                         break
                     if r != z3.sat:
-                        # cannot decide: drop everything (sound, conservative)
+                        # cannot decide (a resource limit): drop everything (sound, conservative)
+                        why = s.reason_unknown()
                         s.pop()
                         for i in act:
                             c = self.candidates[i]
                             dropped.append({"line": c["line"], "text": c["text"],
-                                            "reason": "solver gave %s for entry %s" % (r, e)})
+                                            "reason": "solver gave %s (%s) for entry %s" % (r, why, e)})
                         active = set()
                         changed = True
                         break
@@ -289,6 +323,7 @@ class Engine:
                 if res == z3.sat:
                     return "sat", self._cti_from_model(s.model(), [(e, self.pre, self.inputs[e])])
                 if res != z3.unsat:
+                    self.unknown_reason = "induction k=1, entry %s: solver gave unknown (%s)" % (e, s.reason_unknown())
                     return "unknown", None
             return "unsat", None
         # k >= 2: a chain of k transitions from an arbitrary H-state, the last one checked per entry
@@ -327,9 +362,11 @@ class Engine:
                 cti = self._cti_from_model(m, chain)
                 s.pop()
                 return "sat", cti
-            s.pop()
             if res != z3.unsat:
+                self.unknown_reason = "induction k=%d, entry %s: solver gave unknown (%s)" % (k, e, s.reason_unknown())
+                s.pop()
                 return "unknown", None
+            s.pop()
         return "unsat", None
 
     def _chain_step(self, pre: dict[str, Any], prefix: str) -> tuple[Any, dict[str, dict[str, Any]], dict[str, Any], Any, dict[str, Result]]:
@@ -372,7 +409,7 @@ class Engine:
                 where = ", ".join("line %d: %s" % (o.line, o.what) for o in bad)
                 return "sat", self._cti_from_model(m, [(e, self.pre, self.inputs[e])]), where
             if res != z3.unsat:
-                return "unknown", None, "solver: %s" % res
+                return "unknown", None, "solver: %s (%s)" % (res, s.reason_unknown())
         return "unsat", None, ""
 
     # ---------------------------------------------------------------- BMC
@@ -438,6 +475,7 @@ class Engine:
             return mk(FALSIFIED, "bmc", 0, "fails in State(): " + "; ".join(init_fail), self._write_trace(doc),
                       init_fail, doc)
         cti = None
+        self.unknown_reason = ""
         for k in range(1, self.max_k + 1):
             r, c = self.check_induction(p, k)
             if cti is None or c is not None:
@@ -457,7 +495,9 @@ class Engine:
             return self._falsified(p, found, mk)
         reach = self.bmc().last if self.depth > 0 else ("complete", 0)
         detail = "not inductive up to k=%d; no counterexample within %d steps of State()%s" % (
-            self.max_k, reach[1], "" if reach[0] == "complete" else " (BMC stopped by its time budget)")
+            self.max_k, reach[1], "" if reach[0] == "complete" else " (BMC stopped: %s)" % self.bmc().stop_reason)
+        if self.unknown_reason:
+            detail += "; " + self.unknown_reason
         doc = self._trace_doc(p.id, cti, "induction-step") if cti else None
         checks = self._failing_checks(p, cti) if cti else []
         return mk(UNKNOWN, "k-induction", self.max_k, detail, self._write_trace(doc) if doc else None, checks, doc)
@@ -501,6 +541,7 @@ class _BMC:
         self.states: list[dict[str, Any]] = [dict(self.k.initial)]
         self.sels: list[Any] = []
         self.last: tuple[str, int] = ("complete", 0)
+        self.stop_reason = ""          # when last[0] == "stopped": which limit stopped the search
         self.inputs: list[dict[str, dict[str, Any]]] = []
         self.runs: list[dict[str, Result]] = []
 
@@ -552,17 +593,22 @@ class _BMC:
             steps.append({"entry": en, "args": {p: _model_int(m, self.inputs[i][en][p]) for p in self.k.entry_params(en)}})
         return {"initial": dict(self.k.initial), "steps": steps}
 
-    def _check(self, goal: Any, deadline: float | None) -> Any:
+    def _check(self, goal: Any, deadline: float | None, rlimit: int) -> Any:
         self.solver.push()
         self.solver.add(goal)
+        self.solver.set("rlimit", rlimit)
         if deadline is not None:
             ms = int(max(1.0, deadline - time.time()) * 1000)
-            self.solver.set("timeout", min(ms, self.e.timeout_ms))
+            self.solver.set("timeout", ms if self.e.timeout_ms is None else min(ms, self.e.timeout_ms))
         r = self.solver.check()
         m = self.solver.model() if r == z3.sat else None
+        why = self.solver.reason_unknown() if r == z3.unknown else ""
         self.solver.pop()
-        self.solver.set("timeout", self.e.timeout_ms)
-        return r, m
+        self.solver.set("rlimit", self.e.rlimit)
+        if deadline is not None:
+            # back to the engine's own limit; 4294967295 ms is Z3's "no timeout"
+            self.solver.set("timeout", self.e.timeout_ms if self.e.timeout_ms is not None else 4294967295)
+        return r, m, why
 
     def search(self, p: Property, depth: int, budget_s: float | None = None) -> dict[str, Any] | None:
         """Shortest violation of p within `depth` steps of State(), or None. `self.last`
@@ -578,18 +624,38 @@ class _BMC:
         return self._search(goal, eng.depth, budget_s)
 
     def _search(self, goal: Callable[[int], Any], depth: int, budget_s: float | None) -> dict[str, Any] | None:
+        """Depth by depth: stops at the first violation, at `depth`, when the search has spent
+        the engine's bmc_rlimit Z3 resource units (deterministic), or when the optional
+        wall-clock budget_s has passed. A stop leaves self.last = ("stopped", t) and says why in
+        self.stop_reason: the property is then UNKNOWN, never FALSIFIED."""
         deadline = time.time() + budget_s if budget_s is not None else None
+        start = rlimit_count()
+        self.stop_reason = ""
         for t in range(depth):
             if deadline is not None and time.time() > deadline:
                 self.last = ("stopped", t)
+                self.stop_reason = "time budget of %g s (--bmc-budget) at depth %d" % (budget_s, t + 1)
                 return None
             self.extend(t + 1)
-            r, m = self._check(goal(t), deadline)
+            left = self.e.bmc_rlimit - (rlimit_count() - start)
+            if left <= 0:
+                self.last = ("stopped", t)
+                self.stop_reason = "resource limit of %d Z3 units (bmc_rlimit) at depth %d" % (self.e.bmc_rlimit, t + 1)
+                return None
+            r, m, why = self._check(goal(t), deadline, min(left, self.e.rlimit))
             if r == z3.sat:
                 self.last = ("found", t + 1)
                 return self._trace(m, t)
             if r != z3.unsat:
                 self.last = ("stopped", t)
+                if deadline is not None and time.time() >= deadline:
+                    self.stop_reason = "time budget of %g s (--bmc-budget) at depth %d" % (budget_s, t + 1)
+                elif left <= self.e.rlimit:
+                    self.stop_reason = "resource limit of %d Z3 units (bmc_rlimit) at depth %d (%s)" % (
+                        self.e.bmc_rlimit, t + 1, why)
+                else:
+                    self.stop_reason = "resource limit of %d Z3 units per check (rlimit) at depth %d (%s)" % (
+                        self.e.rlimit, t + 1, why)
                 return None
         self.last = ("complete", depth)
         return None
@@ -598,11 +664,18 @@ class _BMC:
 def prove(kernel_path: str | os.PathLike[str], properties: list[Property] | None = None, depth: int = 8,
           max_k: int = 3, trace_dir: str | os.PathLike[str] | None = None,
           progress: Callable[[str], None] | None = None, display_path: str | None = None,
-          replay_check: bool = True, bmc_budget_s: float = 60.0) -> ProofRun:
+          replay_check: bool = True, bmc_budget_s: float | None = None,
+          bmc_rlimit: int = BMC_RLIMIT, rlimit: int = CHECK_RLIMIT) -> ProofRun:
+    """Prove `properties` (default: all) of the kernel at kernel_path.
+
+    The verdict depends only on the input and the resource limits (rlimit per solver call,
+    bmc_rlimit per BMC search: Z3 units, deterministic). bmc_budget_s is an optional upper bound
+    in seconds on each BMC search (the command line's --bmc-budget); None: no wall-clock limit,
+    which is what tests use. A search stopped by a limit gives UNKNOWN, which is never a pass."""
     t0 = time.time()
     kernel = load_kernel(kernel_path, display_path)
     eng = Engine(kernel, properties, depth=depth, max_k=max_k, trace_dir=trace_dir, progress=progress,
-                 replay_check=replay_check, bmc_budget_s=bmc_budget_s)
+                 replay_check=replay_check, bmc_budget_s=bmc_budget_s, rlimit=rlimit, bmc_rlimit=bmc_rlimit)
     run = eng.run()
     run.seconds = time.time() - t0
     return run

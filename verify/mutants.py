@@ -17,6 +17,8 @@ proved. A surviving mutant is checked for equivalence: if every entry point give
 post-state and return value as the landed kernel for every state satisfying the landed
 kernel's proven invariant (hence for every reachable state), it is *equivalent*; otherwise it
 goes on the review list (its behaviour differs in a way no property observes).
+Every solver call here has a Z3 resource limit (engine.CHECK_RLIMIT), not a time-out, so a
+mutant gets the same verdict on an idle and on a loaded machine.
 """
 from __future__ import annotations
 
@@ -218,7 +220,7 @@ def equivalent(orig_path: str, mut_path: str) -> bool:
         if ro.ret is not None or rm.ret is not None:
             diffs.append(_zi(ro.ret) != _zi(rm.ret))
         s = z3.Solver()
-        s.set("timeout", 30000)
+        s.set("rlimit", eng.rlimit)             # deterministic: Z3 resource units, not seconds
         s.add(*eng.H_pre)
         s.add(z3.Or(diffs))
         if s.check() != z3.unsat:

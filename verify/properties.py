@@ -225,8 +225,21 @@ def running(s: S) -> Any:
 
 
 def delivered(pre: S, post: S, st: Step) -> Any:
-    """A minute was delivered in this step: a tick while running that counted an infusion minute."""
-    return L.And(st.is_("tick"), pre.mode == RUNNING, post.cycle_run_min == pre.cycle_run_min + 1)
+    """A minute was booked in this step: a tick while running, or an accepted start (which books
+    the first minute before the motor runs it), that counted an infusion minute (a start that
+    begins a new cycle counts the new cycle's first minute)."""
+    return L.And(L.Or(L.And(st.is_("tick"), pre.mode == RUNNING), accepted(st, "start")),
+                 L.Or(post.cycle_run_min == pre.cycle_run_min + 1,
+                      L.And(accepted(st, "start"), post.cycle == pre.cycle + 1, post.cycle_run_min == 1)))
+
+
+def minutes_spent(pre: S) -> Any:
+    """What the minutes booked so far complete (checked at the next tick, once they have run):
+    the cycle's 28 days, the bag's duration, its room-temperature limit (the tick adds one
+    minute) or its volume; or the next minute would take more than the bag holds."""
+    return L.Or(pre.cycle_run_min >= CYCLE_INFUSION_MIN, pre.bag_run_min >= pre.bag_duration_min,
+                pre.bag_room_min + 1 >= pre.bag_room_limit_min, pre.bag_ul >= pre.bag_volume_ul,
+                pre.bag_ul + L.div(pre.acc_ul + pre.bag_ul_per_h, 60) > pre.bag_volume_ul)
 
 
 def started(pre: S, post: S) -> Any:
@@ -243,6 +256,12 @@ def window_open(s: S) -> Any:
 
 def accepted(st: Step, entry: str) -> Any:
     return L.And(st.is_(entry), st.ret == OK)
+
+
+def hung(pre: S, st: Step) -> Any:
+    """A new bag was accepted: its identity is above every bag hung for this patient (the
+    loaded bag's order re-sent is accepted too, and changes nothing)."""
+    return L.And(accepted(st, "bag"), st.arg("bag", "bag_id") > pre.last_bag_id)
 
 
 def _by_duration(d: Any, table: dict[int, int]) -> Any:
@@ -302,8 +321,9 @@ PROPERTIES: list[Property] = [
            ("0 <= delta(course_ng) <= floor((acc_ng + bag_ng_per_day) / 1440)",
             lambda pre, post, st: L.And(post.course_ng >= pre.course_ng,
                                         post.course_ng - pre.course_ng <= L.div(pre.acc_ng + pre.bag_ng_per_day, MIN_PER_DAY))),
-           ("motor not running before the step -> delta(course_ng) == 0",
-            lambda pre, post, st: L.Implies(pre.mode != RUNNING, post.course_ng == pre.course_ng)),
+           ("motor not running before the step -> delta(course_ng) == 0, unless a start booked its first minute",
+            lambda pre, post, st: L.Implies(L.And(pre.mode != RUNNING, L.Not(accepted(st, "start"))),
+                                            post.course_ng == pre.course_ng)),
            ("delivered minute -> 1440*delta(course_ng) + delta(acc_ng) == bag_ng_per_day (or remainder discarded with the bag)",
             _conservation),
            ("no minute delivered -> delta(course_ng) == 0 and acc_ng kept or discarded",
@@ -338,11 +358,11 @@ PROPERTIES: list[Property] = [
            ("bag_seq changes -> a bag was accepted",
             lambda pre, post, st: L.Implies(post.bag_seq != pre.bag_seq, accepted(st, "bag"))),
            ("accepted bag -> bag_ul_per_h == volume_ul // duration_h",
-            lambda pre, post, st: L.Implies(accepted(st, "bag"), L.Or(*[
+            lambda pre, post, st: L.Implies(hung(pre, st), L.Or(*[
                 L.And(st.arg("bag", "duration_h") == h, post.bag_ul_per_h == L.div(st.arg("bag", "volume_ul"), h))
                 for h in DURATIONS_H]))),
            ("accepted bag -> bag_ng_per_day == ceil(drug_ng / days)",
-            lambda pre, post, st: L.Implies(accepted(st, "bag"), L.Or(*[
+            lambda pre, post, st: L.Implies(hung(pre, st), L.Or(*[
                 L.And(st.arg("bag", "duration_h") == h, post.bag_ng_per_day == L.div(st.arg("bag", "drug_ng") + h // 24 - 1, h // 24))
                 for h in DURATIONS_H]))),
        ]),
@@ -379,14 +399,19 @@ PROPERTIES: list[Property] = [
                 L.And(post.int_start_min >= 0, post.int_unknown == 1))),
        ]),
     _p("delivery",
-       "No silent underdose: a tick while the motor runs delivers the minute's quantum at the bag's rate, unless "
-       "the 24-hour guard stops the motor with the cap alarm because the window's total plus the quantum would "
-       "exceed the cap in force.",
+       "No silent underdose: an accepted start books the first minute's quantum; a tick while the motor runs "
+       "books the next minute's quantum at the bag's rate, unless the minutes booked so far completed the cycle, "
+       "the bag's duration, its room-temperature limit or its volume (the motor stops), or the 24-hour guard stops "
+       "the motor with the cap alarm because the window's total plus the quantum would exceed the cap in force.",
        ["L2.5-errors", "L2-constant-rate"],
        step=[
-           ("running tick -> minute delivered, or stopped by the 24 h guard with AL_CAP",
+           ("accepted start -> the first minute is booked",
+            lambda pre, post, st: L.Implies(accepted(st, "start"), L.And(running(post), delivered(pre, post, st)))),
+           ("running tick -> minute delivered, or the booked minutes ended (motor stopped), or stopped by the "
+            "24 h guard with AL_CAP",
             lambda pre, post, st: L.Implies(L.And(st.is_("tick"), running(pre)), L.Or(
                 delivered(pre, post, st),
+                L.And(minutes_spent(pre), L.Not(running(post))),
                 L.And(L.Not(running(post)), L.bit(post.alarm, AL_CAP),
                       L.If(pre.day_min + 1 >= MIN_PER_DAY, 0, pre.day_ng)
                       + L.div(pre.acc_ng + pre.bag_ng_per_day, MIN_PER_DAY) > post.cap_ng_per_day)))),
@@ -427,43 +452,54 @@ PROPERTIES: list[Property] = [
        "includes infusion); a loaded bag's duration is 24, 48, 72, 96 or 168 h with the matching room-temperature "
        "limit; an accepted bag is for this patient, has a valid duration, a preservative exactly for 72 h and longer, "
        "no preservative bag for a patient under 5.4 kg, and is within its fridge and room-temperature limits; the "
-       "room-temperature clock runs every minute and through known outages; a bag whose outage is unknown is discarded.",
+       "room-temperature clock runs every minute and through known outages; a bag whose outage is unknown is discarded; "
+       "a bag once hung (its identity from the pharmacy label) never starts its clocks again: the loaded bag's order "
+       "sent again changes nothing, any other identity not above the last one hung is refused.",
        ["L2.5-durations", "L2.5-min-weight", "L2.6-bag-24-48", "L2.6-bag-72-96", "L2.6-bag-7d", "L2.5-errors"],
        state=[
            ("running -> bag_loaded == 1", lambda s: L.Implies(running(s), s.bag_loaded == 1)),
            ("bag_run_min <= bag_duration_min", lambda s: s.bag_run_min <= s.bag_duration_min),
            ("running -> bag_room_min < bag_room_limit_min", lambda s: L.Implies(running(s), s.bag_room_min < s.bag_room_limit_min)),
-           ("bag loaded -> bag_ul < bag_volume_ul", lambda s: L.Implies(s.bag_loaded == 1, s.bag_ul < s.bag_volume_ul)),
+           ("bag loaded -> bag_ul <= bag_volume_ul", lambda s: L.Implies(s.bag_loaded == 1, s.bag_ul <= s.bag_volume_ul)),
            ("bag loaded -> (duration, room limit) in {(24 h, 48 h), (48 h, 48 h), (72 h, 4 d), (96 h, 4 d), (7 d, 7 d)}",
             lambda s: L.Implies(s.bag_loaded == 1, L.Or(*[
                 L.And(s.bag_duration_min == 60 * h, s.bag_room_limit_min == ROOM_LIMIT_MIN[h]) for h in DURATIONS_H]))),
            ("no bag -> bag rates 0", lambda s: L.Implies(s.bag_loaded == 0, L.And(s.bag_ng_per_day == 0, s.bag_ul_per_h == 0))),
        ],
        step=[
-           ("accepted bag -> duration in {24, 48, 72, 96, 168} h",
-            lambda pre, post, st: L.Implies(accepted(st, "bag"), L.In(st.arg("bag", "duration_h"), DURATIONS_H))),
-           ("accepted bag -> preservative == 1 exactly when duration >= 72 h",
+           ("accepted bag -> a new identity above every bag hung for this patient, loaded with it; or the "
+            "loaded bag's order sent again, which changes nothing (its clocks go on)",
             lambda pre, post, st: L.Implies(accepted(st, "bag"), L.Or(
+                L.And(st.arg("bag", "bag_id") > pre.last_bag_id, post.bag_id == st.arg("bag", "bag_id"),
+                      post.last_bag_id == st.arg("bag", "bag_id")),
+                L.And(pre.bag_loaded == 1, st.arg("bag", "bag_id") == pre.bag_id,
+                      *[post._f[f] == pre._f[f] for f in pre._f])))),
+           ("the highest bag identity hung never goes down while the patient is set up",
+            lambda pre, post, st: L.Implies(pre.mode != NO_PATIENT, post.last_bag_id >= pre.last_bag_id)),
+           ("accepted bag -> duration in {24, 48, 72, 96, 168} h",
+            lambda pre, post, st: L.Implies(hung(pre, st), L.In(st.arg("bag", "duration_h"), DURATIONS_H))),
+           ("accepted bag -> preservative == 1 exactly when duration >= 72 h",
+            lambda pre, post, st: L.Implies(hung(pre, st), L.Or(
                 L.And(st.arg("bag", "preservative") == 1, st.arg("bag", "duration_h") >= 72),
                 L.And(st.arg("bag", "preservative") == 0, st.arg("bag", "duration_h") <= 48)))),
            ("accepted preservative bag -> weight_g >= 5400",
-            lambda pre, post, st: L.Implies(L.And(accepted(st, "bag"), st.arg("bag", "preservative") == 1),
+            lambda pre, post, st: L.Implies(L.And(hung(pre, st), st.arg("bag", "preservative") == 1),
                                             pre.weight_g >= WEIGHT_PRESERVATIVE_MIN_G)),
            ("accepted bag -> for this patient, pump stopped and not locked",
-            lambda pre, post, st: L.Implies(accepted(st, "bag"), L.And(
+            lambda pre, post, st: L.Implies(hung(pre, st), L.And(
                 st.arg("bag", "patient_id") == pre.patient_id, pre.mode == STOPPED, pre.locked == 0))),
            ("accepted bag -> 0 <= fridge_min <= fridge limit and 0 <= room_min, room_min + duration <= room limit",
-            lambda pre, post, st: L.Implies(accepted(st, "bag"), L.And(
+            lambda pre, post, st: L.Implies(hung(pre, st), L.And(
                 st.arg("bag", "fridge_min") >= 0, st.arg("bag", "room_min") >= 0,
                 st.arg("bag", "fridge_min") <= _by_duration(st.arg("bag", "duration_h"), FRIDGE_LIMIT_MIN),
                 st.arg("bag", "room_min") + 60 * st.arg("bag", "duration_h")
                 <= _by_duration(st.arg("bag", "duration_h"), ROOM_LIMIT_MIN)))),
            ("accepted bag -> 1 <= drug_ng <= 196000 and 10 mL <= volume <= 1 L (kernel's documented plausibility)",
-            lambda pre, post, st: L.Implies(accepted(st, "bag"), L.And(
+            lambda pre, post, st: L.Implies(hung(pre, st), L.And(
                 st.arg("bag", "drug_ng") >= 1, st.arg("bag", "drug_ng") <= 196000,
                 st.arg("bag", "volume_ul") >= 10000, st.arg("bag", "volume_ul") <= 1000000))),
            ("accepted bag -> loaded with its room time and duration",
-            lambda pre, post, st: L.Implies(accepted(st, "bag"), L.And(
+            lambda pre, post, st: L.Implies(hung(pre, st), L.And(
                 post.bag_loaded == 1, post.bag_room_min == st.arg("bag", "room_min"),
                 post.bag_duration_min == 60 * st.arg("bag", "duration_h"), post.bag_run_min == 0))),
            ("tick with the same bag loaded -> bag_room_min + 1",
@@ -503,32 +539,38 @@ PROPERTIES: list[Property] = [
            ("free interval -> infusion only by a tick once free_min + 1 >= free_len_min, as the next cycle from day 0",
             lambda pre, post, st: L.Implies(L.And(pre.phase == FREE, post.phase == INFUSION), L.And(
                 st.is_("tick"), pre.free_min + 1 >= pre.free_len_min, post.cycle == pre.cycle + 1, post.cycle_run_min == 0))),
-           ("infusion -> free interval only by a tick that completed 28 infusion days",
+           ("infusion -> free interval only by a tick or a power-up once 28 infusion days were booked (and have run)",
             lambda pre, post, st: L.Implies(L.And(pre.phase == INFUSION, post.phase == FREE), L.And(
-                st.is_("tick"), running(pre), post.cycle_run_min == CYCLE_INFUSION_MIN))),
+                L.Or(st.is_("tick"), st.is_("power_up")), pre.cycle_run_min == CYCLE_INFUSION_MIN,
+                post.cycle_run_min == CYCLE_INFUSION_MIN))),
            ("tick in the free interval -> free_min + 1, or the next cycle (or the end of the course) begins",
             lambda pre, post, st: L.Implies(L.And(st.is_("tick"), pre.phase == FREE), L.Or(
                 post.free_min == L.min(pre.free_min + 1, COUNTER_MAX), post.phase != FREE))),
-           ("a new cycle starts with no infusion minutes and no drug",
-            lambda pre, post, st: L.Implies(post.cycle != pre.cycle, L.And(post.cycle_run_min == 0, post.cycle_ng == 0))),
+           ("a new cycle starts with no infusion minutes and no drug, or with the first minute a start booked",
+            lambda pre, post, st: L.Implies(post.cycle != pre.cycle, L.Or(
+                L.And(post.cycle_run_min == 0, post.cycle_ng == 0),
+                L.And(accepted(st, "start"), post.cycle_run_min == 1,
+                      post.cycle_ng == L.div(pre.acc_ng + pre.bag_ng_per_day, MIN_PER_DAY))))),
            ("course done stays done", lambda pre, post, st: L.Implies(pre.phase == DONE, post.phase == DONE)),
            ("cycle number never decreases and grows by at most one",
             lambda pre, post, st: L.And(post.cycle >= pre.cycle, post.cycle <= pre.cycle + 1)),
-           ("cycle_run_min changes only by a delivered minute or a new cycle (from 0)",
+           ("cycle_run_min changes only by a delivered minute or a new cycle (from 0, or 1 if a start booked it)",
             lambda pre, post, st: L.Implies(post.cycle_run_min != pre.cycle_run_min, L.Or(
                 L.And(delivered(pre, post, st), post.cycle_run_min == pre.cycle_run_min + 1),
-                L.And(post.cycle == pre.cycle + 1, post.cycle_run_min == 0)))),
+                L.And(post.cycle == pre.cycle + 1, L.Or(post.cycle_run_min == 0,
+                                                        L.And(delivered(pre, post, st), post.cycle_run_min == 1)))))),
            ("accepted bag -> cycle_run_min + duration <= 40320",
-            lambda pre, post, st: L.Implies(accepted(st, "bag"),
+            lambda pre, post, st: L.Implies(hung(pre, st),
                                             pre.cycle_run_min + 60 * st.arg("bag", "duration_h") <= CYCLE_INFUSION_MIN)),
-           ("restart after an interruption of at most 7 days -> same cycle, same infusion minutes",
+           ("restart after an interruption of at most 7 days -> same cycle, its infusion minutes plus the first "
+            "booked one",
             lambda pre, post, st: L.Implies(
                 L.And(interruption_open(pre), post.mode == RUNNING, pre.now_min - pre.int_start_min <= NEW_CYCLE_MIN),
-                L.And(post.cycle == pre.cycle, post.cycle_run_min == pre.cycle_run_min))),
-           ("restart after an interruption of more than 7 days -> a new cycle from day 0",
+                L.And(post.cycle == pre.cycle, post.cycle_run_min == pre.cycle_run_min + 1))),
+           ("restart after an interruption of more than 7 days -> a new cycle from day 0 (its first minute booked)",
             lambda pre, post, st: L.Implies(
                 L.And(interruption_open(pre), post.mode == RUNNING, pre.now_min - pre.int_start_min > NEW_CYCLE_MIN),
-                post.cycle_run_min == 0)),
+                post.cycle_run_min == 1)),
        ]),
     _p("lockout",
        "Once locked, never running again and locked stays 1; never running while a reaction is withheld or a "
@@ -740,9 +782,12 @@ PROPERTIES: list[Property] = [
            ("an open interruption keeps its start, and stays unknown once unknown, while it stays open",
             lambda pre, post, st: L.Implies(L.And(interruption_open(pre), interruption_open(post)), L.And(
                 post.int_start_min == pre.int_start_min, post.int_unknown >= pre.int_unknown))),
-           ("an open interruption closes only by a start that runs the motor",
-            lambda pre, post, st: L.Implies(L.And(interruption_open(pre), L.Not(interruption_open(post))),
-                                            L.And(st.is_("start"), running(post)))),
+           ("an open interruption closes only by a start that runs the motor, or by the tick or power-up that ends "
+            "the cycle whose 28 days were booked before the stop",
+            lambda pre, post, st: L.Implies(L.And(interruption_open(pre), L.Not(interruption_open(post))), L.Or(
+                L.And(st.is_("start"), running(post)),
+                L.And(L.Or(st.is_("tick"), st.is_("power_up")), pre.phase == INFUSION,
+                      pre.cycle_run_min >= CYCLE_INFUSION_MIN, post.phase == FREE)))),
            ("reinit_needed is cleared only by a start that runs the motor",
             lambda pre, post, st: L.Implies(L.And(pre.reinit_needed == 1, post.reinit_needed == 0),
                                             L.And(st.is_("start"), running(post)))),
@@ -756,7 +801,7 @@ PROPERTIES: list[Property] = [
            ("course_ng and course_ul never decrease",
             lambda pre, post, st: L.And(post.course_ng >= pre.course_ng, post.course_ul >= pre.course_ul)),
            ("same bag loaded -> bag_ng, bag_ul, bag_run_min, bag_room_min never decrease",
-            lambda pre, post, st: L.Implies(L.And(pre.bag_loaded == 1, post.bag_loaded == 1, L.Not(accepted(st, "bag"))),
+            lambda pre, post, st: L.Implies(L.And(pre.bag_loaded == 1, post.bag_loaded == 1, L.Not(hung(pre, st))),
                                             L.And(post.bag_ng >= pre.bag_ng, post.bag_ul >= pre.bag_ul,
                                                   post.bag_run_min >= pre.bag_run_min,
                                                   post.bag_room_min >= pre.bag_room_min))),

@@ -7,13 +7,17 @@ label's boundary values (weights, BSA, durations, caps and the times around 4 h,
 3/7/14/28 days), values one off them, and arbitrary integers; long waits are a `tick`
 repeated up to a day, or a `power_up` with a known or unknown outage.
 
-`campaign(path, seconds)` keeps generating (Hypothesis, no shrinking, no database) until a
-property fails or the time budget is spent.
+`campaign(path, examples=N, seed=S)` generates N examples (Hypothesis, no shrinking, no
+database) or stops at the first property that fails: the same (N, S) always draws the same
+sequences, so the result is the same on any machine. `campaign(path, seconds=T)` keeps going
+for about T seconds instead (the benchmarks compare it with the verifier's time); its example
+count depends on the machine, so tests use `examples`.
 """
 from __future__ import annotations
 
 import random
 import time
+import zlib
 from typing import Any
 
 from .properties import PROPERTIES, Property, S, Step
@@ -127,18 +131,28 @@ def run_sequence(mod: Any, kernel: Kernel, steps: list[tuple[str, dict[str, Any]
     return [], -1
 
 
-def campaign(path: str, seconds: float, seed: int = 0, max_len: int = 40,
-             props: list[Property] | None = None) -> dict[str, Any]:
-    """Hypothesis-driven random testing of the kernel at `path` for about `seconds`."""
+ROUND = 25     # examples per Hypothesis run; each run has its own seed, derived from `seed`
+
+
+def campaign(path: str, seconds: float | None = None, seed: int = 0, max_len: int = 40,
+             props: list[Property] | None = None, examples: int | None = None) -> dict[str, Any]:
+    """Hypothesis-driven random testing of the kernel at `path`: `examples` examples
+    (deterministic for a seed), or for about `seconds` (an upper bound, wall clock), whichever
+    ends first; at least one of the two must be given."""
     from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis import seed as hypothesis_seed
     from hypothesis import strategies as st
+
+    if seconds is None and examples is None:
+        raise ValueError("campaign needs examples= (deterministic) or seconds=")
 
     kernel = load_kernel(path)
     mod = load_module(path)
     props = [p for p in (props or PROPERTIES) if p.special != "obligations"]
-    deadline = time.time() + seconds
+    deadline = time.time() + seconds if seconds is not None else None
+    limit = examples if examples is not None else -1
     found: dict[str, Any] = {}
-    examples = [0]
+    examples_run = [0]
 
     class _Found(Exception):
         pass
@@ -146,13 +160,16 @@ def campaign(path: str, seconds: float, seed: int = 0, max_len: int = 40,
     class _Timeout(Exception):
         pass
 
-    @settings(max_examples=25, deadline=None, database=None, phases=[Phase.generate], derandomize=False,
+    def done() -> bool:
+        return bool(found) or examples_run[0] == limit or (deadline is not None and time.time() > deadline)
+
+    @settings(max_examples=ROUND, deadline=None, database=None, phases=[Phase.generate], derandomize=False,
               suppress_health_check=list(HealthCheck))
     @given(st.randoms(use_true_random=False), st.integers(min_value=1, max_value=max_len))
     def one(rng: random.Random, n: int) -> None:
-        if time.time() > deadline:
+        if examples_run[0] == limit or (deadline is not None and time.time() > deadline):
             raise _Timeout()  # draw nothing; Hypothesis replays it identically
-        examples[0] += 1
+        examples_run[0] += 1
         steps = []
         # most sequences start with a valid set-up, a bag and the acknowledgements
         if rng.random() < 0.8:
@@ -166,13 +183,17 @@ def campaign(path: str, seconds: float, seed: int = 0, max_len: int = 40,
             raise _Found()
 
     t0 = time.time()
-    random.seed(seed)
-    while time.time() < deadline and not found:
+    run = 0
+    while not done():
+        # every run of ROUND examples has its own seed, a function of `seed` and the run number:
+        # the same campaign draws the same sequences on every machine and in every process
+        hypothesis_seed(zlib.crc32(b"%d/%d" % (seed, run)))(one)
+        run += 1
         try:
             one()
         except Exception as exc:  # _Found or _Timeout, possibly wrapped by Hypothesis
-            if found or time.time() > deadline or isinstance(exc, _Timeout):
+            if found or isinstance(exc, _Timeout) or done():
                 break
             raise
-    return {"caught": bool(found), "seconds": time.time() - t0, "examples": examples[0],
+    return {"caught": bool(found), "seconds": time.time() - t0, "examples": examples_run[0],
             "violations": found.get("violations", []), "steps": found.get("steps", [])}

@@ -30,11 +30,15 @@ import sys
 import tempfile
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .properties import Property, S, Step, by_id
 from .subset import Kernel, load_kernel
-from .symexec import Translator, as_int, range_conjuncts
+
+if TYPE_CHECKING:
+    from .properties import Property
+
+# properties and symexec import Z3 (a fifth of a second): they are imported where a trace is
+# evaluated, so that a trace with a broken shape is refused at once
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -53,15 +57,97 @@ def resolve_kernel_path(path: str) -> Path:
     return REPO / p
 
 
+# A trace's arguments travel in 32-bit frames to a board (docs/protocol.md): nothing else can reach
+# the kernel there, so a trace that needs a larger one is not a trace of the pump.
+INT32_MIN, INT32_MAX = -2 ** 31, 2 ** 31 - 1
+TRACE_KINDS = ("bmc", "induction-step")
+# a sanity bound on a state field before the kernel is known; check_trace holds each field to its
+# own documented range (the widest is [-1, 1000000000])
+FIELD_LIMIT = 2 ** 62
+
+
+def _bad(field: str, message: str) -> ReplayError:
+    return ReplayError("field=%s: %s" % (field, message))
+
+
+def _int_value(field: str, v: Any, lo: int = INT32_MIN, hi: int = INT32_MAX) -> int:
+    """v if it is a JSON integer in [lo, hi] (true/false, 1.0, "1" and null are not)."""
+    if type(v) is not int:
+        raise _bad(field, "%s is not an integer" % json.dumps(v)[:40])
+    if not lo <= v <= hi:
+        raise _bad(field, "%d is out of range [%d, %d]" % (v, lo, hi))
+    return v
+
+
 def load_trace(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The trace at `path`, its shape checked: every error names the field (`steps[2].args.weight_g`)."""
     try:
         doc = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as exc:
-        raise ReplayError("cannot read trace %s: %s" % (path, exc)) from None
+    except OSError as exc:
+        raise _bad("trace", "cannot read %s: %s" % (path, exc.strerror or exc)) from None
+    except (ValueError, RecursionError) as exc:      # not UTF-8, not JSON, nested beyond the parser
+        raise _bad("trace", "%s is not a JSON trace: %s" % (path, str(exc).splitlines()[0] if str(exc) else
+                                                            type(exc).__name__)) from None
+    if not isinstance(doc, dict):
+        raise _bad("trace", "%s holds %s, not a trace object" % (path, "null" if doc is None else
+                                                                 "a list" if isinstance(doc, list) else
+                                                                 "a %s" % type(doc).__name__))
     for key in ("kernel", "property", "initial", "steps"):
         if key not in doc:
-            raise ReplayError("trace %s has no %r" % (path, key))
+            raise _bad(key, "missing in trace %s" % path)
+    for key in ("kernel", "property"):
+        if not isinstance(doc[key], str) or not doc[key]:
+            raise _bad(key, "%s is not a non-empty string" % json.dumps(doc[key])[:40])
+    if "kind" in doc and doc["kind"] not in TRACE_KINDS:
+        raise _bad("kind", "%s is not one of %s" % (json.dumps(doc["kind"])[:40], ", ".join(TRACE_KINDS)))
+    if "kernel_sha256" in doc and not isinstance(doc["kernel_sha256"], str):
+        raise _bad("kernel_sha256", "not a string")
+    if not isinstance(doc["initial"], dict):
+        raise _bad("initial", "not an object {field: integer}")
+    for name, v in doc["initial"].items():
+        _int_value("initial.%s" % name, v, -FIELD_LIMIT, FIELD_LIMIT)
+    if not isinstance(doc["steps"], list):
+        raise _bad("steps", "not a list of steps")
+    for i, stp in enumerate(doc["steps"]):
+        where = "steps[%d]" % i
+        if not isinstance(stp, dict):
+            raise _bad(where, "not an object {entry, args}")
+        if not isinstance(stp.get("entry"), str):
+            raise _bad(where + ".entry", "missing or not a string")
+        args = stp.setdefault("args", {})
+        if not isinstance(args, dict):
+            raise _bad(where + ".args", "not an object {parameter: integer}")
+        for name, v in args.items():
+            _int_value("%s.args.%s" % (where, name), v)
     return doc
+
+
+def check_trace(doc: dict[str, Any], kernel: Kernel) -> None:
+    """The trace (load_trace's shape) fits this kernel: its property, fields with their
+    documented ranges, entry points and their parameters. Raises ReplayError naming the field."""
+    from .properties import by_id
+    try:
+        by_id([doc["property"]])
+    except KeyError as exc:
+        raise _bad("property", exc.args[0]) from None
+    names = kernel.field_names
+    for name, v in doc["initial"].items():
+        if name not in names:
+            raise _bad("initial.%s" % name, "not a field of State in %s" % kernel.path)
+        f = kernel.field(name)
+        _int_value("initial.%s" % name, v, f.lo, f.hi)
+    for i, stp in enumerate(doc["steps"]):
+        where = "steps[%d]" % i
+        entry = stp["entry"]
+        if entry not in kernel.entries:
+            raise _bad(where + ".entry", "%r is not an entry point of %s" % (entry[:40], kernel.path))
+        params = kernel.entry_params(entry)
+        for p in params:
+            if p not in stp["args"]:
+                raise _bad("%s.args.%s" % (where, p), "missing (%s takes %s)" % (entry, ", ".join(params)))
+        for p in stp["args"]:
+            if p not in params:
+                raise _bad("%s.args.%s" % (where, p[:40]), "not a parameter of %s (%s)" % (entry, ", ".join(params)))
 
 
 def load_module(path: str | os.PathLike[str]) -> ModuleType:
@@ -93,12 +179,16 @@ class _Evaluator:
     """Evaluates a property (ordinary or special) on concrete pre/post states."""
 
     def __init__(self, kernel: Kernel, prop_id: str, prop: Property | None):
+        from .properties import by_id
+        from .symexec import Translator
         self.k = kernel
         self.prop = prop or by_id([prop_id])[0]
         self.tr = Translator(kernel)
 
     def failing(self, pre: dict[str, Any], post: dict[str, Any], entry: str, args: dict[str, Any],
                 ret: Any) -> list[str]:
+        from .properties import S, Step
+        from .symexec import range_conjuncts
         p = self.prop
         if p.special == "invariant":
             out = ["post: %s" % text for _, text, v in range_conjuncts(self.k, post) if not v]
@@ -110,6 +200,7 @@ class _Evaluator:
         return p.failing(S(pre), S(post), Step(entry, args, _ival(ret)))
 
     def failing_initial(self, s: dict[str, Any]) -> list[str]:
+        from .properties import S
         p = self.prop
         if p.special:
             return []
@@ -167,8 +258,10 @@ def replay_cpython(doc: dict[str, Any], kernel_path: str | os.PathLike[str] | No
 
 
 def replay_interpreted(kernel: Kernel, prop: Property, trace: dict[str, Any]) -> dict[str, Any]:
+    from .symexec import Translator, as_int
     tr = Translator(kernel)
-    cur = dict(trace["initial"])
+    cur = dict(kernel.initial)          # State(), then the fields the trace sets (as on CPython)
+    cur.update(trace["initial"])
     states = [dict(cur)]
     rets: list[Any] = []
     for stp in trace["steps"]:
@@ -246,15 +339,19 @@ def replay_micropython(doc: dict[str, Any], kernel_path: str | os.PathLike[str] 
 
 
 def replay(doc: dict[str, Any], runtime: str = "cpython", kernel_path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    from .properties import by_id
+    if runtime not in ("cpython", "micropython", "interpreted"):
+        raise ReplayError("unknown runtime %r (cpython, micropython, interpreted)" % runtime)
+    path = Path(kernel_path) if kernel_path else resolve_kernel_path(doc["kernel"])
+    if not path.is_file():
+        raise _bad("--kernel" if kernel_path else "kernel", "no kernel at %s" % path)
+    kernel = load_kernel(path)
+    check_trace(doc, kernel)
     if runtime == "cpython":
-        return replay_cpython(doc, kernel_path)
+        return replay_cpython(doc, path)
     if runtime == "micropython":
-        return replay_micropython(doc, kernel_path)
-    if runtime == "interpreted":
-        path = Path(kernel_path) if kernel_path else resolve_kernel_path(doc["kernel"])
-        kernel = load_kernel(path)
-        return replay_interpreted(kernel, by_id([doc["property"]])[0], doc)
-    raise ReplayError("unknown runtime %r (cpython, micropython, interpreted)" % runtime)
+        return replay_micropython(doc, path)
+    return replay_interpreted(kernel, by_id([doc["property"]])[0], doc)
 
 
 def describe(doc: dict[str, Any], rep: dict[str, Any]) -> str:

@@ -97,6 +97,7 @@ class Rig:
         open_before = s.mode == k.MODE_RUNNING or (s.mode == k.MODE_STOPPED and s.int_start_min >= 0)
         now_before = s.now_min
         pending_before = c.pending_ms
+        carry_before = c.carry_ms          # stopped time before a START, counted again at a stop
         fault_before = s.fault
         ticks_before = self.clock.ms()
         self.clock.advance(clock_ms)
@@ -113,7 +114,7 @@ class Rig:
             if open_before:
                 self._expect(s.int_unknown == 1 and s.reinit_needed == 1, "under",
                              "a clock fault left the interruption known (L2-reinit-4h)")
-            self._expect(s.now_min == now_before and c.pending_ms == pending_before, "other",
+            self._expect(s.now_min == now_before and c.pending_ms == pending_before + carry_before, "other",
                          "a clock fault counted time: now_min %d -> %d" % (now_before, s.now_min))
         else:
             total = pending_before + clock_ms
@@ -171,7 +172,7 @@ class Rig:
         days = hours // 24
         drug_ng = ng_per_day * days
         volume_ul = 240000
-        status = self.command(pump.CMD_BAG, [PID, drug_ng, volume_ul, hours, 1 if hours >= 72 else 0, 0, 0])
+        status = self.command(pump.CMD_BAG, [PID, self.c.s.last_bag_id + 1, drug_ng, volume_ul, hours, 1 if hours >= 72 else 0, 0, 0])
         if status == k.OK:
             self.bag_seq = self.c.s.bag_seq
             self.bag_drug_ng = drug_ng

@@ -13,7 +13,7 @@ def patient(indication=k.IND_MRD, weight_g=70000, bsa_cm2=0):
 
 def load_bag(s, ng_per_day, hours=24, volume_ul=240000, room_min=0, fridge_min=0):
     drug_ng = ng_per_day * hours // 24
-    return k.bag(s, PID, drug_ng, volume_ul, hours, 1 if hours >= 72 else 0, room_min, fridge_min)
+    return k.bag(s, PID, s.last_bag_id + 1, drug_ng, volume_ul, hours, 1 if hours >= 72 else 0, room_min, fridge_min)
 
 
 def ack_all(s):

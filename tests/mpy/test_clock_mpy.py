@@ -58,14 +58,15 @@ class TestClockFaults(unittest.TestCase):
     def test_L2_dose_28_late_tick_catch_up_stops_at_the_cap_guard(self):
         r = Rig()
         self.assertEqual(r.therapy(), k.OK)              # 28 mcg/day
-        r.minutes(462)                                   # 8983 ng in this 24 h window
+        r.minutes(461)                                   # 462 minutes booked (START books the first):
+                                                         # 8983 ng in this 24 h window
         self.assertEqual(r.command(pump.CMD_REACTION, [k.RX_CRS, 3]), k.OK)
         self.assertEqual(r.command(pump.CMD_RESOLVED, []), k.OK)
         self.assertEqual(r.c.s.cap_ng_per_day, 9000)     # L2.4-restart-9
         self.assertEqual(r.bag(24, 9000), k.OK)
         r.ack()
         self.assertEqual(r.start(), k.OK)
-        self.assertEqual(r.c.s.day_ng, 8983)
+        self.assertEqual(r.c.s.day_ng, 8989)             # START booked its first minute of 6 ng
         self.assertEqual(r.clock_step(pump.MAX_GAP_MS, pump.MAX_GAP_MS), 5)
         s = r.c.s
         self.assertEqual(s.day_ng, 8995)                 # 2 minutes of 6 ng; the 3rd would pass 9000
@@ -103,7 +104,8 @@ class TestClockFaults(unittest.TestCase):
         r = Rig()
         self.assertEqual(r.therapy(), k.OK)
         self.assertEqual(r.clock_step(pump.MAX_GAP_MS, pump.MAX_GAP_MS), 5)
-        self.assertEqual(r.c.s.course_ng, 5 * 28000 // 1440)
+        # START booked the first minute, each of the 5 ticks the next: 6 minutes, the 6th running
+        self.assertEqual(r.c.s.course_ng, 6 * 28000 // 1440)
         self.assertEqual(r.c.s.mode, k.MODE_RUNNING)
         self.assertEqual(r.clock_step(pump.MAX_GAP_MS + 1, pump.MAX_GAP_MS + 1), -1)
         self.assertEqual(r.c.s.mode, k.MODE_STOPPED)

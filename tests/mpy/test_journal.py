@@ -1,6 +1,9 @@
-"""Power-safe record: old-or-new after a cut at any byte, corrupt never trusted.
-Runs on CPython and MicroPython."""
+"""Power-safe record: old-or-new after a cut at any byte, corrupt never trusted, nothing
+acknowledged that is not on the device, events after their state, records of other layouts
+kept. Runs on CPython and MicroPython."""
+import struct
 import unittest
+from binascii import crc32
 
 from fw import kernel as k
 from fw import journal, simhal, pump
@@ -16,7 +19,7 @@ def therapy(c):
     """Patient, bag, start: the record now holds a running infusion."""
     c.boot()
     assert c.command(pump.CMD_SETUP, [4242, k.IND_MRD, 70000, 0]) == k.OK
-    assert c.command(pump.CMD_BAG, [4242, 28000, 240000, 24, 0, 0, 0]) == k.OK
+    assert c.command(pump.CMD_BAG, [4242, 1, 28000, 240000, 24, 0, 0, 0]) == k.OK
     c.command(pump.CMD_ACK, [k.ACK_PREMED])
     c.command(pump.CMD_ACK, [k.ACK_SUPERVISION])
     assert c.command(pump.CMD_START, []) == k.OK
@@ -149,6 +152,160 @@ class TestJournal(unittest.TestCase):
         self.assertEqual(c.command(pump.CMD_STOP, ["x"]), k.E_ARG)
         self.assertEqual(c.s.mode, mode)
         self.assertEqual(bytes(st.data[:2 * journal.SLOT_BYTES]), image)
+
+
+class FlakyStorage(simhal.MemStorage):
+    """Storage whose writes fail while `fail` is set (flash full, I/O error), logging the
+    offsets of the writes that landed."""
+    fail = False
+
+    def __init__(self, size):
+        simhal.MemStorage.__init__(self, size)
+        self.landed = []
+
+    def write(self, off, data):
+        if self.fail:
+            return False
+        self.landed.append(off)
+        return simhal.MemStorage.write(self, off, data)
+
+
+def v1_record(fields, values, seq=7):
+    """A record slot as firmware 0.1.0 wrote it (format version 1: no layout word)."""
+    body = bytearray(b"BJ")
+    body.append(1)
+    body.append(len(fields))
+    body.extend(struct.pack("<I", seq))
+    for name in fields:
+        body.extend(struct.pack("<i", values.get(name, 0)))
+    body.extend(struct.pack("<I", crc32(bytes(body)) & 0xFFFFFFFF))
+    return bytes(body)
+
+
+def v2_record(fields, values, seq=7):
+    """A record slot in this firmware's format (version 2) for a given field layout."""
+    body = bytearray(b"BJ")
+    body.append(2)
+    body.append(len(fields))
+    body.extend(struct.pack("<II", seq, journal.layout_of(fields)))
+    for name in fields:
+        body.extend(struct.pack("<i", values.get(name, 0)))
+    body.extend(struct.pack("<I", crc32(bytes(body)) & 0xFFFFFFFF))
+    return bytes(body)
+
+
+class TestNothingLost(unittest.TestCase):
+    def test_L2_4_crs_4_lockout_while_the_record_cannot_be_written_is_not_acknowledged(self):
+        st = FlakyStorage(journal.TOTAL_BYTES)
+        c, _ = new_board(st)
+        therapy(c)
+        st.fail = True
+        # the lock-out is not on the device: never answered OK; the motor stops, the fault and
+        # the lock-out stay latched in RAM
+        self.assertEqual(c.command(pump.CMD_REACTION, [k.RX_CRS, 4]), k.E_FAULT)
+        self.assertEqual(c.motor.ul_per_h, 0)
+        self.assertEqual((c.s.locked, c.s.fault, c.s.mode), (1, 1, k.MODE_STOPPED))
+        self.assertTrue(c.unsaved)
+        # storage works again: the next poll writes the state, then its events
+        st.fail = False
+        c.clock.advance(1000)
+        c.poll()
+        self.assertFalse(c.unsaved)
+        c3, _ = new_board(st)
+        self.assertEqual(c3.boot(0), journal.LOAD_OK)
+        self.assertEqual(c3.s.locked, 1)                      # L2.4-crs-4: kept across a reboot
+        self.assertEqual(c3.command(pump.CMD_START, []), k.E_LOCKED)
+        codes = [e[2] for e in c3.journal.events()]
+        self.assertTrue(journal.EV_LOCK in codes and journal.EV_FAULT in codes, codes)
+
+    def test_a_command_answered_ok_is_on_the_device(self):
+        st = FlakyStorage(journal.TOTAL_BYTES)
+        c, _ = new_board(st)
+        therapy(c)
+        st.fail = True
+        self.assertEqual(c.command(pump.CMD_STOP, [k.STOP_CLINICIAN]), k.E_FAULT)
+        self.assertEqual(c.command(pump.CMD_ACK_ALARM, [255]), k.E_FAULT)
+        st.fail = False
+        self.assertEqual(c.command(pump.CMD_ACK_ALARM, [1]), k.OK)
+        c2, _ = new_board(st)
+        self.assertEqual(c2.boot(0), journal.LOAD_OK)
+        self.assertEqual(c2.s.fault, 1)                       # the fault was written with the rest
+
+    def test_an_event_is_written_after_the_state_it_describes(self):
+        st = FlakyStorage(journal.TOTAL_BYTES)
+        c, _ = new_board(st)
+        therapy(c)
+        del st.landed[:]
+        self.assertEqual(c.command(pump.CMD_REACTION, [k.RX_CRS, 4]), k.OK)
+        slots = [i for i, off in enumerate(st.landed) if off < journal.RING_OFFSET]
+        events = [i for i, off in enumerate(st.landed) if off >= journal.RING_OFFSET]
+        self.assertEqual(len(slots), 1)
+        self.assertTrue(events and min(events) > slots[0], st.landed)
+        codes = [e[2] for e in c.journal.events()][-len(events):]
+        self.assertTrue(journal.EV_LOCK in codes, codes)
+
+    def test_boot_is_logged_before_what_the_power_up_caused(self):
+        c, st = new_board()
+        therapy(c)
+        c.tick()
+        c2, _ = new_board(st)
+        c2.boot(-1)
+        after = [e[2] for e in c2.journal.events()]
+        after = after[after.index(journal.EV_BOOT):]
+        self.assertEqual(after[0], journal.EV_BOOT)
+        self.assertTrue(journal.EV_STOP in after and journal.EV_ALARM in after, after)
+
+
+class TestRecordFormat(unittest.TestCase):
+    def test_a_record_of_format_version_1_is_kept_and_not_run(self):
+        st = simhal.MemStorage(journal.TOTAL_BYTES)
+        fields = journal.FIELDS[:57]
+        rec = v1_record(fields, {"mode": k.MODE_STOPPED, "locked": 1, "patient_id": 4242})
+        st.data[0:len(rec)] = rec
+        kept = bytes(st.data[:2 * journal.SLOT_BYTES])
+        c, _ = new_board(st)
+        self.assertEqual(c.boot(-1), journal.LOAD_INCOMPATIBLE)
+        self.assertEqual((c.s.fault, c.s.mode), (1, k.MODE_NO_PATIENT))
+        # never erased by a new set-up: the fault cannot be cleared on another firmware's record
+        self.assertEqual(c.command(pump.CMD_CLEAR_FAULT, []), k.E_FAULT)
+        self.assertEqual(c.command(pump.CMD_SETUP, [1, k.IND_MRD, 70000, 0]), k.E_FAULT)
+        for _ in range(3):
+            c.tick()
+        self.assertEqual(bytes(st.data[:2 * journal.SLOT_BYTES]), kept)
+
+    def test_a_record_of_an_unknown_layout_is_kept_and_not_run(self):
+        st = simhal.MemStorage(journal.TOTAL_BYTES)
+        fields = tuple(sorted(journal.FIELDS + ("some_future_field",)))
+        rec = v2_record(fields, {"mode": k.MODE_STOPPED, "locked": 1})
+        st.data[0:len(rec)] = rec
+        kept = bytes(st.data[:2 * journal.SLOT_BYTES])
+        c, _ = new_board(st)
+        self.assertEqual(c.boot(0), journal.LOAD_INCOMPATIBLE)
+        self.assertEqual(c.command(pump.CMD_CLEAR_FAULT, []), k.E_FAULT)
+        c.tick()
+        self.assertEqual(bytes(st.data[:2 * journal.SLOT_BYTES]), kept)
+
+    def test_a_record_of_a_known_older_layout_is_migrated_by_field_name(self):
+        old_fields = tuple(f for f in journal.FIELDS if f != "acc_ul") + ("zz_retired",)
+        saved = journal.LAYOUTS
+        journal.LAYOUTS = (old_fields,) + saved
+        try:
+            st = simhal.MemStorage(journal.TOTAL_BYTES)
+            values = {"mode": k.MODE_STOPPED, "locked": 1, "patient_id": 4242, "course_ng": 56000,
+                      "zz_retired": 99, "cycle": 1, "max_cycles": 4}
+            rec = v2_record(old_fields, values)
+            st.data[0:len(rec)] = rec
+            c, _ = new_board(st)
+            self.assertEqual(c.boot(0), journal.LOAD_OK)
+        finally:
+            journal.LAYOUTS = saved
+        self.assertEqual((c.s.locked, c.s.patient_id, c.s.course_ng), (1, 4242, 56000))
+        self.assertEqual(c.s.acc_ul, 0)                       # new in this layout: its start-up value
+        self.assertFalse(hasattr(c.s, "zz_retired"))
+        c.tick()                                              # written back in this firmware's layout
+        c2, _ = new_board(st)
+        self.assertEqual(c2.boot(0), journal.LOAD_OK)
+        self.assertEqual(c2.s.course_ng, 56000)
 
 
 if __name__ == "__main__":

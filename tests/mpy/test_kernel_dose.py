@@ -81,14 +81,14 @@ class TestBag(unittest.TestCase):
     def test_L2_5_durations_only_the_five(self):
         s = patient()
         for h in (12, 25, 36, 120, 0, -24):
-            self.assertEqual(k.bag(s, PID, 9000, 240000, h, 0, 0, 0), k.E_DURATION)
+            self.assertEqual(k.bag(s, PID, s.last_bag_id + 1, 9000, 240000, h, 0, 0, 0), k.E_DURATION)
         for h in (24, 48, 72, 96, 168):
             self.assertEqual(load_bag(s, 9000, h), k.OK)
 
     def test_L2_5_durations_preservative_must_match(self):
         s = patient()
-        self.assertEqual(k.bag(s, PID, 9000, 240000, 24, 1, 0, 0), k.E_PRESERVATIVE)
-        self.assertEqual(k.bag(s, PID, 27000, 240000, 72, 0, 0, 0), k.E_PRESERVATIVE)
+        self.assertEqual(k.bag(s, PID, s.last_bag_id + 1, 9000, 240000, 24, 1, 0, 0), k.E_PRESERVATIVE)
+        self.assertEqual(k.bag(s, PID, s.last_bag_id + 1, 27000, 240000, 72, 0, 0, 0), k.E_PRESERVATIVE)
 
     def test_L2_5_min_weight_5_4_kg(self):
         s = patient(k.IND_MRD, 5399, 3000)
@@ -108,13 +108,13 @@ class TestBag(unittest.TestCase):
     def test_L2_dose_28_bag_rate_rounds_up_against_the_cap(self):
         s = patient(k.IND_MRD, 40000, 12345)             # cap 18517.5 ng/day -> 18517
         self.assertEqual(s.cap_full_ng_per_day, 18517)
-        self.assertEqual(k.bag(s, PID, 3 * 18517, 240000, 72, 1, 0, 0), k.OK)
-        self.assertEqual(k.bag(s, PID, 3 * 18517 + 1, 240000, 72, 1, 0, 0), k.E_DOSE_CAP)
-        self.assertEqual(k.bag(s, PID, 7 * 18517 + 1, 240000, 168, 1, 0, 0), k.E_DOSE_CAP)
+        self.assertEqual(k.bag(s, PID, s.last_bag_id + 1, 3 * 18517, 240000, 72, 1, 0, 0), k.OK)
+        self.assertEqual(k.bag(s, PID, s.last_bag_id + 1, 3 * 18517 + 1, 240000, 72, 1, 0, 0), k.E_DOSE_CAP)
+        self.assertEqual(k.bag(s, PID, s.last_bag_id + 1, 7 * 18517 + 1, 240000, 168, 1, 0, 0), k.E_DOSE_CAP)
 
     def test_L2_5_errors_bag_for_another_patient(self):
         s = patient()
-        self.assertEqual(k.bag(s, PID + 1, 9000, 240000, 24, 0, 0, 0), k.E_PATIENT)
+        self.assertEqual(k.bag(s, PID + 1, s.last_bag_id + 1, 9000, 240000, 24, 0, 0, 0), k.E_PATIENT)
 
     def test_L2_6_bag_24_48_storage_includes_infusion_time(self):
         s = patient()
@@ -182,6 +182,94 @@ class TestBag(unittest.TestCase):
         # the 24 h after resuming deliver exactly one day at the bag's rate, no more
         self.assertTrue(s.day_ng <= 28000)
         self.assertEqual(s.motor_ul_per_h, 240000 // 48)
+
+
+class TestBooking(unittest.TestCase):
+    """Each minute is booked before the motor runs it, and the motor runs every booked minute."""
+
+    def test_L2_dose_28_start_books_the_first_minute_before_the_motor_runs(self):
+        s = patient()
+        self.assertEqual(load_bag(s, 28000), k.OK)
+        ack_all(s)
+        self.assertEqual(k.start(s), k.OK)
+        self.assertEqual((s.mode, s.bag_run_min, s.cycle_run_min), (k.MODE_RUNNING, 1, 1))
+        self.assertEqual(s.course_ng, 28000 // MIN_PER_DAY)      # the minute now running is on record
+        self.assertEqual(s.day_ng, s.course_ng)
+
+    def test_L2_dose_28_start_refused_when_its_first_minute_would_pass_the_24h_guard(self):
+        s = patient()
+        self.assertEqual(start_bag(s, 28000, 48), k.OK)
+        run(s, 1439)                                   # 1440 minutes booked: the window is full
+        self.assertEqual(k.stop(s, k.STOP_CLINICIAN), k.OK)
+        before = dict(s.__dict__)
+        self.assertEqual(k.start(s), k.E_DOSE_CAP)     # known at START: no OK followed by a guard stop
+        self.assertEqual(dict(s.__dict__), before)
+        run(s, 1)                                      # a new 24 h window
+        self.assertEqual(k.start(s), k.OK)
+
+    def test_L2_dose_28_a_known_outage_is_time_of_the_24h_window(self):
+        s = patient()
+        self.assertEqual(start_bag(s, 28000, 48), k.OK)
+        run(s, 1199)                                   # 20 h booked
+        self.assertEqual(k.power_up(s, 30), k.OK)      # 30 min without power: the window goes on
+        self.assertEqual(s.day_min, 1199 + 30)
+        self.assertEqual(k.start(s), k.OK)
+        run(s, 1440 - 1199 - 30)                       # to the end of the window: never the guard
+        self.assertEqual(s.mode, k.MODE_RUNNING)
+        self.assertFalse(s.alarm & k.AL_CAP)
+
+    def test_L2_5_durations_a_bag_stopped_in_its_last_minute_ends_at_the_next_tick(self):
+        s = patient()
+        self.assertEqual(start_bag(s, 28000), k.OK)
+        run(s, MIN_PER_DAY - 1)                        # the 1440th minute is booked and running
+        self.assertEqual(s.bag_run_min, MIN_PER_DAY)
+        self.assertEqual(k.stop(s, k.STOP_CLINICIAN), k.OK)
+        ack_all(s)
+        self.assertEqual(k.start(s), k.E_NO_BAG)       # no minute left in the bag
+        run(s, 1)
+        self.assertEqual(s.bag_loaded, 0)
+        self.assertTrue(s.alarm & k.AL_BAG_END)
+        self.assertEqual(s.course_ng, 28000)           # the bag, exactly, never more
+
+
+class TestBagIdentity(unittest.TestCase):
+    """A bag carries its identity from the pharmacy label: once hung, its clocks never restart."""
+
+    def test_L2_6_bag_24_48_the_loaded_bags_order_sent_again_keeps_its_clocks(self):
+        s = patient()
+        self.assertEqual(k.bag(s, PID, 7, 28000, 240000, 24, 0, 600, 0), k.OK)
+        ack_all(s)
+        self.assertEqual(k.start(s), k.OK)
+        run(s, 20 * 60)
+        self.assertEqual(k.stop(s, k.STOP_BAG_CHANGE), k.OK)
+        before = dict(s.__dict__)
+        # a retry whose reply was lost: the same order again changes nothing
+        self.assertEqual(k.bag(s, PID, 7, 28000, 240000, 24, 0, 600, 0), k.OK)
+        self.assertEqual(dict(s.__dict__), before)
+        self.assertEqual(s.bag_room_min, 600 + 20 * 60)       # room time goes on (L2.6-bag-24-48)
+
+    def test_L2_6_bag_24_48_a_bag_hung_before_never_starts_its_clocks_again(self):
+        s = patient()
+        self.assertEqual(k.bag(s, PID, 5, 56000, 240000, 48, 0, 0, 0), k.OK)
+        ack_all(s)
+        self.assertEqual(k.start(s), k.OK)
+        run(s, 60)
+        k.stop(s, k.STOP_BAG_CHANGE)
+        self.assertEqual(k.remove_bag(s), k.OK)
+        before = dict(s.__dict__)
+        self.assertEqual(k.bag(s, PID, 5, 56000, 240000, 48, 0, 0, 0), k.E_BAG_ID)   # removed, hung again
+        self.assertEqual(k.bag(s, PID, 4, 56000, 240000, 48, 0, 0, 0), k.E_BAG_ID)   # older than one hung
+        self.assertEqual(dict(s.__dict__), before)
+        self.assertEqual(k.bag(s, PID, 6, 56000, 240000, 48, 0, 0, 0), k.OK)         # a new bag
+
+    def test_L2_5_errors_the_loaded_bags_identity_with_other_contents_is_refused(self):
+        s = patient()
+        self.assertEqual(k.bag(s, PID, 3, 28000, 240000, 24, 0, 0, 0), k.OK)
+        before = dict(s.__dict__)
+        self.assertEqual(k.bag(s, PID, 3, 27000, 240000, 24, 0, 0, 0), k.E_BAG_ID)
+        self.assertEqual(k.bag(s, PID, 3, 28000, 250000, 24, 0, 0, 0), k.E_BAG_ID)
+        self.assertEqual(k.bag(s, PID, 0, 28000, 240000, 24, 0, 0, 0), k.E_ARG)
+        self.assertEqual(dict(s.__dict__), before)
 
 
 if __name__ == "__main__":

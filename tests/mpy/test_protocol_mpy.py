@@ -23,8 +23,8 @@ FRAME_VECTORS = [
      "000000000000000000000000000000d36a09e27e"),
     ("status-request", 1, 2, 33, [], "7e010102002100de8668617e"),
     ("setup-request", 1, 5, 1, [4242, 2, 70000, 0], "7e0101050001049210000002000000701101000000000019358da47e"),
-    ("bag-request", 1, 6, 2, [4242, 196000, 240000, 168, 1, 0, 0],
-     "7e01010600020792100000a0fd020080a97d2300a800000001000000000000000000000049fbe2477e"),
+    ("bag-request", 1, 6, 2, [4242, 1, 196000, 240000, 168, 1, 0, 0],
+     "7e0101060002089210000001000000a0fd020080a97d2300a8000000010000000000000000000000b54189127e"),
     ("start-request-stuffed", 1, 894, 3, [], "7e01017d5e7d237d2300836175e57e"),
     ("start-reply-stuffed", 2, 894, 3, [0], "7e01027d5e7d237d230100000000efe978117e"),
     ("flush-reply-refused", 2, 9, 11, [19], "7e010209000b0113000000e711fa287e"),
@@ -146,7 +146,7 @@ class Host:
 
     def running_patient(self):
         assert self.call(pump.CMD_SETUP, [PID, k.IND_MRD, 70000, 0])[0] == k.OK
-        assert self.call(pump.CMD_BAG, [PID, 56000, 240000, 48, 0, 0, 0])[0] == k.OK
+        assert self.call(pump.CMD_BAG, [PID, 1, 56000, 240000, 48, 0, 0, 0])[0] == k.OK
         self.call(pump.CMD_ACK, [k.ACK_PREMED])
         self.call(pump.CMD_ACK, [k.ACK_SUPERVISION])
         assert self.call(pump.CMD_START)[0] == k.OK
@@ -246,7 +246,7 @@ class TestBoard(unittest.TestCase):
         ints = host.call(P.CMD_HELLO, [P.VERSION])
         self.assertEqual(ints[:5], [k.OK, P.VERSION, 100, P.BUILD_SIM, simboard.MAX_ADVANCE_MIN])
         self.assertTrue(ints[5] in (P.HASH_SOURCE, P.HASH_MPY))
-        self.assertEqual(len(ints), 14 + len(P.HELLO_AUTH_FIELDS))
+        self.assertEqual(len(ints), 14 + len(P.HELLO_AUTH_FIELDS) + len(P.HELLO_STATE_FIELDS))
         self.assertTrue(ints[6:14] != [0] * 8)
         self.assertEqual(ints[14], 7)               # pharmacy, clinician and bench keys
 
@@ -359,7 +359,11 @@ class TestBoard(unittest.TestCase):
         host.call(SIM.CMD_FAULT, [SIM.FAULT_POWER_CUT_WRITE, 50])
         host.events = []
         self.assertEqual(host.send(host.request(900, SIM.CMD_ADVANCE, [60])), [])
-        self.assertEqual([e[2] for e in host.events][-1], journal.EV_BOOT)
+        codes = [e[2] for e in host.events]
+        self.assertTrue(journal.EV_BOOT in codes)
+        # the boot comes first, then what the power-up caused (the stop, the power alarm)
+        after = codes[codes.index(journal.EV_BOOT):]
+        self.assertTrue(journal.EV_STOP in after and journal.EV_ALARM in after, codes)
         host.call(P.CMD_HELLO, [P.VERSION])
         s = host.status()
         self.assertEqual(s["mode"], k.MODE_STOPPED)
@@ -382,7 +386,7 @@ class TestBoard(unittest.TestCase):
         host.board.transport = t
         self.assertRaises(Unplugged, host.board.run)
         replies = [f for f in decode_all(t.written) if f[0] == P.T_REPLY]
-        self.assertEqual([(f[1], f[3][0], len(f[3])) for f in replies], [(990, k.OK, 40)])
+        self.assertEqual([(f[1], f[3][0], len(f[3])) for f in replies], [(990, k.OK, 1 + len(P.STATUS_FIELDS))])
         self.assertEqual(host.sim.motor.ul_per_h, 0)        # anything unexpected stops the motor
 
     def test_status_fields_are_the_controllers(self):
@@ -390,8 +394,8 @@ class TestBoard(unittest.TestCase):
         d = host.board.controller.status()
         for name in P.STATUS_FIELDS:
             self.assertTrue(name in d, name)
-        self.assertEqual(len(P.STATUS_FIELDS), 39)
-        self.assertEqual(len(host.call(P.CMD_STATUS)), 40)
+        self.assertEqual(len(P.STATUS_FIELDS), 41)
+        self.assertEqual(len(host.call(P.CMD_STATUS)), 42)
 
 
 if __name__ == "__main__":
@@ -412,14 +416,16 @@ class TestAuthorisation(unittest.TestCase):
         host = Host()
         host.running_patient()
         before = host.status()
-        for cmd, args in ((pump.CMD_STOP, [k.STOP_CLINICIAN]), (pump.CMD_BAG, [PID, 9000, 240000, 24, 0, 0, 0]),
+        for cmd, args in ((pump.CMD_STOP, [k.STOP_CLINICIAN]), (pump.CMD_BAG, [PID, 2, 9000, 240000, 24, 0, 0, 0]),
                           (P.CMD_STATUS, []), (SIM.CMD_ADVANCE, [60])):
             self.assertEqual(host.call(cmd, args, role=0), [P.E_UNAUTHORISED, auth.R_NOT_AUTHENTICATED])
         after = host.status()
-        self.assertEqual(after["events"], before["events"] + 4)     # the four refusals, logged
-        after["events"] = before["events"]
-        self.assertEqual(after, before)
-        refusals = [ev for ev in host.board.controller.journal.events(0) if ev[2] == journal.EV_AUTH]
+        self.assertEqual(after, before)     # the therapy ring too: refusals have a ring of their own
+        refusals = host.board.controller.journal.events(0, security=True)
+        self.assertEqual([ev[2] for ev in refusals], [journal.EV_AUTH] * 4)
+        reply = host.call(P.CMD_AUTH_EVENTS, [0])
+        self.assertEqual(reply[:3], [k.OK, 4, 4])                  # next seq, count: read over the link
+        self.assertEqual(reply[3:8], list(refusals[0]))
         self.assertEqual([(ev[3], ev[4]) for ev in refusals],
                          [(auth.R_NOT_AUTHENTICATED, pump.CMD_STOP), (auth.R_NOT_AUTHENTICATED, pump.CMD_BAG),
                           (auth.R_NOT_AUTHENTICATED, P.CMD_STATUS), (auth.R_NOT_AUTHENTICATED, SIM.CMD_ADVANCE)])
@@ -457,7 +463,7 @@ class TestAuthorisation(unittest.TestCase):
         self.assertEqual(host.call(pump.CMD_SETUP, [PID, k.IND_MRD, 70000, 0], role=auth.ROLE_BENCH),
                          [P.E_UNAUTHORISED, auth.R_ROLE])
         self.assertEqual(host.call(pump.CMD_SETUP, [PID, k.IND_MRD, 70000, 0]), [k.OK])
-        bag = [PID, 56000, 240000, 48, 0, 0, 0]
+        bag = [PID, 1, 56000, 240000, 48, 0, 0, 0]
         self.assertEqual(host.call(pump.CMD_BAG, bag, role=auth.ROLE_CLINICIAN), [P.E_UNAUTHORISED, auth.R_ROLE])
         self.assertEqual(host.call(pump.CMD_BAG, bag, role=auth.ROLE_BENCH), [P.E_UNAUTHORISED, auth.R_ROLE])
         self.assertEqual(host.call(pump.CMD_BAG, bag), [k.OK])
@@ -519,8 +525,24 @@ class TestAuthorisation(unittest.TestCase):
             host.call(pump.CMD_START, role=0)
         hello = host.call(P.CMD_HELLO, [P.VERSION])
         self.assertEqual(hello[18:20], [24, 24 - 8])        # rejected, unlogged beyond 8 a minute
-        logged = [ev for ev in host.board.controller.journal.events(0) if ev[2] == journal.EV_AUTH]
+        logged = host.board.controller.journal.events(0, security=True)
         self.assertEqual(len(logged), 8)
+        self.assertEqual([ev for ev in host.board.controller.journal.events(0) if ev[2] == journal.EV_AUTH], [])
+
+    def test_a_flood_of_refused_frames_never_evicts_a_therapy_event(self):
+        # the lock-out event must outlive any number of frames without a key (journal rings)
+        host = Host()
+        host.running_patient()
+        self.assertEqual(host.call(pump.CMD_REACTION, [k.RX_CRS, 4]), [k.OK])
+        locks = [ev for ev in host.board.controller.journal.events(0) if ev[2] == journal.EV_LOCK]
+        self.assertEqual(len(locks), 1)
+        for minute in range(40):                        # 8 logged refusals a minute: 320 records
+            for i in range(9):
+                host.call(pump.CMD_START, role=0)
+            host.call(SIM.CMD_ADVANCE, [1])
+        therapy = host.board.controller.journal.events(0)
+        self.assertEqual([ev for ev in therapy if ev[2] == journal.EV_LOCK], locks)
+        self.assertEqual(len(host.board.controller.journal.events(0, security=True)), journal.AUTH_SLOTS)
 
     def test_key_file_round_trip_and_errors(self):
         keys = simboard.sim_keys()

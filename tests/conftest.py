@@ -1,0 +1,29 @@
+"""Shared by every test under tests/.
+
+- Hypothesis: the profiles "ci" (default, `make test`) and "explore" (bench/explore.py), chosen
+  with HYPOTHESIS_PROFILE, are registered and loaded by tests/hypo.py; see there.
+- shared_label: the label's clause list, ../shared/LABEL.md beside the checkout (the project's
+  shared documents). A test that needs it fails, with a message saying so, when it is absent:
+  it is never skipped silently.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import hypo  # noqa: F401  (registers and loads the Hypothesis profile before any test module)
+from blinpump.verify.report import find_label
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def shared_label() -> Path:
+    """The path of LABEL.md: ../shared/LABEL.md beside the checkout (or a copy in the repository,
+    where verify/report.find_label also looks)."""
+    label = find_label(REPO)
+    if label is None:
+        pytest.fail("this test needs the label's clause list, ../shared/LABEL.md beside the checkout "
+                    "(expected at %s); it was not found" % (REPO.parent / "shared" / "LABEL.md"), pytrace=False)
+    return label
