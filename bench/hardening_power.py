@@ -32,7 +32,7 @@ def main() -> int:
         "writes": r.writes,
         "state_slot_writes": r.slot_writes,
         "event_ring_writes": r.event_writes,
-        "bytes_per_state_record": journal.SLOT_BYTES,
+        "bytes_per_state_record": journal.RECORD_BYTES,
         "bytes_per_event_record": journal.EVENT_BYTES,
         "every_byte_offset": True,
         "unknown_outage_boots": r.unknown_outage_boots,

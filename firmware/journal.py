@@ -52,7 +52,8 @@ LOAD_INCOMPATIBLE = 3   # a valid record of a state layout this firmware does no
 # a board updated in the middle of a therapy migrates its record by field name.
 LAYOUTS = (FIELDS,)
 V1_HEADER_BYTES = 8             # record version 1 (firmware 0.1.0): no layout word, slots packed
-                                # back to back; recognised, never migrated (LOAD_INCOMPATIBLE)
+V1_NFIELDS = 57                 # back to back; recognised, never migrated (LOAD_INCOMPATIBLE): its
+V1_RECORD_BYTES = V1_HEADER_BYTES + 4 * V1_NFIELDS + 4      # event ring sits where ours does not
 
 
 def layout_of(fields):
@@ -111,16 +112,13 @@ class Journal:
         return struct.unpack_from("<I", buf, 4)[0], layout
 
     def _legacy(self):
-        """True if a valid record of format version 1 is on the device (slot A or B)."""
-        first = self.storage.read(0, V1_HEADER_BYTES)
-        if first[0:2] != MAGIC or first[2] != 1:
-            return False
-        used = V1_HEADER_BYTES + 4 * first[3] + 4
-        for off in (0, used):
-            buf = self.storage.read(off, used)
-            body = used - 4
-            if (buf[0:2] == MAGIC and buf[2] == 1 and struct.unpack_from("<I", buf, body)[0]
-                    == crc32(memoryview(buf)[:body]) & 0xFFFFFFFF):
+        """True if a valid record of format version 1 is on the device: its slot A at 0, or its
+        slot B right after it (version 1 packed two slots of V1_RECORD_BYTES back to back)."""
+        for off in (0, V1_RECORD_BYTES):
+            buf = self.storage.read(off, V1_RECORD_BYTES)
+            body = V1_RECORD_BYTES - 4
+            if (buf[0:2] == MAGIC and buf[2] == 1 and buf[3] == V1_NFIELDS and struct.unpack_from(
+                    "<I", buf, body)[0] == crc32(memoryview(buf)[:body]) & 0xFFFFFFFF):
                 return True
         return False
 
@@ -154,6 +152,9 @@ class Journal:
         for i in range(len(fields)):
             if fields[i] in FIELDS:     # a field this firmware no longer has is dropped
                 setattr(state, fields[i], struct.unpack_from("<i", best, HEADER_BYTES + 4 * i)[0])
+        if fields is not FIELDS and not kernel.invariant(state):
+            self.loaded_layout = -1     # a migration that does not make a state this kernel can run
+            return LOAD_INCOMPATIBLE
         return LOAD_OK
 
     def save(self, state):

@@ -20,7 +20,7 @@ import struct
 
 from . import auth, kernel, journal, protocol as P, pump
 
-FIRMWARE_VERSION = 100          # major * 10000 + minor * 100 + patch: 0.1.0
+FIRMWARE_VERSION = 200          # major * 10000 + minor * 100 + patch: 0.2.0 (record format 2)
 MAX_QUEUED_EVENTS = 32          # per feed()/poll(); the rest stay in the journal (CMD_EVENTS)
 UART_ID = 0                     # board wiring (set per board): UART, stepper pins, steps
 UART_BAUD = 115200
@@ -86,11 +86,14 @@ class Board:
         self.cache_seq = [-1] * (auth.NROLES + 1)
         self.cache_crc = [0] * (auth.NROLES + 1)
         self.cache_reply = [b""] * (auth.NROLES + 1)
+        self._proved_role = 0
 
     def _cache_slot(self, ftype, n):
-        """The reply-cache slot of the frame in the decoder: the role its trailer claims (an
-        authenticated frame), else 0. A claim is not trusted here: a cached reply goes only to
-        the very same frame (SEQ and CRC), which changes nothing."""
+        """The reply-cache slot where a retry of the frame in the decoder is looked up: the role
+        its trailer claims (an authenticated frame), else 0. A claim is not trusted for looking
+        up (a cached reply goes only to the very same frame, SEQ and CRC, which changes
+        nothing), and a reply is cached in a role's slot only once the frame's MAC proved the
+        role (_authorise): a forged frame cannot evict a host's cached reply."""
         if ftype != P.T_AUTH or n < auth.TRAILER_INTS:
             return 0
         role = struct.unpack_from("<i", self.decoder.buf, P.HEADER_BYTES + 4 * (n - auth.TRAILER_INTS))[0]
@@ -135,10 +138,11 @@ class Board:
         dec = self.decoder
         ver, ftype, seq, cmd, n = dec.header()
         frame_crc = dec.frame_crc()
-        slot = self._cache_slot(ftype, n)
-        if seq == self.cache_seq[slot] and frame_crc == self.cache_crc[slot]:
-            self.out.extend(self.cache_reply[slot])     # a retry: same reply, nothing re-applied
-            return
+        for slot in (self._cache_slot(ftype, n), 0):
+            if seq == self.cache_seq[slot] and frame_crc == self.cache_crc[slot]:
+                self.out.extend(self.cache_reply[slot])     # a retry: same reply, nothing re-applied
+                return
+        self._proved_role = 0
         authenticated = ftype == P.T_AUTH
         if n < 0 or not (ftype == P.T_REQUEST or authenticated) or (authenticated and n < auth.TRAILER_INTS):
             values = [P.E_MALFORMED]
@@ -153,6 +157,7 @@ class Board:
                     raise
                 return                              # the board "rebooted": no reply, as on a board
         reply = P.encode(bytearray(), P.T_REPLY, seq, cmd, values)
+        slot = self._proved_role           # 0 unless the MAC proved the role
         self.cache_seq[slot] = seq
         self.cache_crc[slot] = frame_crc
         self.cache_reply[slot] = reply
@@ -227,6 +232,8 @@ class Board:
         role, counter = struct.unpack_from("<ii", buf, signed - 8)
         view = memoryview(buf)
         reason = self.auth.check(role, counter, view[:signed], view[signed:signed + auth.MAC_BYTES], need)
+        if reason != auth.R_NO_KEY and reason != auth.R_BAD_MAC:
+            self._proved_role = role        # the MAC holds: the reply may go to the role's cache
         if reason:
             return self._refuse(cmd, reason)
         if not self.auth.accept(role, counter, durable):
@@ -266,7 +273,7 @@ class Board:
         return values
 
     # ------------------------------------------------------------ unsolicited events
-    def _on_event(self, code, a, b):
+    def _on_event(self, code, a, b, time_min):
         if code == journal.EV_COMMAND:
             return                              # the host has the reply
         if self._queued >= MAX_QUEUED_EVENTS:
@@ -280,7 +287,7 @@ class Board:
             seq = c.journal.auth_seq - 1        # the security ring has its own seq
         else:
             seq = c.journal.event_seq - 1
-        P.encode(self.out, P.T_EVENT, seq, code, (seq, c.s.now_min, a, b))
+        P.encode(self.out, P.T_EVENT, seq, code, (seq, time_min, a, b))
 
     # ------------------------------------------------------------ on a board
     def run(self):
@@ -326,6 +333,7 @@ class UartTransport:
 KEYS_MISSING = 0
 KEYS_OK = 1
 KEYS_BAD = 2
+KEYS_RECOVERED = 3      # keys.bin missing or torn, the complete keys.new of a provisioning used
 
 
 def read_keys(path=KEYS_PATH, new_path=KEYS_NEW_PATH):
@@ -336,8 +344,23 @@ def read_keys(path=KEYS_PATH, new_path=KEYS_NEW_PATH):
     if state != KEYS_OK and new_path:
         again, new_keys = _read_key_file(new_path)
         if again == KEYS_OK:
-            return again, new_keys
+            return KEYS_RECOVERED, new_keys
     return state, keys
+
+
+def finish_provisioning(path=KEYS_PATH, new_path=KEYS_NEW_PATH):
+    """After KEYS_RECOVERED: put the complete keys.new in place of keys.bin (a reset between
+    the two steps leaves keys.new, which the next boot uses again)."""
+    import os
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+    try:
+        os.rename(new_path, path)
+    except OSError:
+        return False
+    return True
 
 
 def _read_key_file(path):
@@ -368,6 +391,9 @@ def run(uart_id=UART_ID, baud=UART_BAUD):
     board.boot(-1)
     if keys_state == KEYS_BAD:
         controller.note(journal.EV_CORRUPT, 3, 0)       # 3: the key file
+    elif keys_state == KEYS_RECOVERED:
+        controller.note(journal.EV_CORRUPT, 3, 1)       # b = 1: replaced by the complete keys.new
+        finish_provisioning()
     # started after boot (mounting the flash after a power cut may take long), fed on every
     # pass of the loop from here: a stalled loop reboots the board (hal.Watchdog)
     transport.watchdog = hal.Watchdog()

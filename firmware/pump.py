@@ -6,11 +6,12 @@ A power cut between any two leaves a record that counts the next minute as deliv
 may not be (never lower than delivered), and never an event whose state is not on the device
 (a journal that says "locked" with a state that does not).
 
-If the record cannot be written (flash full, I/O error), nothing is acknowledged: the command
-answers E_FAULT instead of its status, the kernel latches the fault and stops the motor, and
-the controller keeps the state and its events in RAM and writes them as soon as storage
-works again (retried on every poll), so a lock-out entered while the write failed is on the
-device before anything else is.
+If the record cannot be written (flash full, I/O error), nothing is acknowledged and nothing
+is applied: the command answers E_FAULT, its effect is undone (a seizure entered then is not
+counted: re-entering it once storage works counts it once, L2.4-seizure), the kernel latches
+the fault and stops the motor, and the controller writes the faulted state and its events as
+soon as storage works again (retried on every poll). A minute tick whose record cannot be
+written stops the motor the same way; the time it counted stays counted.
 """
 from . import kernel, journal
 
@@ -71,15 +72,17 @@ class Controller:
         self.pending_ms = 0
         self.persist = True         # False after a corrupt or incompatible record: keep its bytes
         self.load_result = journal.LOAD_FRESH
-        self.listeners = []         # callables(code, a, b) for unsolicited events
+        self.listeners = []         # callables(code, a, b, time_min) for unsolicited events
         self.unsaved = False        # the state in RAM is not on the device yet (a write failed)
         self.events_overflow = 0    # events dropped because the pending queue was full
         self.carry_ms = 0           # stopped time before a START, counted again at the next stop
-        # events of the current step, logged after its state is on the device; preallocated,
-        # so the tick path allocates nothing
+        self._undo = kernel.State() # the state before a command, restored if it cannot be written
+        # events of the current step, logged after its state is on the device; preallocated:
+        # queuing an event allocates nothing
         self._ev_code = [0] * MAX_PENDING_EVENTS
         self._ev_a = [0] * MAX_PENDING_EVENTS
         self._ev_b = [0] * MAX_PENDING_EVENTS
+        self._ev_time = [0] * MAX_PENDING_EVENTS     # kernel minute of each event
         self._ev_n = 0
 
     # ---------------------------------------------------------------- start-up
@@ -124,17 +127,30 @@ class Controller:
             self.persist = True     # the operator has seen the corrupt record; start a new one
         before = self._snapshot()
         was_running = self.s.mode == kernel.MODE_RUNNING
+        _copy_state(self.s, self._undo)
+        mark = self._ev_n
         status = fn(self.s, *args)  # type: ignore[operator]
         self._event(journal.EV_COMMAND, cid, status)
         self._after(before)
-        if not self._apply():
-            return kernel.E_FAULT   # not on the device: the effect is not acknowledged
+        if self.persist and not self.journal.save(self.s):
+            # not on the device: not applied, not acknowledged; the fault is latched instead
+            _copy_state(self._undo, self.s)
+            self._ev_n = mark
+            kernel.fault(self.s)
+            self._event(journal.EV_COMMAND, cid, kernel.E_FAULT)
+            self._event(journal.EV_FAULT, FAULT_RECORD, 0)
+            self._apply()
+            return kernel.E_FAULT
+        self._apply(saved=True)
         if cid == CMD_START and status == kernel.OK and not was_running:
             # START booked its first minute (kernel.start): the minute grid restarts here, so
             # each booked minute is a minute the motor runs; the stopped part of the minute
             # before START is carried and counted again at the next stop
-            self.carry_ms = self.pending_ms
+            now = self.clock.ms()
+            gap_ms = self.clock.diff(now, self.last_ms)
+            self.carry_ms = self.pending_ms + (gap_ms if 0 <= gap_ms <= MAX_GAP_MS else 0)
             self.pending_ms = 0
+            self.last_ms = now
         return status
 
     # ---------------------------------------------------------------- time
@@ -205,22 +221,25 @@ class Controller:
         self._apply()
 
     # ---------------------------------------------------------------- internals
-    def _apply(self):
-        """Write-ahead: persist the state, then log its events, then drive the motor.
-        Returns True if the state is on the device (or nothing is persisted: a corrupt or
-        incompatible record is kept untouched). A failed write stops the motor, latches the
-        fault in RAM and keeps the events pending; poll() retries until storage works."""
+    def _apply(self, saved=False):
+        """Write-ahead: persist the state (unless `saved`: the caller just wrote it), then log
+        its events, then drive the motor. Returns True if the state was on the device at the
+        first try (or nothing is persisted: a corrupt or incompatible record is kept
+        untouched). A failed write stops the motor and latches the fault; the faulted state and
+        the events wait in RAM, and poll() writes them once storage works."""
         s = self.s
         durable = True
-        if self.persist:
+        recorded = True
+        if self.persist and not saved:
             durable = self.journal.save(s)
+            recorded = durable
             if not durable:
                 if s.fault == 0 or s.mode == kernel.MODE_RUNNING:
                     kernel.fault(s)
                     self._event(journal.EV_FAULT, FAULT_RECORD, 0)
-                durable = self.journal.save(s)      # one more try, now with the fault latched
-        self.unsaved = not durable
-        if durable:
+                recorded = self.journal.save(s)     # one more try, now with the fault latched
+        self.unsaved = not recorded
+        if recorded:
             self._flush_events()
         if not self.motor.set_rate(s.motor_ul_per_h):
             if s.mode == kernel.MODE_RUNNING:
@@ -261,10 +280,13 @@ class Controller:
 
     def note(self, code, a, b):
         """Log an event of the board loop (a refused frame, a corrupt counter record). It
-        changes no state, so it is logged now, unless earlier events still wait for theirs."""
+        changes no state, so it is logged now. While storage fails it is only counted
+        (events_overflow): the queue keeps its room for the events of the state in RAM."""
+        if self.unsaved:
+            self.events_overflow += 1
+            return
         self._event(code, a, b)
-        if not self.unsaved:
-            self._flush_events()
+        self._flush_events()
 
     def _event(self, code, a, b):
         """Queue an event of this step; it is logged once its state is on the device."""
@@ -275,6 +297,7 @@ class Controller:
         self._ev_code[n] = code
         self._ev_a[n] = a
         self._ev_b[n] = b
+        self._ev_time[n] = self.s.now_min
         self._ev_n = n + 1
 
     def _flush_events(self):
@@ -286,16 +309,17 @@ class Controller:
             code = self._ev_code[i]
             a = self._ev_a[i]
             b = self._ev_b[i]
-            if self.persist and not self.journal.log(self.s.now_min, code, a, b):
+            if self.persist and not self.journal.log(self._ev_time[i], code, a, b):
                 break
             for fn in self.listeners:
-                fn(code, a, b)
+                fn(code, a, b, self._ev_time[i])
             i += 1
         j = 0
         while i < n:                    # keep what could not be written, in order
             self._ev_code[j] = self._ev_code[i]
             self._ev_a[j] = self._ev_a[i]
             self._ev_b[j] = self._ev_b[i]
+            self._ev_time[j] = self._ev_time[i]
             i += 1
             j += 1
         self._ev_n = j
@@ -320,6 +344,12 @@ class Controller:
             "low_left_min": s.low_left_min, "hospitalization": hospitalization_day(s),
             "events": self.journal.event_seq, "bag_id": s.bag_id, "last_bag_id": s.last_bag_id,
         }
+
+
+def _copy_state(src, dst):
+    """Every kernel field of src into dst (a command's undo; allocates nothing)."""
+    for name in journal.FIELDS:
+        setattr(dst, name, getattr(src, name))
 
 
 def hospitalization_day(s):

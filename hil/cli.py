@@ -462,14 +462,15 @@ def keys_main(argv: list[str]) -> int:
     return _provision(args, host_auth.board_file(keys))
 
 
-# On the board: the key file's sha256 (or "none"), so --reset-counters can tell new keys from old ones
+# On the board: the key files' sha256 (or "none"), so --reset-counters can tell new keys from old ones
 _KEYS_HASH = """
 import hashlib, binascii
-try:
-    with open(%r, 'rb') as f:
-        print('KEYS', binascii.hexlify(hashlib.sha256(f.read()).digest()).decode())
-except OSError:
-    print('KEYS none')
+for name in (%r, %r):
+    try:
+        with open(name, 'rb') as f:
+            print('KEYS', binascii.hexlify(hashlib.sha256(f.read()).digest()).decode())
+    except OSError:
+        print('KEYS none')
 """
 # Replace keys.bin by keys.new in one rename (littlefs renames atomically); a reset before it leaves
 # the old keys.bin, a reset after it the new one; the board also falls back to a complete keys.new
@@ -492,12 +493,13 @@ def _provision(args: argparse.Namespace, keys_bin: bytes) -> int:
     mpremote = args.mpremote.split() if args.mpremote else [sys.executable, "-m", "mpremote"]
     base = mpremote + ["connect", args.port]
     if args.reset_counters and not args.dry_run:
-        proc = subprocess.run(base + ["exec", _KEYS_HASH % fw_main.KEYS_PATH], capture_output=True, text=True)
+        proc = subprocess.run(base + ["exec", _KEYS_HASH % (fw_main.KEYS_PATH, fw_main.KEYS_NEW_PATH)],
+                              capture_output=True, text=True)
         have = [line.split()[1] for line in proc.stdout.splitlines() if line.startswith("KEYS ")]
-        if proc.returncode != 0 or not have:
-            return _failed("blinpump keys", "could not read the board's key file: %s"
+        if proc.returncode != 0 or len(have) != 2:
+            return _failed("blinpump keys", "could not read the board's key files: %s"
                            % (proc.stderr + proc.stdout).strip())
-        if have[0] == hashlib.sha256(keys_bin).hexdigest():
+        if hashlib.sha256(keys_bin).hexdigest() in have:
             return _error("blinpump keys", "--reset-counters", "the board already has these keys: resetting "
                           "its counters would let recorded frames replay; make new keys (blinpump keys new)")
     with tempfile.TemporaryDirectory() as tmp:
@@ -519,42 +521,55 @@ def _provision(args: argparse.Namespace, keys_bin: bytes) -> int:
 
 def _pump_check_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pump-port", default=None, metavar="URL",
-                        help="the pump protocol's port, asked over the protocol whether the pump is infusing "
-                             "before anything interrupts the board (default: --port)")
+                        help="the pump protocol's serial line, asked whether the pump is infusing before "
+                             "anything interrupts the board (default: --port; on a board whose pump talks "
+                             "on a UART, give that UART's adapter)")
     parser.add_argument("--pump-keys", default=None, metavar="FILE",
                         help="key file with the clinician key, for --stop-infusion (default: simulation keys)")
     parser.add_argument("--stop-infusion", action="store_true",
-                        help="if the pump is infusing, stop it through the protocol (STOP, logged) first; "
-                             "without it, a pump that infuses is left alone and the command refused")
+                        help="if the pump is infusing, stop it through the protocol (a clinician's STOP, "
+                             "logged) first; without it, an infusing pump is left alone and nothing is done")
+    parser.add_argument("--no-pump", action="store_true",
+                        help="the board runs no pump (a new board, or one in maintenance): do not ask")
 
 
 def _refuse_while_infusing(prog: str, args: argparse.Namespace) -> int | None:
-    """None if the board may be interrupted now; else the exit status (1) after one line.
+    """None if the board may be interrupted now; else the exit status after one line.
 
-    Interrupting a board through its REPL (mpremote sends Ctrl-C) stops the motor without a
-    journal entry, so first ask the pump over its own protocol (HELLO is open to anyone and says
-    whether it infuses). No pump answering (a bare REPL, a board without main.py) is fine."""
+    mpremote interrupts a board with Ctrl-C, which would stop an infusing motor without a
+    journal entry. So first the pump is asked over its own protocol (HELLO is open to anyone
+    and says whether it infuses). Refused (1) while it infuses, unless --stop-infusion, which
+    stops it with a logged STOP first; refused (1) too when no pump answers, unless --no-pump
+    says there is none. A dry run touches nothing and asks nothing."""
+    if args.dry_run or args.no_pump:
+        return None
     port = args.pump_port or args.port
-    if args.dry_run and not args.pump_port:
-        return None                     # nothing touches a board
     from blinpump.hil import auth as host_auth
     from blinpump.hil.client import open_serial
     try:
-        ser = open_serial(port)
-    except (OSError, ValueError):
-        return None                     # mpremote will say what is wrong with the port
-    try:
         keys = host_auth.resolve(args.pump_keys or "sim")
+    except host_auth.KeyFileError as exc:
+        return _error(prog, "--pump-keys", exc)
+    no_pump = ("no pump answered on %s, so it cannot be shown not to be infusing: give --pump-port with the "
+               "pump's serial line, or --no-pump if the board runs no pump; nothing was done" % port)
+    try:
+        ser = open_serial(port)
+    except (OSError, ValueError) as exc:
+        return _failed(prog, "%s (%s)" % (no_pump, why(exc)))
+    try:
+        p = Pump(ser, hello=False, keys=keys, timeout_s=0.3, retries=2)
         try:
-            p = Pump(ser, hello=False, keys=keys, timeout_s=0.3, retries=2)
             info = p.hello()
         except (LinkError, PumpError):
-            return None                 # not a pump protocol on this port
-        if not info.get("infusing"):
+            return _failed(prog, no_pump)
+        if "infusing" not in info:
+            return _failed(prog, "the pump on %s does not say whether it infuses (firmware before 0.2.0): "
+                           "stop it by hand, then give --no-pump; nothing was done" % port)
+        if not info["infusing"]:
             return None
         if not args.stop_infusion:
-            return _failed(prog, "the pump on %s is infusing: stop the infusion first (a clinician's STOP), or "
-                           "give --stop-infusion to stop it through the protocol; nothing was done" % port)
+            return _failed(prog, "the pump on %s is infusing: stop the infusion first (a clinician's STOP), "
+                           "or give --stop-infusion to stop it through the protocol; nothing was done" % port)
         try:
             st = p.stop()
             infusing = p.hello().get("infusing")
@@ -564,7 +579,5 @@ def _refuse_while_infusing(prog: str, args: argparse.Namespace) -> int | None:
             return _failed(prog, "the pump on %s refused STOP (%r); nothing was done" % (port, st))
         print("%s: the infusion on %s was stopped through the protocol (STOP, logged)" % (prog, port))
         return None
-    except host_auth.KeyFileError as exc:
-        return _error(prog, "--pump-keys", exc)
     finally:
         ser.close()

@@ -561,6 +561,10 @@ def check_lockout(cut: Cut) -> str | None:
                                                    "lock_reason": want["lock_reason"]})
     if want["locked"] and not post["alarm"] & kernel.AL_LOCKED:
         return "AL_LOCKED dropped"
+    # the journal never says more than the state: an EV_LOCK on the device means a locked state
+    logged = [ev for ev in cut.controller.journal.events() if ev[2] == journal.EV_LOCK]
+    if logged and not post["locked"]:
+        return "the journal says locked (EV_LOCK seq %d) and the state does not" % logged[-1][0]
     return None
 
 

@@ -4,10 +4,12 @@ Each function runs the CPython simulated board in this process (firmware/simboar
 modules a board runs) and returns (tried, failures) with the failures described:
 
 - write_failures: every step of a therapy (set-up, bag, acknowledgements, start, minutes, stop,
-  reactions up to a grade 4 CRS lock-out) is run once with the record's storage failing. A step
-  that answers OK while its state is not on the device is a failure ("acknowledged"); so is a
-  latched change (a lock-out) that is not on the device once storage works again, or a motor
-  that runs while the record cannot be written.
+  a seizure, reactions up to a grade 4 CRS lock-out) is run with the record's storage failing,
+  then for 0, 1 or 30 more minutes of the board loop. A step that answers anything but E_FAULT
+  while its state is not on the device is a failure ("acknowledged"); so is a step whose effect
+  stays in RAM although it was not acknowledged (a seizure counted, L2.4-seizure), a motor that
+  runs while the record cannot be written, or a state in RAM that is not on the device once
+  storage works again.
 - ring_flood: a running pump with therapy events (a lock-out among them) gets floods of frames
   without a key, minute after minute; a therapy event that can no longer be read is lost.
 - two_hosts: a clinician host and a pharmacy/bench host on one board. The clinician's request
@@ -53,9 +55,15 @@ THERAPY: tuple[tuple[str, int, list[int]], ...] = (
     ("stop", fw_pump.CMD_STOP, [k.STOP_CLINICIAN]),
     ("silence alarms", fw_pump.CMD_ACK_ALARM, [255]),
     ("restart", fw_pump.CMD_START, []),
+    ("seizure grade 2 (L2.4-seizure)", fw_pump.CMD_REACTION, [k.RX_SEIZURE, 2]),
     ("CRS grade 3 (L2.4-restart-9)", fw_pump.CMD_REACTION, [k.RX_CRS, 3]),
     ("CRS grade 4 (L2.4-crs-4)", fw_pump.CMD_REACTION, [k.RX_CRS, 4]),
 )
+
+
+# what a command that was not acknowledged must not have changed
+UNDONE_FIELDS = ("patient_id", "bag_id", "bag_loaded", "premed_acked", "supervision_acked", "seizures",
+                 "rx_kind", "rx_grade", "locked", "decision_pending", "cycle_run_min", "course_ng")
 
 
 def _controller(storage: simhal.MemStorage) -> fw_pump.Controller:
@@ -84,9 +92,13 @@ def _write_failure(i: int, name: str, cid: int, args: list[int], outage_min: int
         c.clock.advance(60000)
         c.poll()
     storage.fail = True
+    before = dict(vars(c.s))
     status = c.command(cid, list(args))
     if status != k.E_FAULT:
         failures.append("%s answered %d while the record could not be written" % (name, status))
+    kept = [f for f in UNDONE_FIELDS if getattr(c.s, f) != before[f]]
+    if kept:
+        failures.append("%s was not acknowledged, yet it changed %s" % (name, ", ".join(kept)))
     for _ in range(outage_min + 1):
         if c.motor.ul_per_h:
             failures.append("%s: the motor runs while the record cannot be written" % name)

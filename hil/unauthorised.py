@@ -32,6 +32,7 @@ from blinpump.hil import auth as host_auth
 from blinpump.hil.client import T_AUTH, T_REPLY, T_REQUEST, Frame, FrameReader, encode_frame, encode_signed
 
 KINDS = ("plain", "wrong_key", "bad_mac", "no_key", "wrong_role", "replay", "old_counter")
+PROVEN_KINDS = ("wrong_role", "replay", "old_counter")     # signed with the role's own key
 PID = 4242
 # commands an attacker would like to send, with plausible arguments
 TARGETS: list[tuple[int, list[int]]] = [
@@ -85,28 +86,23 @@ class _Host:
         """A counter above every role's: only the check under test can refuse the frame."""
         return max(self.counters.values()) + 1000
 
-    def send(self, data: bytes) -> list[int]:
+    def send(self, data: bytes, proven: bool = False) -> list[int]:
+        """Send a frame; `proven`: its MAC holds for the role it claims, so the board caches the
+        reply in that role's slot (others go to slot 0: docs/protocol.md, "Delivery")."""
         replies = [f for f in FrameReader().feed(self.sim.board.feed(data))
                    if isinstance(f, Frame) and f.ftype == T_REPLY]
         for f in FrameReader().feed(data):
             if isinstance(f, Frame):
-                self.cached[_cache_slot(f)] = data
+                role = f.ints[len(f.ints) - fw_auth.TRAILER_INTS] if f.ftype == T_AUTH else 0
+                self.cached[role if proven else 0] = data
         return list(replies[-1].ints) if replies else []
 
     def call(self, cmd: int, args: list[int]) -> int:
         data = self.frame(cmd, args)
-        ints = self.send(data)
+        ints = self.send(data, proven=True)
         if ints and ints[0] < 100:
             self.accepted.append(data)
         return ints[0] if ints else -1
-
-
-def _cache_slot(f: Frame) -> int:
-    """The board's reply-cache slot for a frame: the role its trailer claims, else 0."""
-    if f.ftype != T_AUTH or len(f.ints) < fw_auth.TRAILER_INTS:
-        return 0
-    role = f.ints[len(f.ints) - fw_auth.TRAILER_INTS]
-    return role if 1 <= role <= fw_auth.NROLES else 0
 
 
 def _running(host: _Host) -> None:
@@ -204,7 +200,7 @@ def run(frames: int = 10000, seed: int = 1, board: Any = None) -> Result:
         kind = KINDS[i % len(KINDS)]
         data = _attack(kind, host, rng)
         before = _snapshot(sim)
-        ints = host.send(data)
+        ints = host.send(data, proven=kind in PROVEN_KINDS)
         result.tried += 1
         result.by_kind[kind] += 1
         if ints and ints[0] == P.E_UNAUTHORISED and len(ints) == 2:
@@ -245,7 +241,7 @@ def reprovision_replays(frames: int = 200, seed: int = 1, erase_counters: bool =
     for data in recorded:
         host.send(encode_frame(T_REQUEST, host.seq % 0xFFFF + 1, P.CMD_HELLO, [P.VERSION]))
         host.seq = host.seq % 0xFFFF + 1
-        ints = host.send(data)
+        ints = host.send(data, proven=True)
         if ints and ints[0] < 100:
             accepted += 1
     return len(recorded), accepted

@@ -4,15 +4,16 @@ Desktop only (CPython, stdlib only). Every rule cites its clause ID from LABEL.m
 """
 from __future__ import annotations
 
+from .around import AroundThePump
 from .errors import ModelError
 from .label import DEFAULT_EXT, ExtConfig, label_rows
 from .limits import KernelLimits, kernel_limits
 from .orders import AcceptedBag, BagOrder, propose_bag, validate_bag
 from .patient import Patient, bsa_m2_from_height
-from .planner import Course, CyclePlan, DoseRange, plan_course
+from .planner import Course, CourseLength, CyclePlan, DoseRange, PopulationPremed, plan_course
 
 __all__ = [
-    "AcceptedBag", "BagOrder", "Course", "CyclePlan", "DEFAULT_EXT", "DoseRange", "ExtConfig", "KernelLimits",
-    "ModelError", "Patient", "bsa_m2_from_height", "kernel_limits", "label_rows", "plan_course", "propose_bag",
-    "validate_bag",
+    "AcceptedBag", "AroundThePump", "BagOrder", "Course", "CourseLength", "CyclePlan", "DEFAULT_EXT", "DoseRange",
+    "ExtConfig", "KernelLimits", "ModelError", "Patient", "PopulationPremed", "bsa_m2_from_height", "kernel_limits",
+    "label_rows", "plan_course", "propose_bag", "validate_bag",
 ]

@@ -18,14 +18,11 @@ from .label import (
     STEP_FIRST_DAY,
     STEP_LAST_DAY,
 )
-from .patient import Patient
+from .patient import Patient, exact
+
+__all__ = ["CENT", "cap_for_day", "exact", "full_cap_mcg_per_day", "is_step_day", "low_cap_mcg_per_day", "planned"]
 
 CENT = Decimal("0.01")
-
-
-def exact(value: float) -> Decimal:
-    """The decimal the user meant: repr() is the shortest string that reads back as the same float."""
-    return Decimal(repr(value))
 
 
 def _bsa(patient: Patient) -> Decimal:

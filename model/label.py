@@ -13,11 +13,14 @@ from typing import Generic, Literal, TypeVar
 Indication = Literal["mrd", "rr", "consolidation"]
 Phase = Literal["induction", "consolidation", "continued"]
 Population = Literal["adult", "pediatric"]
+# A patient's population for premedication (L2-premed): "unknown" when no age is given; never guessed.
+PopulationStatus = Literal["adult", "pediatric", "unknown"]
 
 Num = TypeVar("Num", int, Decimal)
 
 SEED = "PI"  # the prescribing information in seeds/003 (revisions 12/2024 to 10/2025)
 EXT = "EXT"  # full label / instructions for use, not in the seed text: configurable
+SITE = "site setting"  # neither the seed nor the full label: the site decides (L2.3-course cycle count)
 
 
 @dataclass(frozen=True)
@@ -47,24 +50,43 @@ class LabelRow:
 
 @dataclass(frozen=True)
 class ExtConfig:
-    """Numbers that are not in the seed text. Change them here, not in the code that uses them."""
+    """Numbers that are not in the seed text, and the site's settings. Change them here, not in the code."""
 
-    # L2.3-course says "single cycles" without a count; 4 follows the full label's consolidation
-    # regimen and is a site setting, not a seed-text number.
+    # L2.3-course: SITE SETTING, not a label number. The seed text gives no number of consolidation cycles
+    # ("a single cycle of BLINCYTO monotherapy in consolidation is 28 days ... followed by a 14-day
+    # treatment-free interval"); BLINCYTO cycles sit inside the site's multiphase chemotherapy protocol. This is
+    # the most consolidation cycles the planner (`--cycles`) and the kernel accept: the bound of the setting.
     consolidation_max_cycles: int = 4
     overdose_lockout_h: int = 12  # EXT-overdose-12h
     rate_24h_bag_ml_per_h: int = 10  # EXT-rates
     rate_48h_bag_ml_per_h: int = 5  # EXT-rates
     infused_volume_24_48h_bag_ml: int = 240  # EXT-rates: 10 mL/h * 24 h = 5 mL/h * 48 h
+    # EXT-rates: published rates of the preservative bags; they changed between revisions, so they are settings.
+    # The pump runs a bag at the rate on its pharmacy label; these are what the planner expects (the daily
+    # benzyl alcohol load, L5.12-benzyl).
+    rate_72h_96h_bag_ml_per_h: Decimal = Decimal("1.8")
+    rate_7d_bag_ml_per_h: Decimal = Decimal("0.6")
 
     def __post_init__(self) -> None:
         # a course has at least one cycle; the R/R course (9 cycles) is the longest the label knows
         if not 1 <= self.consolidation_max_cycles <= 9:
             raise ValueError("consolidation_max_cycles must be in 1..9")
         for name in ("overdose_lockout_h", "rate_24h_bag_ml_per_h", "rate_48h_bag_ml_per_h",
-                     "infused_volume_24_48h_bag_ml"):
+                     "infused_volume_24_48h_bag_ml", "rate_72h_96h_bag_ml_per_h", "rate_7d_bag_ml_per_h"):
             if getattr(self, name) <= 0:
                 raise ValueError("%s must be > 0" % name)
+
+    def bag_rate_ml_per_h(self, duration_h: int) -> Decimal:
+        """EXT-rates: the published rate of a bag of this duration (mL/h)."""
+        if duration_h == 24:
+            return Decimal(self.rate_24h_bag_ml_per_h)
+        if duration_h == 48:
+            return Decimal(self.rate_48h_bag_ml_per_h)
+        if duration_h in (72, 96):
+            return self.rate_72h_96h_bag_ml_per_h
+        if duration_h == 168:
+            return self.rate_7d_bag_ml_per_h
+        raise KeyError(duration_h)
 
 
 DEFAULT_EXT = ExtConfig()
@@ -138,9 +160,10 @@ def course_rule(indication: Indication, ext: ExtConfig = DEFAULT_EXT) -> CourseR
         return CourseRule("rr", "L2.2-course",
                           _INDUCTION * 2 + _CONSOLIDATION * 3 + _CONTINUED * 4, SEED + " 2.2")
     if indication == "consolidation":
-        # L2.3-course: single consolidation cycles; the count is EXT (ExtConfig.consolidation_max_cycles)
+        # L2.3-course: single consolidation cycles; the count is a site setting (ExtConfig.consolidation_max_cycles),
+        # never a label number
         return CourseRule("consolidation", "L2.3-course", _CONSOLIDATION * ext.consolidation_max_cycles,
-                          EXT + " configurable (count); " + SEED + " 2.3")
+                          SITE + " (count, not a label number); " + SEED + " 2.3 (cycle)")
     raise KeyError(indication)
 
 
@@ -297,7 +320,10 @@ PREMED_RULES: tuple[PremedRule, ...] = (
 MRD_ADULT_DEX_ALTERNATIVE_MG = LabelNumber("L2-premed", "MRD+ adult premedication alternative: dexamethasone",
                                            16, "mg", SEED + " 2.1")
 PREMED_LEAD_H = LabelNumber("L2-premed", "adult premedication before the first dose", 1, "h", SEED + " 2.1-2.3")
-ADULT_MIN_AGE_YEARS = 18  # not a label number: the usual adult/pediatric line, used only for premedication
+# Not a label number. The label says "adult patients" and "pediatric patients" (L2-premed) without an age; this
+# reading takes 18 years as the line (18 and over: adult), the usual one. Used only for premedication, and only
+# when an age is given: without one the population is unknown and both rule sets are listed.
+ADULT_MIN_AGE_YEARS = 18
 
 
 def premed_rule(indication: Indication, population: Population) -> PremedRule:
@@ -441,8 +467,10 @@ def label_rows(ext: ExtConfig = DEFAULT_EXT) -> list[LabelRow]:
         rows.append(LabelRow(ind.clause, "indication '%s': %s" % (ind.code, ind.text), ind.code, "", SEED + " 1"))
     for indication in INDICATION_CODES:
         course = course_rule(indication, ext)
-        rows.append(LabelRow(course.clause, "maximum cycles, %s course" % indication, course.max_cycles, "cycles",
-                             course.source))
+        what = "maximum cycles, %s course" % indication
+        if course.source.startswith(SITE):
+            what += " (site setting's bound, not a label number)"  # L2.3-course
+        rows.append(LabelRow(course.clause, what, course.max_cycles, "cycles", course.source))
         for phase, span in _phase_spans(course.phases):
             rows.append(LabelRow(course.clause, "%s course: %s cycles" % (indication, phase), span, "cycle numbers",
                                  course.source))
@@ -486,6 +514,11 @@ def label_rows(ext: ExtConfig = DEFAULT_EXT) -> list[LabelRow]:
                          "mL", EXT + " configurable"))
     rows.append(LabelRow("EXT-rates", "72 h, 96 h, 7-day bag rate: volume / duration of the prepared bag", "from bag", "",
                          EXT + " (differs between revisions)"))
+    revised = EXT + " configurable (differs between revisions)"
+    rows.append(LabelRow("EXT-rates", "72 h and 96 h bag rate, published (the planner's benzyl alcohol load)",
+                         float(ext.rate_72h_96h_bag_ml_per_h), "mL/h", revised))
+    rows.append(LabelRow("EXT-rates", "7-day bag rate, published (the planner's benzyl alcohol load)",
+                         float(ext.rate_7d_bag_ml_per_h), "mL/h", revised))
     rows.append(LabelRow("EXT-overdose-12h", "earliest re-initiation after an overdose interruption",
                          ext.overdose_lockout_h, "h", EXT + " configurable"))
     return rows

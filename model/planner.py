@@ -1,15 +1,23 @@
-"""A patient's course as the label lays it out: cycles, daily doses, hospital stays, premedication."""
+"""A patient's course as the label lays it out: cycles, daily doses, hospital stays, premedication, and what the
+label asks around the pump (model/around.py).
+
+Premedication follows AGE (L2-premed: adult or pediatric), the dose follows WEIGHT (L2-weight-45). Without an
+age the population is unknown: every cycle then lists the premedication of both populations, side by side,
+and names none of them as the one to give.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 
+from .around import AroundThePump, around_the_pump, mg_text
 from .dose import exact, full_cap_mcg_per_day, low_cap_mcg_per_day, planned
 from .errors import ModelError
 from .label import (
     DEFAULT_EXT,
     INFUSION_DAYS,
     REINIT_H,
+    SITE,
     STEP_CYCLE,
     STEP_FIRST_DAY,
     STEP_LAST_DAY,
@@ -17,6 +25,7 @@ from .label import (
     Indication,
     Phase,
     Population,
+    PopulationStatus,
     PremedRule,
     course_rule,
     hospitalization_days,
@@ -24,6 +33,8 @@ from .label import (
     treatment_free_days,
 )
 from .patient import Patient
+
+POPULATIONS: tuple[Population, ...] = ("adult", "pediatric")
 
 NG_PER_MCG = 1000
 
@@ -69,6 +80,15 @@ class RestartPremed:
 
 
 @dataclass(frozen=True)
+class PopulationPremed:
+    """One population's premedication in one cycle (L2-premed)."""
+
+    population: Population
+    before_dose: tuple[PremedEvent, ...]
+    on_restart: tuple[RestartPremed, ...]
+
+
+@dataclass(frozen=True)
 class CyclePlan:
     number: int
     phase: Phase
@@ -77,8 +97,33 @@ class CyclePlan:
     doses: tuple[DoseRange, ...]
     hospitalization_days: int
     supervised_start: bool  # L2-reinit-4h: later cycle starts need supervision or hospitalisation
-    premedication: tuple[PremedEvent, ...]
-    premedication_on_restart: tuple[RestartPremed, ...]
+    # L2-premed: one entry when the population is known; adult and pediatric, side by side, when it is not
+    premedication_by_population: tuple[PopulationPremed, ...]
+
+    @property
+    def population_known(self) -> bool:
+        return len(self.premedication_by_population) == 1
+
+    @property
+    def premedication(self) -> tuple[PremedEvent, ...] | None:
+        """The premedication of the patient's population; None when the population (age) is unknown."""
+        return self.premedication_by_population[0].before_dose if self.population_known else None
+
+    @property
+    def premedication_on_restart(self) -> tuple[RestartPremed, ...] | None:
+        """Premedication due on a restart after >= 4 h; None when the population (age) is unknown."""
+        return self.premedication_by_population[0].on_restart if self.population_known else None
+
+
+@dataclass(frozen=True)
+class CourseLength:
+    """How many cycles the plan has, and whose number that is (L2.1-course, L2.2-course, L2.3-course)."""
+
+    cycles: int
+    max_cycles: int
+    source: str  # "label", or "site setting" for the consolidation count (L2.3-course)
+    clause: str
+    note: str
 
 
 @dataclass(frozen=True)
@@ -86,6 +131,8 @@ class Course:
     patient: Patient
     clause: str
     cycles: tuple[CyclePlan, ...]
+    course_length: CourseLength
+    around: AroundThePump
 
     @property
     def indication(self) -> Indication:
@@ -95,6 +142,20 @@ class Course:
     def dosing(self) -> str:
         return self.patient.dosing
 
+    @property
+    def population(self) -> PopulationStatus:
+        return self.patient.population
+
+    @property
+    def last_infusion_course_day(self) -> int:
+        return last_infusion_course_day(self.cycles)
+
+
+def last_infusion_course_day(cycles: tuple[CyclePlan, ...]) -> int:
+    """Course day (day 1 = first infusion day) of the last planned infusion day, with no interruptions and
+    treatment-free intervals of the label's length (L2-cycle-42, L2.2-cycle-84)."""
+    return sum(c.infusion_days + c.treatment_free_days for c in cycles[:-1]) + cycles[-1].infusion_days
+
 
 def _premed_dose(rule: PremedRule, patient: Patient) -> tuple[Decimal | None, str]:
     if rule.dose_mg is not None:
@@ -102,32 +163,39 @@ def _premed_dose(rule: PremedRule, patient: Patient) -> tuple[Decimal | None, st
     assert rule.dose_mg_per_m2 is not None and rule.max_dose_mg is not None
     per_m2 = "%d mg/m2 (max %d mg) %s" % (rule.dose_mg_per_m2, rule.max_dose_mg, rule.route)
     if patient.bsa_m2 is None:
-        return None, per_m2 + "; BSA not given"
-    # L2-premed: 5 mg/m2 to a maximum of 20 mg; rounded down to 0.1 mg
+        return None, per_m2 + "; BSA not given: needed for this dose"
+    # L2-premed: 5 mg/m2 to a maximum of 20 mg, exact (BSA 1.23 m2 -> 6.15 mg, not rounded to 6 or 6.1)
     dose_mg = min(Decimal(rule.max_dose_mg), rule.dose_mg_per_m2 * exact(patient.bsa_m2))
-    dose_mg = dose_mg.quantize(Decimal("0.1"), rounding=ROUND_DOWN)
-    return dose_mg, "%s mg (%s)" % (dose_mg, per_m2)
+    return dose_mg, "%s mg (%s)" % (mg_text(dose_mg), per_m2)
 
 
-def _premedication(patient: Patient, cycle: int) -> tuple[tuple[PremedEvent, ...], tuple[RestartPremed, ...]]:
-    rule = premed_rule(patient.indication, patient.population)
+def _premedication(patient: Patient, population: Population, cycle: int) -> PopulationPremed:
+    rule = premed_rule(patient.indication, population)
     dose_mg, dose = _premed_dose(rule, patient)
     events: list[PremedEvent] = []
     if rule.every_cycle or cycle == 1:
         # L2-premed: before the first dose of each cycle (adults) or of the first cycle (children)
         events.append(PremedEvent(1, rule.drug, dose_mg, dose, rule.timing, "first dose of cycle %d" % cycle,
-                                  patient.population, rule.clause))
+                                  population, rule.clause))
     if rule.before_step_dose and cycle == STEP_CYCLE.value:
         # L2-premed with L2.2-step: before the step up on cycle 1 day 8
         events.append(PremedEvent(STEP_LAST_DAY.value + 1, rule.drug, dose_mg, dose, "before the step dose",
-                                  "step dose (cycle 1 day %d)" % (STEP_LAST_DAY.value + 1), patient.population,
+                                  "step dose (cycle 1 day %d)" % (STEP_LAST_DAY.value + 1), population,
                                   rule.clause))
     restarts: list[RestartPremed] = []
     if rule.on_restart == "every-cycle" or (rule.on_restart == "first-cycle" and cycle == 1):
         # L2-premed with L2-reinit-4h
         restarts.append(RestartPremed(rule.drug, dose_mg, dose, "restart after an interruption of >= %d h"
-                                      % REINIT_H.value, patient.population, rule.clause))
-    return tuple(events), tuple(restarts)
+                                      % REINIT_H.value, population, rule.clause))
+    return PopulationPremed(population, tuple(events), tuple(restarts))
+
+
+def _premedications(patient: Patient, cycle: int) -> tuple[PopulationPremed, ...]:
+    population = patient.population
+    if population == "unknown":
+        # L2-premed: no age, no guess: what each population would need, side by side
+        return tuple(_premedication(patient, p, cycle) for p in POPULATIONS)
+    return (_premedication(patient, population, cycle),)
 
 
 def _doses(patient: Patient, cycle: int) -> tuple[DoseRange, ...]:
@@ -140,20 +208,40 @@ def _doses(patient: Patient, cycle: int) -> tuple[DoseRange, ...]:
     return (full,)
 
 
+def _course_length(count: int, max_cycles: int, clause: str, source: str, given: bool) -> CourseLength:
+    if source.startswith(SITE):
+        # L2.3-course: the seed gives no number of consolidation cycles; the count is the site's setting
+        note = ("%s: the label gives no number of consolidation cycles; at most %d cycles (the setting's "
+                "bound, not a label number); cycles sit inside multiphase chemotherapy, so the gap between them "
+                "may be longer than 14 days" % ("set by --cycles" if given else "the site's default", max_cycles))
+        return CourseLength(count, max_cycles, SITE, clause, note)
+    if given:
+        note = "the first %d of the label's %d cycles (%s)" % (count, max_cycles, clause)
+    else:
+        note = "the label's course: %d cycles (%s)" % (max_cycles, clause)
+    return CourseLength(count, max_cycles, "label", clause, note)
+
+
 def plan_course(patient: Patient, cycles: int | None = None, ext: ExtConfig = DEFAULT_EXT) -> Course:
-    """The label's course for this patient; `cycles` keeps only the first N cycles."""
+    """The label's course for this patient.
+
+    `cycles`: for MRD+ and R/R, keep only the first N cycles of the label's course (L2.1-course, L2.2-course);
+    for consolidation, the site's number of cycles (L2.3-course: a site setting, at most
+    `ext.consolidation_max_cycles`, default 4; the label gives no number).
+    """
     rule = course_rule(patient.indication, ext)
     count = rule.max_cycles
     if cycles is not None:
         # L2.1-course / L2.2-course / L2.3-course: no more cycles than the course has, and at least one
         if isinstance(cycles, bool) or not isinstance(cycles, int) or not 1 <= cycles <= rule.max_cycles:
-            raise ModelError("cycles", rule.clause, "cycles %r is not in 1..%d for indication %s"
-                             % (cycles, rule.max_cycles, patient.indication))
+            bound = ("the site setting's bound: the label gives no number of consolidation cycles"
+                     if rule.source.startswith(SITE) else "the label's course")
+            raise ModelError("cycles", rule.clause, "cycles %r is not in 1..%d for indication %s (%s)"
+                             % (cycles, rule.max_cycles, patient.indication, bound))
         count = cycles
     plans: list[CyclePlan] = []
     for n in range(1, count + 1):
         hosp_days = hospitalization_days(patient.indication, n)  # L2-hosp
-        premeds, restarts = _premedication(patient, n)
         plans.append(CyclePlan(
             number=n,
             phase=rule.phases[n - 1],
@@ -162,7 +250,8 @@ def plan_course(patient: Patient, cycles: int | None = None, ext: ExtConfig = DE
             doses=_doses(patient, n),
             hospitalization_days=hosp_days,
             supervised_start=hosp_days == 0,  # L2-reinit-4h
-            premedication=premeds,
-            premedication_on_restart=restarts,
+            premedication_by_population=_premedications(patient, n),
         ))
-    return Course(patient, rule.clause, tuple(plans))
+    length = _course_length(count, rule.max_cycles, rule.clause, rule.source, cycles is not None)
+    around = around_the_pump(patient, last_infusion_course_day(tuple(plans)), ext)
+    return Course(patient, rule.clause, tuple(plans), length, around)

@@ -246,7 +246,11 @@ def test_torn_key_file_after_a_reset_mid_provisioning_falls_back_to_the_complete
     (tmp_path / "keys.bin").write_bytes(good[:17])              # torn
     (tmp_path / "keys.new").write_bytes(good)                   # copied in full before the reset
     state, got = fw_main.read_keys(str(tmp_path / "keys.bin"), str(tmp_path / "keys.new"))
-    assert (state, got) == (fw_main.KEYS_OK, keys)
+    assert (state, got) == (fw_main.KEYS_RECOVERED, keys)
+    assert fw_main.finish_provisioning(str(tmp_path / "keys.bin"), str(tmp_path / "keys.new"))
+    assert (tmp_path / "keys.bin").read_bytes() == good and not (tmp_path / "keys.new").exists()
+    assert fw_main.read_keys(str(tmp_path / "keys.bin"), str(tmp_path / "keys.new")) == (fw_main.KEYS_OK, keys)
+    (tmp_path / "keys.bin").write_bytes(good[:17])
     (tmp_path / "keys.new").write_bytes(good[:9])               # both torn: fail closed
     assert fw_main.read_keys(str(tmp_path / "keys.bin"), str(tmp_path / "keys.new"))[0] == fw_main.KEYS_BAD
 
@@ -256,25 +260,45 @@ def test_flash_and_provision_refuse_while_the_pump_infuses(tmp_path: Path, capsy
     from blinpump.hil.sim import SimBoard
     keys = tmp_path / "k.json"
     host_auth.save_keys(keys, host_auth.new_keys())
+    stand_in = "true"                                  # an mpremote that does nothing, successfully
     with SimBoard("cpython") as board:
         with Pump(board.path) as p:
             _patient(p)
             assert p.status()["mode"] == k.MODE_RUNNING
-        assert cli.flash_main(["--port", "/dev/ttyACM0", "--pump-port", board.path, "--dry-run"]) == 1
+        assert cli.flash_main(["--port", "/dev/ttyACM0", "--pump-port", board.path, "--mpremote", stand_in]) == 1
         assert "infusing" in capsys.readouterr().err
         assert cli.keys_main(["provision", "--port", "/dev/ttyACM0", "--keys", str(keys), "--pump-port",
-                              board.path, "--dry-run"]) == 1
+                              board.path, "--mpremote", stand_in]) == 1
         assert "infusing" in capsys.readouterr().err
         with Pump(board.path) as p:
             assert p.status()["mode"] == k.MODE_RUNNING         # nothing was done
-        assert cli.flash_main(["--port", "/dev/ttyACM0", "--pump-port", board.path, "--dry-run",
-                               "--stop-infusion"]) == 0
+        assert cli.keys_main(["provision", "--port", "/dev/ttyACM0", "--keys", str(keys), "--pump-port",
+                              board.path, "--stop-infusion", "--mpremote", stand_in]) == 0
         assert "stopped through the protocol" in capsys.readouterr().out
         with Pump(board.path) as p:
             s = p.status()
             assert s["mode"] == k.MODE_STOPPED and s["int_reason"] == k.STOP_CLINICIAN
-            stops = [e for e in p.events() if e["code"] == journal.EV_STOP]
-            assert stops, "the stop is in the journal"
+            assert [e for e in p.events() if e["code"] == journal.EV_STOP], "the stop is in the journal"
+        # stopped: flashing may go on (the stand-in mpremote reads back no hashes: that failure is its own)
+        assert cli.keys_main(["provision", "--port", "/dev/ttyACM0", "--keys", str(keys), "--pump-port",
+                              board.path, "--mpremote", stand_in]) == 0
+
+
+def test_flash_refuses_when_no_pump_answers_unless_told_there_is_none(capsys: pytest.CaptureFixture[str]) -> None:
+    master, slave = os.openpty()                       # a line nobody answers on
+    try:
+        silent = os.ttyname(slave)
+        assert cli.flash_main(["--port", silent, "--mpremote", "true"]) == 1
+        assert "no pump answered" in capsys.readouterr().err
+        # told that the board runs no pump, it goes on (and the stand-in mpremote reads back nothing)
+        assert cli.flash_main(["--port", silent, "--no-pump", "--mpremote", "true"]) == 1
+        err = capsys.readouterr().err
+        assert "no pump answered" not in err and "could not read back hashes" in err
+    finally:
+        os.close(master)
+        os.close(slave)
+    # a dry run touches nothing and asks nothing
+    assert cli.flash_main(["--port", "/dev/ttyACM0", "--dry-run"]) == 0
 
 
 def test_a_second_host_cannot_open_the_same_port() -> None:

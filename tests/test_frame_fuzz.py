@@ -138,6 +138,7 @@ class LinkModel:
         # request answered, and that answer (docs/protocol.md, "Retries")
         self.cache: dict[int, tuple[int, int]] = {}
         self.last_answer: dict[int, C.Frame] = {}
+        self.proved = 0                                 # the role the last predicted frame's MAC proved
         self.counters = {PHARMACY: 0, CLINICIAN: 0, BENCH: 0}
 
     def predict(self, item: C.Frame | C.BadFrame) -> Verdict:
@@ -148,15 +149,17 @@ class LinkModel:
             if item.reason != "length":                 # short, escape then flag, overflow
                 return Verdict("nak", (P.E_MALFORMED,))
             ver, ftype, seq, cmd, n = HEADER.unpack_from(item.raw)
+            self.proved = 0
             if (seq, self._crc(item.raw)) == self.cache.get(0):
                 return Verdict("retry", seq=seq, cmd=cmd, role=0)
             return Verdict("reply", (P.E_MALFORMED,), seq, cmd)
         body = seal(HEADER.pack(item.version, item.ftype, item.seq, item.cmd, len(item.ints))
                     + struct.pack("<%di" % len(item.ints), *item.ints))
         seq, cmd, ints = item.seq, item.cmd, item.ints
-        slot = self.slot(item)
-        if (seq, self._crc(body)) == self.cache.get(slot):
-            return Verdict("retry", seq=seq, cmd=cmd, role=slot)
+        self.proved = 0
+        for slot in (self.slot(item), 0):
+            if (seq, self._crc(body)) == self.cache.get(slot):
+                return Verdict("retry", seq=seq, cmd=cmd, role=slot)
         authenticated = item.ftype == C.T_AUTH
         if item.ftype not in (C.T_REQUEST, C.T_AUTH) or (authenticated and len(ints) < TRAILER):
             return Verdict("reply", (P.E_MALFORMED,), seq, cmd)
@@ -180,6 +183,7 @@ class LinkModel:
         if not hmac.compare_digest(hmac.new(SIM_KEYS[role], body[:signed], hashlib.sha256).digest(),
                                    body[signed:signed + 32]):
             return Verdict("reply", (P.E_UNAUTHORISED, R_BAD_MAC), seq, cmd)
+        self.proved = role                              # the MAC holds: the role's cache slot
         if counter <= self.counters[role]:
             return Verdict("reply", (P.E_UNAUTHORISED, R_REPLAY), seq, cmd)
         if cmd not in MAY_SEND[role]:
@@ -201,7 +205,7 @@ class LinkModel:
         raw = item.raw if isinstance(item, C.BadFrame) else seal(
             HEADER.pack(item.version, item.ftype, item.seq, item.cmd, len(item.ints))
             + struct.pack("<%di" % len(item.ints), *item.ints))
-        slot = self.slot(item)
+        slot = self.proved                              # a reply is cached for a proved role only
         self.cache[slot] = (verdict.seq, self._crc(raw))
         self.last_answer[slot] = answer
         if verdict.kind == "hello" and verdict.args == (1,):

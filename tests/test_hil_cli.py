@@ -87,7 +87,7 @@ def test_flash_copies_then_verifies_hashes_read_back(tmp_path: Path, monkeypatch
     fake.write_text(FAKE_MPREMOTE)
     monkeypatch.setenv("FAKE_BOARD", str(board))
     mpremote = "%s %s" % (sys.executable, fake)
-    assert cli.flash_main(["--port", "/dev/fake0", "--mpremote", mpremote]) == 0
+    assert cli.flash_main(["--port", "/dev/fake0", "--no-pump", "--mpremote", mpremote]) == 0
     on_board = sorted(os.listdir(board / "firmware"))
     compiled = {c.mpy_path.name: c.mpy_path for c in build.compile_firmware(production=True)}
     assert on_board == sorted(compiled)
@@ -96,7 +96,7 @@ def test_flash_copies_then_verifies_hashes_read_back(tmp_path: Path, monkeypatch
     # a stale source on the board would be imported instead of its .mpy: the read-back catches it
     (board / "firmware" / "kernel.py").write_text("stale source shadows kernel.mpy")
     capsys.readouterr()
-    assert cli.flash_main(["--port", "/dev/fake0", "--mpremote", mpremote]) == 1
+    assert cli.flash_main(["--port", "/dev/fake0", "--no-pump", "--mpremote", mpremote]) == 1
     assert "kernel.py is on the board but not in this build" in capsys.readouterr().err
     assert cli.compare_hashes({"kernel.mpy": "a"}, {"kernel.mpy": "b", "kernel.py": "c"}) == [
         "kernel.mpy on the board differs from the compiled file",

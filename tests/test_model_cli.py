@@ -30,7 +30,8 @@ def plan_json(*args: str) -> Any:
 
 
 def test_L2_2_step_plan_json_contract_rr_bsa() -> None:
-    data = plan_json("--indication", "rr", "--weight-kg", "30", "--bsa-m2", "1.0")
+    # --age-years 10: premedication is by age (L2-premed); it used to be inferred from the 30 kg weight
+    data = plan_json("--indication", "rr", "--weight-kg", "30", "--bsa-m2", "1.0", "--age-years", "10")
     assert {k: data[k] for k in ("indication", "weight_kg", "bsa_m2", "dosing")} == {
         "indication": "rr", "weight_kg": 30.0, "bsa_m2": 1.0, "dosing": "bsa"}
     assert len(data["cycles"]) == 9
@@ -49,7 +50,8 @@ def test_L2_2_step_plan_json_contract_rr_bsa() -> None:
 
 
 def test_L2_1_course_plan_json_mrd_fixed_dose_without_bsa() -> None:
-    data = plan_json("--indication", "mrd", "--weight-kg", "70")
+    # --age-years 40: adult premedication comes from the age (L2-premed), no longer from the 70 kg weight
+    data = plan_json("--indication", "mrd", "--weight-kg", "70", "--age-years", "40")
     assert (data["dosing"], data["bsa_m2"], data["weight_kg"]) == ("fixed", None, 70.0)
     assert [c["cycle"] for c in data["cycles"]] == [1, 2, 3, 4]
     assert [c["phase"] for c in data["cycles"]] == ["induction"] + ["consolidation"] * 3

@@ -47,8 +47,12 @@ def test_label_rows_are_complete_and_json_ready() -> None:
 
 
 def test_label_rows_mark_ext_numbers_as_configurable() -> None:
-    ext_rows = [r for r in L.label_rows() if r.clause.startswith("EXT-") or r.clause == "L2.3-course"]
+    ext_rows = [r for r in L.label_rows() if r.clause.startswith("EXT-")]
     assert ext_rows and all(r.source.startswith("EXT") for r in ext_rows)
+    # L2.3-course: the consolidation cycle count is a site setting, not an EXT (full label) number: it used to be
+    # marked EXT here; the seed gives no number and LABEL.md asks that it never be shown as a label number
+    site_rows = [r for r in L.label_rows() if r.clause == "L2.3-course"]
+    assert site_rows and all(r.source.startswith("site setting") for r in site_rows)
 
 
 def test_L1_three_indications() -> None:
@@ -74,10 +78,10 @@ def test_L2_2_course_rr_two_induction_three_consolidation_four_continued() -> No
     assert rule.phases[5:9] == ("continued",) * 4
 
 
-def test_L2_3_course_consolidation_count_is_ext_default_4_and_configurable() -> None:
+def test_L2_3_course_consolidation_count_is_a_site_setting_default_4_and_configurable() -> None:
     assert L.course_rule("consolidation").max_cycles == 4
     assert L.course_rule("consolidation", L.ExtConfig(consolidation_max_cycles=2)).phases == ("consolidation",) * 2
-    assert L.course_rule("consolidation").source.startswith("EXT")
+    assert L.course_rule("consolidation").source.startswith("site setting")
     with pytest.raises(ValueError):
         L.ExtConfig(consolidation_max_cycles=0)
 

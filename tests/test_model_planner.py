@@ -76,7 +76,8 @@ def test_L1_age_one_month_and_older() -> None:
     assert Patient("rr", 4.0, 0.25, age_years=1 / 12).population == "pediatric"
     with pytest.raises(ModelError) as err:
         Patient("rr", 4.0, 0.25, age_years=0.05)
-    assert (err.value.field, err.value.clause) == ("age_years", "L1")
+    # the indication's own clause now (L1.2 for R/R), not the collective "L1"
+    assert (err.value.field, err.value.clause) == ("age_years", "L1.2")
 
 
 def test_L2_dose_28_bsa_mosteller_and_dubois() -> None:
@@ -201,23 +202,25 @@ def test_L2_premed_rr_adult_every_cycle_step_dose_and_restart() -> None:
 
 
 def test_L2_premed_mrd_adult_prednisone_100_each_cycle_no_restart() -> None:
-    course = plan_course(Patient("mrd", 70.0))
-    assert course.patient.population == "adult" and course.patient.population_inferred
+    # age_years=40: the population used to be inferred from the 70 kg weight; it is decided by age only now
+    course = plan_course(Patient("mrd", 70.0, age_years=40))
+    assert course.patient.population == "adult" and course.patient.population_known
     for cycle in course.cycles:
+        assert cycle.premedication is not None
         assert [(e.day, e.dose_mg) for e in cycle.premedication] == [(1, D(100))]
         assert "prednisone" in cycle.premedication[0].drug and "16 mg" in cycle.premedication[0].drug
         assert cycle.premedication_on_restart == ()
 
 
 def test_L2_premed_consolidation_adult_dex_20_each_cycle() -> None:
-    course = plan_course(Patient("consolidation", 70.0))
+    course = plan_course(Patient("consolidation", 70.0, age_years=40))  # by age (was inferred from weight)
     assert all([(e.day, e.drug, e.dose_mg) for e in c.premedication] == [(1, "dexamethasone", D(20))]
                for c in course.cycles)
     assert all(c.premedication_on_restart == () for c in course.cycles)
 
 
 def test_L2_premed_pediatric_5_per_m2_first_cycle_and_step_only() -> None:
-    course = plan_course(Patient("rr", 30.0, 1.0))
+    course = plan_course(Patient("rr", 30.0, 1.0, age_years=10))  # by age (was inferred from weight)
     assert course.patient.population == "pediatric"
     assert [(e.day, e.dose_mg) for e in course.cycles[0].premedication] == [(1, D("5.0")), (8, D("5.0"))]
     assert [e.dose_mg for e in course.cycles[0].premedication_on_restart] == [D("5.0")]
@@ -249,7 +252,7 @@ bsas = st.floats(min_value=0.05, max_value=3.5, allow_nan=False)  # the pump ref
 def test_L2_dose_28_and_L2_2_step_no_planned_dose_above_its_cap(indication: Indication, weight_kg: float,
                                                                 bsa_m2: float) -> None:
     patient = Patient(indication, weight_kg, bsa_m2)
-    fixed = round(weight_kg * 1000) >= 45000
+    fixed = weight_kg >= 45  # L2-weight-45 on the weight as given (it was rounded to grams, which crossed 45 kg)
     full_cap = 28.0 if fixed else min(28.0, 15 * bsa_m2)
     step_cap = 9.0 if fixed else min(9.0, 5 * bsa_m2)
     for cycle in plan_course(patient).cycles:

@@ -188,12 +188,20 @@ class SharedEraseBlock(simhal.MemStorage):
 class MotorFirst(pump.Controller):
     """Drives the motor, then writes the record (not write-ahead)."""
 
-    def _apply(self) -> bool:
+    def _apply(self, saved: bool = False) -> bool:
         self.motor.set_rate(self.s.motor_ul_per_h)
-        if self.persist:
+        if self.persist and not saved:
             self.journal.save(self.s)
         self._flush_events()
         return True
+
+
+class EventsFirst(pump.Controller):
+    """Logs a step's events before its state is written (the controller as it was)."""
+
+    def _event(self, code: int, a: int, b: int) -> None:
+        pump.Controller._event(self, code, a, b)
+        self._flush_events()            # logged at once, before the step's state is written
 
 
 class RetimedInterruption(pump.Controller):
@@ -243,7 +251,7 @@ def with_journal(cls: type[journal.Journal]) -> pc.ControllerFactory:
 
 
 def failures(steps: tuple[pc.Step, ...] = SHORT, **kw: object) -> dict[str, int]:
-    r = pc.run(sample_every=journal.SLOT_BYTES // 2, seed=SEED, stop_after_failures=20,
+    r = pc.run(sample_every=journal.RECORD_BYTES // 2, seed=SEED, stop_after_failures=20,
                steps=steps, **kw)  # type: ignore[arg-type]
     assert r.power_cuts_lost_data + r.corrupt_checks_failed > 0
     return r.failures_by_check
@@ -271,6 +279,12 @@ def test_l2_reinit_4h_catches_a_boot_that_retimes_the_interruption() -> None:
 
 def test_l2_reinit_4h_catches_an_unknown_outage_counted_as_none() -> None:
     assert failures(make_reboot_controller=OutageAsZero).get(pc.UNKNOWN_OUTAGE)
+
+
+def test_l2_4_crs_4_catches_a_journal_that_says_locked_before_the_state_does() -> None:
+    r = pc.run(sample_every=journal.RECORD_BYTES // 2, seed=SEED, stop_after_failures=100000, steps=SHORT,
+               make_controller=EventsFirst)
+    assert r.failures_by_check.get(pc.LOCKOUT), r.failures_by_check
 
 
 def test_l2_4_crs_4_catches_a_record_that_drops_the_lock() -> None:

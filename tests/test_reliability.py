@@ -15,17 +15,22 @@ def test_L2_4_crs_4_no_step_is_acknowledged_while_the_record_cannot_be_written()
     assert tried == 3 * len(reliability.THERAPY) and failures == []
 
 
-def test_a_controller_that_answers_ok_without_the_record_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
-    apply = fw_pump.Controller._apply
+def test_a_journal_that_says_written_when_it_was_not_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    save = journal.Journal.save
 
-    def blind(self: fw_pump.Controller) -> bool:
-        apply(self)
-        self.unsaved = False            # forgets what it could not write, and says OK
-        return True
-    monkeypatch.setattr(fw_pump.Controller, "_apply", blind)
+    def blind(self: journal.Journal, state: object) -> bool:
+        save(self, state)
+        return True                     # the controller is told the write worked
+    monkeypatch.setattr(journal.Journal, "save", blind)
     tried, failures = reliability.write_failures()
     assert any("answered 0" in f for f in failures), failures
     assert any("on the device after storage recovered" in f for f in failures), failures
+
+
+def test_a_controller_that_keeps_an_unacknowledged_effect_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fw_pump, "_copy_state", lambda src, dst: None)     # no undo
+    tried, failures = reliability.write_failures()
+    assert any("not acknowledged, yet it changed" in f and "seizures" in f for f in failures), failures
 
 
 def test_L2_4_crs_4_a_flood_of_frames_without_a_key_never_loses_a_therapy_event() -> None:

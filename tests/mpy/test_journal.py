@@ -200,23 +200,61 @@ class TestNothingLost(unittest.TestCase):
         c, _ = new_board(st)
         therapy(c)
         st.fail = True
-        # the lock-out is not on the device: never answered OK; the motor stops, the fault and
-        # the lock-out stay latched in RAM
+        # not on the device: never answered OK and not applied; the motor stops and the fault
+        # is latched instead
         self.assertEqual(c.command(pump.CMD_REACTION, [k.RX_CRS, 4]), k.E_FAULT)
         self.assertEqual(c.motor.ul_per_h, 0)
-        self.assertEqual((c.s.locked, c.s.fault, c.s.mode), (1, 1, k.MODE_STOPPED))
+        self.assertEqual((c.s.locked, c.s.fault, c.s.mode), (0, 1, k.MODE_STOPPED))
         self.assertTrue(c.unsaved)
-        # storage works again: the next poll writes the state, then its events
+        # storage works again: the next poll writes the faulted state, then its events
         st.fail = False
         c.clock.advance(1000)
         c.poll()
         self.assertFalse(c.unsaved)
+        c2, _ = new_board(st)
+        self.assertEqual(c2.boot(0), journal.LOAD_OK)
+        self.assertEqual((c2.s.fault, c2.s.locked), (1, 0))
+        codes = [e[2] for e in c2.journal.events()]
+        self.assertTrue(journal.EV_FAULT in codes and journal.EV_LOCK not in codes, codes)
+        # the clinician clears the fault and enters the reaction again: now it is recorded
+        self.assertEqual(c2.command(pump.CMD_CLEAR_FAULT, []), k.OK)
+        self.assertEqual(c2.command(pump.CMD_REACTION, [k.RX_CRS, 4]), k.OK)
         c3, _ = new_board(st)
         self.assertEqual(c3.boot(0), journal.LOAD_OK)
         self.assertEqual(c3.s.locked, 1)                      # L2.4-crs-4: kept across a reboot
         self.assertEqual(c3.command(pump.CMD_START, []), k.E_LOCKED)
-        codes = [e[2] for e in c3.journal.events()]
-        self.assertTrue(journal.EV_LOCK in codes and journal.EV_FAULT in codes, codes)
+
+    def test_L2_4_seizure_entered_while_the_record_fails_and_again_counts_once(self):
+        st = FlakyStorage(journal.TOTAL_BYTES)
+        c, _ = new_board(st)
+        therapy(c)
+        st.fail = True
+        self.assertEqual(c.command(pump.CMD_REACTION, [k.RX_SEIZURE, 2]), k.E_FAULT)
+        self.assertEqual(c.s.seizures, 0)                     # not acknowledged: not counted
+        st.fail = False
+        self.assertEqual(c.command(pump.CMD_CLEAR_FAULT, []), k.OK)
+        self.assertEqual(c.command(pump.CMD_REACTION, [k.RX_SEIZURE, 2]), k.OK)
+        self.assertEqual((c.s.seizures, c.s.locked), (1, 0))  # one seizure: not locked
+
+    def test_a_write_that_fails_once_is_not_acknowledged(self):
+        class FailsOnce(FlakyStorage):
+            def write(self, off, data):
+                if self.fail and off < journal.RING_OFFSET:
+                    self.fail = False
+                    return False
+                return FlakyStorage.write(self, off, data)
+
+        st = FailsOnce(journal.TOTAL_BYTES)
+        c, _ = new_board(st)
+        c.boot()
+        c.command(pump.CMD_SETUP, [4242, k.IND_MRD, 70000, 0])
+        c.command(pump.CMD_BAG, [4242, 1, 28000, 240000, 24, 0, 0, 0])
+        c.command(pump.CMD_ACK, [k.ACK_PREMED])
+        c.command(pump.CMD_ACK, [k.ACK_SUPERVISION])
+        st.fail = True
+        self.assertEqual(c.command(pump.CMD_START, []), k.E_FAULT)
+        self.assertEqual((c.s.mode, c.motor.ul_per_h), (k.MODE_STOPPED, 0))
+        self.assertFalse(c.unsaved)                           # the faulted state is on the device
 
     def test_a_command_answered_ok_is_on_the_device(self):
         st = FlakyStorage(journal.TOTAL_BYTES)
@@ -272,6 +310,30 @@ class TestRecordFormat(unittest.TestCase):
         for _ in range(3):
             c.tick()
         self.assertEqual(bytes(st.data[:2 * journal.SLOT_BYTES]), kept)
+
+    def test_a_record_of_format_version_1_with_only_its_slot_b_intact_is_kept_too(self):
+        st = simhal.MemStorage(journal.TOTAL_BYTES)
+        rec = v1_record(journal.FIELDS[:57], {"mode": k.MODE_STOPPED, "locked": 1})
+        st.data[len(rec):2 * len(rec)] = rec                  # slot B of the old layout
+        st.data[0:len(rec)] = bytes(b"BJ\x01\x39" + bytes(len(rec) - 4))   # slot A torn
+        c, _ = new_board(st)
+        self.assertEqual(c.boot(-1), journal.LOAD_INCOMPATIBLE)
+
+    def test_a_migration_that_breaks_the_kernels_invariant_is_not_run(self):
+        old_fields = tuple(f for f in journal.FIELDS if f != "bag_id")
+        saved = journal.LAYOUTS
+        journal.LAYOUTS = (old_fields,) + saved
+        try:
+            st = simhal.MemStorage(journal.TOTAL_BYTES)
+            # a loaded bag, but this firmware's bag_id starts at 0: not a state the kernel runs
+            rec = v2_record(old_fields, {"mode": k.MODE_STOPPED, "bag_loaded": 1, "patient_id": 4242,
+                                         "cycle": 1, "max_cycles": 4, "bag_duration_min": 1440,
+                                         "bag_room_limit_min": 2880, "bag_volume_ul": 240000, "last_bag_id": 3})
+            st.data[0:len(rec)] = rec
+            c, _ = new_board(st)
+            self.assertEqual(c.boot(0), journal.LOAD_INCOMPATIBLE)
+        finally:
+            journal.LAYOUTS = saved
 
     def test_a_record_of_an_unknown_layout_is_kept_and_not_run(self):
         st = simhal.MemStorage(journal.TOTAL_BYTES)
