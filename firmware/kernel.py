@@ -166,7 +166,8 @@ class State:
         self.free_min = 0           # [0, 1000000000] minutes into the treatment-free interval
         self.free_len_min = 0       # [0, 80640] length of this cycle's treatment-free interval
         self.step_run_min = 0       # [0, 10080] R/R minutes infused in the step window
-        self.step_premed_done = 0   # [0, 1] premedication before the step dose given
+        self.step_premed_done = 0   # [0, 1] premedication before the current step up given (R/R:
+                                    # cycle 1 day 8, and each escalation after a restart, L2-premed)
         self.low_left_min = 0       # [0, 10080] infusion minutes left at the restart dose
         self.need_premed = 0        # [0, 1] premedication to acknowledge before the next start
         self.need_supervision = 0   # [0, 1] supervision to acknowledge before the next start
@@ -182,6 +183,8 @@ class State:
         self.rx_grade = 0           # [0, 4]
         self.rx_start_min = 0       # [0, 1000000000]
         self.rx_at_low = 0          # [0, 1] it occurred at the 9 mcg/day dose
+        self.run_ng_per_day = 0     # [0, 28000] drug rate of the bag running, or last running: the
+                                    # dose a reaction occurred at (L2.4-neuro-3), 0 before any
         self.seizures = 0           # [0, 2]
         self.decision_pending = 0   # [0, 1] L2.4-other-4
         self.locked = 0             # [0, 1] permanent discontinuation
@@ -200,6 +203,7 @@ class State:
         self.bag_ng = 0             # [0, 196000] drug delivered from this bag
         self.bag_seq = 0            # [0, 1000000000] bags accepted so far
         self.bag_id = 0             # [0, 1000000000] identity of the loaded bag (pharmacy label), 0 none
+        self.bag_in_window = 0      # [0, 1] hung while the low dose was in force (L2.2-step, L2.4-restart-9)
         self.last_bag_id = 0        # [0, 1000000000] highest identity hung for this patient
         # -- delivery accounting: remainders of the per-minute quanta --
         self.acc_ng = 0             # [0, 1439] ng/1440 not yet delivered
@@ -223,6 +227,15 @@ def _cap_now(s):
     return s.cap_full_ng_per_day        # L2-dose-28
 
 
+def _low_left(s):
+    """Infusion minutes left at the low dose: to the end of the R/R step window (L2.2-step, days
+    1-7) or of the restart window (L2.4-restart-9), whichever ends later; 0 when neither is open."""
+    left = s.low_left_min
+    if s.indication == IND_RR and s.step_run_min < STEP_WINDOW_MIN and STEP_WINDOW_MIN - s.step_run_min > left:
+        left = STEP_WINDOW_MIN - s.step_run_min
+    return left
+
+
 def _refresh_cap(s):
     s.cap_ng_per_day = _cap_now(s)
     if s.cap_ng_per_day > s.day_cap_ng:
@@ -243,6 +256,7 @@ def _stop_motor(s, reason):
 def _unload_bag(s):
     s.bag_loaded = 0
     s.bag_id = 0
+    s.bag_in_window = 0
     s.bag_ng_per_day = 0
     s.bag_ul_per_h = 0
     s.bag_duration_min = 0
@@ -352,10 +366,10 @@ def _end_checks(s):
         s.free_min = 0
         _unload_bag(s)
         return
-    if s.bag_loaded == 1 and s.bag_run_min >= s.bag_duration_min:
-        _stop_motor(s, STOP_BAG_END)                        # L2.5-durations
-        _unload_bag(s)
-        s.alarm = s.alarm | AL_BAG_END
+    if s.bag_loaded == 1 and (s.bag_run_min >= s.bag_duration_min or (s.bag_in_window == 1 and _low_left(s) == 0)):
+        _stop_motor(s, STOP_BAG_END)                        # L2.5-durations; L2.2-step, L2.4-restart-9:
+        _unload_bag(s)                                      # a low-dose bag ends the day the dose steps
+        s.alarm = s.alarm | AL_BAG_END                      # up, never runs into it (L2.5-errors)
         return
     if s.bag_loaded == 1 and (s.bag_room_min >= s.bag_room_limit_min or s.bag_ul >= s.bag_volume_ul):
         _stop_motor(s, STOP_BAG_EXPIRED)                    # L2.6-bag-*: storage includes infusion
@@ -535,6 +549,8 @@ def bag(s, patient_id, bag_id, drug_ng, volume_ul, duration_h, preservative, roo
     s.bag_loaded = 1
     s.bag_id = bag_id
     s.last_bag_id = bag_id
+    if _low_left(s) > 0:
+        s.bag_in_window = 1                                 # L2.2-step, L2.4-restart-9
     s.bag_ng_per_day = _bag_ng_per_day(drug_ng, duration_h)
     s.bag_ul_per_h = _bag_ul_per_h(volume_ul, duration_h)
     s.bag_duration_min = duration_h * MIN_PER_H
@@ -593,6 +609,7 @@ def start(s):
             return E_STEP_PREMED                            # L2-premed before the step dose
         s.step_premed_done = 1
     s.mode = MODE_RUNNING
+    s.run_ng_per_day = s.bag_ng_per_day                     # L2.4-neuro-3: the dose now running
     _deliver_minute(s)                                      # the first minute, booked before it runs
     _refresh_cap(s)
     s.motor_ul_per_h = s.bag_ul_per_h                       # L2-constant-rate
@@ -663,8 +680,8 @@ def reaction(s, kind, grade):
     if kind < RX_CRS or kind > RX_OTHER or grade < 1 or grade > 4:
         return E_ARG
     at_low = 0
-    if s.cap_ng_per_day <= s.cap_low_ng_per_day:
-        at_low = 1
+    if s.run_ng_per_day > 0 and s.run_ng_per_day <= s.cap_low_ng_per_day:
+        at_low = 1                                          # L2.4-neuro-3: the dose running when it began
     if kind == RX_SEIZURE:
         s.seizures = min(s.seizures + 1, 2)
         if s.seizures > 1:
@@ -721,6 +738,8 @@ def resolved(s):
     s.rx_grade = 0
     s.rx_at_low = 0
     s.low_left_min = RESTART_LOW_MIN                        # L2.4-restart-9
+    if s.indication == IND_RR:
+        s.step_premed_done = 0                              # L2-premed: the escalation is a step dose too
     _refresh_cap(s)
     return OK
 
@@ -839,6 +858,7 @@ def invariant(s):
         and s.acc_ng >= 0 and s.acc_ng < MIN_PER_DAY
         and s.acc_ul >= 0 and s.acc_ul < MIN_PER_H
         and s.day_ng >= 0 and s.day_ng <= s.day_cap_ng
+        and (s.mode != MODE_RUNNING or s.run_ng_per_day == s.bag_ng_per_day)
         and s.day_cap_ng <= CAP_FULL_NG_PER_DAY
         and (s.mode != MODE_RUNNING or (
             s.bag_loaded == 1 and s.locked == 0 and s.fault == 0

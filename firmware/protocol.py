@@ -91,7 +91,7 @@ STATUS_FIELDS = (
     "bag_ul", "day_ng", "cycle_ng", "course_ng", "course_ul", "alarm", "fault", "locked",
     "lock_reason", "reinit_needed", "need_premed", "need_supervision", "int_start_min",
     "int_reason", "rx_kind", "rx_grade", "decision_pending", "overdose_min", "step_run_min",
-    "low_left_min", "hospitalization", "events", "bag_id", "last_bag_id",
+    "low_left_min", "hospitalization", "events", "bag_id", "last_bag_id", "start_status",
 )
 
 

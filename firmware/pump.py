@@ -343,7 +343,15 @@ class Controller:
             "overdose_min": s.overdose_min, "step_run_min": s.step_run_min,
             "low_left_min": s.low_left_min, "hospitalization": hospitalization_day(s),
             "events": self.journal.event_seq, "bag_id": s.bag_id, "last_bag_id": s.last_bag_id,
+            "start_status": self.start_status(),
         }
+
+    def start_status(self):
+        """What START would answer now (OK, or the refusal and its clause: E_REINIT,
+        E_STEP_PREMED, E_DECISION, E_WITHHOLD, ...): kernel.start run on a copy of the state,
+        so a host never has to guess why START will fail, and no rule is written twice."""
+        _copy_state(self.s, self._undo)
+        return kernel.start(self._undo)
 
 
 def _copy_state(src, dst):

@@ -57,13 +57,15 @@ class PowerCut(Exception):
 
 
 class MemStorage:
-    """A byte array device. `cut_after` bytes from now, a write stops there and power is lost."""
+    """A byte array device. `cut_after` bytes from now, a write stops there and power is lost;
+    while `fail` is set every write fails (flash full, I/O error) and changes nothing."""
 
     def __init__(self, size, fill=0xFF):
         self.data = bytearray(size)
         for i in range(size):      # MicroPython has no bytearray * int
             self.data[i] = fill
         self.cut_after = -1         # -1: no cut planned
+        self.fail = False
         self.bytes_written = 0
         self.writes = 0
 
@@ -74,6 +76,8 @@ class MemStorage:
         return bytes(self.data[off:off + n])
 
     def write(self, off, data):
+        if self.fail:
+            return False
         n = len(data)
         if self.cut_after >= 0 and self.cut_after < n:
             k = self.cut_after

@@ -26,23 +26,10 @@ from blinpump.firmware import auth as fw_auth
 from blinpump.firmware import kernel as k
 from blinpump.firmware import protocol as P
 from blinpump.firmware import pump as fw_pump
-from blinpump.hil import auth as host_auth
-from blinpump.hil.client import T_REPLY, T_REQUEST, Frame, FrameReader, encode_frame, encode_signed
+from blinpump.hil.client import T_REQUEST, encode_frame
+from blinpump.hil.unauthorised import Host
 
 PID = 4242
-
-
-class FailingStorage(simhal.MemStorage):
-    """The record's flash: writes fail while `fail` is set (flash full, I/O error)."""
-
-    def __init__(self, size: int) -> None:
-        super().__init__(size)
-        self.fail = False
-
-    def write(self, off: int, data: Any) -> bool:
-        if self.fail:
-            return False
-        return bool(simhal.MemStorage.write(self, off, data))
 
 
 # the steps of one therapy, each a controller command (kernel arguments)
@@ -84,7 +71,7 @@ def write_failures(outages_min: tuple[int, ...] = (0, 1, 30)) -> tuple[int, list
 
 def _write_failure(i: int, name: str, cid: int, args: list[int], outage_min: int) -> list[str]:
     failures: list[str] = []
-    storage = FailingStorage(journal.TOTAL_BYTES)
+    storage = simhal.MemStorage(journal.TOTAL_BYTES)   # .fail: writes fail
     c = _controller(storage)
     c.boot()
     for _, cid0, args0 in THERAPY[:i]:
@@ -120,33 +107,6 @@ def _write_failure(i: int, name: str, cid: int, args: list[int], outage_min: int
     return failures
 
 
-class _Host:
-    """A host with its own keys and counters, talking to the board in this process."""
-
-    def __init__(self, sim: Any, roles: tuple[int, ...]) -> None:
-        keys = host_auth.sim_keys()
-        self.sim = sim
-        self.keys = {r: keys[r] for r in roles}
-        self.counters = {r: int(sim.board.auth.counters.last[r]) for r in roles}
-        self.seq = random.Random(sum(roles)).randrange(1, 0xFFFF)
-
-    def frame(self, cmd: int, args: list[int]) -> bytes:
-        self.seq = self.seq % 0xFFFF + 1
-        role = host_auth.role_for(cmd, self.keys)
-        if not role:
-            return encode_frame(T_REQUEST, self.seq, cmd, args)
-        self.counters[role] += 1
-        return encode_signed(self.keys[role], self.seq, cmd, args, role, self.counters[role])
-
-    def send(self, data: bytes) -> list[int]:
-        replies = [f for f in FrameReader().feed(self.sim.board.feed(data))
-                   if isinstance(f, Frame) and f.ftype == T_REPLY]
-        return list(replies[-1].ints) if replies else []
-
-    def call(self, cmd: int, args: list[int]) -> list[int]:
-        return self.send(self.frame(cmd, args))
-
-
 def _session(sim: Any) -> None:
     sim.board.feed(encode_frame(T_REQUEST, 1, P.CMD_HELLO, [P.VERSION]))
 
@@ -156,7 +116,7 @@ def ring_flood(minutes: int = 60, frames_per_min: int = 40) -> tuple[int, list[s
     sim = simboard.make_board()
     sim.board._take()
     _session(sim)
-    clinic = _Host(sim, (fw_auth.ROLE_PHARMACY, fw_auth.ROLE_CLINICIAN, fw_auth.ROLE_BENCH))
+    clinic = Host(sim, (fw_auth.ROLE_PHARMACY, fw_auth.ROLE_CLINICIAN, fw_auth.ROLE_BENCH))
     for cid, args in ((fw_pump.CMD_SETUP, [PID, k.IND_MRD, 70000, 0]), (fw_pump.CMD_BAG, [PID, 1, 56000, 240000, 48, 0, 0, 0]),
                       (fw_pump.CMD_ACK, [k.ACK_PREMED]), (fw_pump.CMD_ACK, [k.ACK_SUPERVISION]),
                       (fw_pump.CMD_START, []), (fw_pump.CMD_REACTION, [k.RX_CRS, 4])):
@@ -194,8 +154,8 @@ def two_hosts(runs: int = 50, seed: int = 1) -> tuple[int, list[str]]:
         sim = simboard.make_board()
         sim.board._take()
         _session(sim)
-        clinic = _Host(sim, (fw_auth.ROLE_CLINICIAN,))
-        other = _Host(sim, (fw_auth.ROLE_PHARMACY, fw_auth.ROLE_BENCH))
+        clinic = Host(sim, (fw_auth.ROLE_CLINICIAN,))
+        other = Host(sim, (fw_auth.ROLE_PHARMACY, fw_auth.ROLE_BENCH))
         clinic.call(fw_pump.CMD_SETUP, [PID, k.IND_MRD, 70000, 0])
         other.call(fw_pump.CMD_BAG, [PID, 1, 56000, 240000, 48, 0, 0, 0])
         for cid, args in ((fw_pump.CMD_ACK, [k.ACK_PREMED]), (fw_pump.CMD_ACK, [k.ACK_SUPERVISION]),

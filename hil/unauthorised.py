@@ -57,13 +57,15 @@ class Result:
     seconds: float = 0.0
 
 
-class _Host:
+class Host:
     """The authorised host, talking to the board in-process (Board.feed)."""
 
-    def __init__(self, sim: Any) -> None:
+    def __init__(self, sim: Any, roles: tuple[int, ...] | None = None) -> None:
         self.sim = sim
-        self.keys = host_auth.sim_keys()
-        self.counters = {role: 0 for role in self.keys}     # last counter used, per role
+        keys = host_auth.sim_keys()
+        self.keys = {r: keys[r] for r in (roles or tuple(keys))}   # the roles this host holds
+        # last counter used, per role: continues above the board's (several hosts, reboots)
+        self.counters = {role: int(sim.board.auth.counters.last[role]) for role in self.keys}
         self.seq = 1
         self.accepted: list[bytes] = []         # frames the board accepted, for replays
         self.cached: dict[int, bytes] = {}      # per reply-cache slot (claimed role, 0 plain): last frame
@@ -105,7 +107,7 @@ class _Host:
         return ints[0] if ints else -1
 
 
-def _running(host: _Host) -> None:
+def _running(host: Host) -> None:
     assert host.send(encode_frame(T_REQUEST, 1, P.CMD_HELLO, [P.VERSION]))[0] == k.OK
     assert host.call(fw_pump.CMD_SETUP, [PID, k.IND_MRD, 70000, 0]) == k.OK
     assert host.call(fw_pump.CMD_BAG, [PID, host.next_bag_id(), 196000, 500000, 168, 1, 0, 0]) == k.OK
@@ -146,7 +148,7 @@ def _stuff(body: bytes) -> bytes:
     return bytes(out)
 
 
-def _attack(kind: str, host: _Host, rng: random.Random) -> bytes:
+def _attack(kind: str, host: Host, rng: random.Random) -> bytes:
     cmd, args = rng.choice(TARGETS)
     if kind == "plain":
         host.seq = host.seq % 0xFFFF + 1
@@ -172,7 +174,7 @@ def _attack(kind: str, host: _Host, rng: random.Random) -> bytes:
     return host.frame(cmd, args, counter=rng.randint(1, host.counters[role]))
 
 
-def _housekeeping(host: _Host, rng: random.Random) -> None:
+def _housekeeping(host: Host, rng: random.Random) -> None:
     """What the authorised side does between attacks: time passes, a stop and a restart."""
     host.call(simboard.CMD_ADVANCE, [rng.randint(1, 30)])
     if rng.random() < 0.1:
@@ -190,7 +192,7 @@ def run(frames: int = 10000, seed: int = 1, board: Any = None) -> Result:
     rng = random.Random(seed)
     sim = board if board is not None else simboard.make_board()
     sim.board._take()
-    host = _Host(sim)
+    host = Host(sim)
     _running(host)
     result = Result()
     t0 = time.perf_counter()
@@ -224,7 +226,7 @@ def reprovision_replays(frames: int = 200, seed: int = 1, erase_counters: bool =
     rng = random.Random(seed)
     sim = simboard.make_board()
     sim.board._take()
-    host = _Host(sim)
+    host = Host(sim)
     _running(host)
     recorded = list(host.accepted)
     while len(recorded) < frames:

@@ -1,13 +1,8 @@
 """What the plan says around the pump (model/around.py), and the course length as a site setting."""
 from __future__ import annotations
 
-import json
 import subprocess
-import sys
-import tempfile
 from decimal import Decimal
-from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -17,22 +12,11 @@ from blinpump.model.errors import ModelError
 from blinpump.model.label import ExtConfig
 from blinpump.model.patient import Patient
 from blinpump.model.planner import plan_course
+from plan_cli import plan_json, run_model
 
 D = Decimal
-ROOT = Path(__file__).resolve().parent.parent
-VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
-PYTHON = str(VENV_PYTHON) if VENV_PYTHON.exists() else sys.executable
-
-
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([PYTHON, "-m", "blinpump.model", "plan", *args], cwd=tempfile.gettempdir(),
-                          capture_output=True, text=True, timeout=60)
-
-
-def plan_json(*args: str) -> Any:
-    result = run(*args, "--json")
-    assert result.returncode == 0 and result.stderr == "", result.stderr
-    return json.loads(result.stdout)
+    return run_model("plan", *args)
 
 
 def bags(patient: Patient, ext: ExtConfig = L.DEFAULT_EXT) -> dict[int, tuple[Decimal, Decimal, bool]]:

@@ -3,30 +3,14 @@ from __future__ import annotations
 
 import json
 import subprocess
-import tempfile
-import sys
-from pathlib import Path
-from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
-PYTHON = str(VENV_PYTHON) if VENV_PYTHON.exists() else sys.executable
+from plan_cli import plan_json, run_model
 
 CYCLE_KEYS = {"cycle", "phase", "infusion_days", "treatment_free_days", "doses", "hospitalization_days",
               "premedication"}
-
-
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([PYTHON, "-m", "blinpump.model", *args], cwd=tempfile.gettempdir(), capture_output=True, text=True, timeout=60)
-
-
-def plan_json(*args: str) -> Any:
-    result = run("plan", *args, "--json")
-    assert result.returncode == 0, result.stderr
-    assert result.stderr == ""
-    return json.loads(result.stdout)
+run = run_model
 
 
 def test_L2_2_step_plan_json_contract_rr_bsa() -> None:

@@ -5,11 +5,7 @@ from __future__ import annotations
 import json
 import math
 import subprocess
-import sys
-import tempfile
 from decimal import Decimal
-from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -23,25 +19,14 @@ from blinpump.model.label import ADULT_MIN_AGE_YEARS, Indication
 from blinpump.model.orders import BagOrder, validate_bag
 from blinpump.model.patient import MAX_BSA_CM2, MIN_BSA_CM2, Patient
 from blinpump.model.planner import plan_course
+from plan_cli import plan_json, run_model
 
 INDICATIONS: tuple[Indication, ...] = ("mrd", "rr", "consolidation")
 CLAUSE = {"mrd": "L1.1", "rr": "L1.2", "consolidation": "L1.3"}
 D = Decimal
 
-ROOT = Path(__file__).resolve().parent.parent
-VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
-PYTHON = str(VENV_PYTHON) if VENV_PYTHON.exists() else sys.executable
-
-
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([PYTHON, "-m", "blinpump.model", "plan", *args], cwd=tempfile.gettempdir(),
-                          capture_output=True, text=True, timeout=60)
-
-
-def plan_json(*args: str) -> Any:
-    result = run(*args, "--json")
-    assert result.returncode == 0 and result.stderr == "", result.stderr
-    return json.loads(result.stdout)
+    return run_model("plan", *args)
 
 
 # ---------------------------------------------------------------- age decides premedication, weight the dose

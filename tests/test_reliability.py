@@ -58,3 +58,22 @@ def test_a_board_with_one_reply_cache_for_all_hosts_is_caught(monkeypatch: pytes
     monkeypatch.setattr(fw_main.Board, "_cache_slot", lambda self, ftype, n: 0)
     runs, failures = reliability.two_hosts(runs=25)
     assert any("re-sent after another host" in f for f in failures), failures
+
+
+def test_events_report_the_gap_when_the_ring_has_wrapped() -> None:
+    """Pump.events() never hides what the board no longer holds: `.lost` counts it."""
+    from blinpump.hil.client import Pump
+    from blinpump.hil.sim import BoardLink
+    link = BoardLink()
+    with Pump(link) as p:
+        p.setup(4242, 1, 70000, 0)
+        for _ in range(150):                       # alarm, silence: 3 therapy events a round
+            p.inject_fault("occlusion", 0)
+            p.ack_alarm(255)
+        events = p.events(0)
+        next_seq = link.sim.board.controller.journal.event_seq
+        assert next_seq > journal.EVENT_SLOTS
+        assert len(events) == journal.EVENT_SLOTS
+        assert events.lost == next_seq - journal.EVENT_SLOTS > 0
+        recent = p.events(next_seq - 5)
+        assert len(recent) == 5 and recent.lost == 0

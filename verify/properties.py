@@ -236,10 +236,12 @@ def delivered(pre: S, post: S, st: Step) -> Any:
 def minutes_spent(pre: S) -> Any:
     """What the minutes booked so far complete (checked at the next tick, once they have run):
     the cycle's 28 days, the bag's duration, its room-temperature limit (the tick adds one
-    minute) or its volume; or the next minute would take more than the bag holds."""
+    minute) or its volume; or the next minute would take more than the bag holds; or the bag was
+    hung in a low-dose window that has closed (L2.2-step, L2.4-restart-9)."""
     return L.Or(pre.cycle_run_min >= CYCLE_INFUSION_MIN, pre.bag_run_min >= pre.bag_duration_min,
                 pre.bag_room_min + 1 >= pre.bag_room_limit_min, pre.bag_ul >= pre.bag_volume_ul,
-                pre.bag_ul + L.div(pre.acc_ul + pre.bag_ul_per_h, 60) > pre.bag_volume_ul)
+                pre.bag_ul + L.div(pre.acc_ul + pre.bag_ul_per_h, 60) > pre.bag_volume_ul,
+                L.And(pre.bag_in_window == 1, L.Not(window_open(pre))))
 
 
 def started(pre: S, post: S) -> Any:
@@ -423,7 +425,8 @@ PROPERTIES: list[Property] = [
     _p("step-restart",
        "No running above the low cap (9 mcg/day or 5 mcg/m2/day) while R/R and step_run_min < 10080, or while "
        "low_left_min > 0; the cap in force is the low cap exactly while either window is open; a resolved "
-       "reaction restarts the 7-day low-dose window; both windows count delivered infusion minutes only.",
+       "reaction restarts the 7-day low-dose window; both windows count delivered infusion minutes only; a bag "
+       "hung while a window is open ends when the window ends.",
        ["L2.2-step", "L2.4-restart-9"],
        state=[
            ("running and a window open -> bag_ng_per_day <= cap_low_ng_per_day",
@@ -443,6 +446,13 @@ PROPERTIES: list[Property] = [
             lambda pre, post, st: L.Implies(L.And(delivered(pre, post, st), pre.indication == RR,
                                                   pre.step_run_min < STEP_WINDOW_MIN),
                                             post.step_run_min == pre.step_run_min + 1)),
+           ("a bag hung in a low-dose window is unloaded by the tick after the window's last minute ran: "
+            "it never runs into the days of the full dose (L2.5-errors)",
+            lambda pre, post, st: L.Implies(L.And(st.is_("tick"), pre.bag_loaded == 1, pre.bag_in_window == 1,
+                                                  L.Not(window_open(pre))),
+                                            L.Or(post.bag_loaded == 0, post.bag_seq != pre.bag_seq))),
+           ("a bag accepted while a low-dose window is open is marked as hung in it",
+            lambda pre, post, st: L.Implies(L.And(hung(pre, st), window_open(pre)), post.bag_in_window == 1)),
            ("low_left_min decreases only by one delivered minute",
             lambda pre, post, st: L.Implies(post.low_left_min < pre.low_left_min,
                                             L.And(delivered(pre, post, st), post.low_left_min == pre.low_left_min - 1))),
@@ -575,7 +585,7 @@ PROPERTIES: list[Property] = [
     _p("lockout",
        "Once locked, never running again and locked stays 1; never running while a reaction is withheld or a "
        "clinician decision is pending; no stopped -> running within 720 min of an overdose; Table 4 applied: grade 4 "
-       "CRS, grade 4 neurologic/ICANS, a second seizure and a grade 3 neurologic event at the low dose lock; a grade 3 "
+       "CRS, grade 4 neurologic/ICANS, a second seizure and a grade 3 neurologic event that began at the low dose (the bag running or last running) lock; a grade 3 "
        "neurologic event is released only after 3 to 7 days, another grade 3 reaction within 14 days, and an open "
        "grade-3 rule is never weakened by a later reaction entry; unresolved grade 3 neurologic events lock after 7 "
        "days; another grade 4 reaction asks the clinician, whose 'discontinue' locks.",
@@ -609,10 +619,15 @@ PROPERTIES: list[Property] = [
            ("second seizure -> locked",
             lambda pre, post, st: L.Implies(L.And(accepted(st, "reaction"), st.arg("reaction", "kind") == RX_SEIZURE,
                                                   pre.seizures >= 1), post.locked == 1)),
-           ("grade 3 neurologic/ICANS at the low dose -> locked",
+           ("grade 3 neurologic/ICANS that began at the low dose (the bag running, or last running, at most "
+            "the low cap) -> locked",
             lambda pre, post, st: L.Implies(L.And(accepted(st, "reaction"), L.In(st.arg("reaction", "kind"), (RX_NEURO, RX_ICANS)),
-                                                  st.arg("reaction", "grade") == 3,
-                                                  pre.cap_ng_per_day <= pre.cap_low_ng_per_day), post.locked == 1)),
+                                                  st.arg("reaction", "grade") == 3, pre.run_ng_per_day > 0,
+                                                  pre.run_ng_per_day <= pre.cap_low_ng_per_day), post.locked == 1)),
+           ("the dose a reaction begins at is the bag's rate: a start sets it, nothing else changes it but a new patient",
+            lambda pre, post, st: L.Implies(post.run_ng_per_day != pre.run_ng_per_day,
+                                            L.Or(L.And(accepted(st, "start"), post.run_ng_per_day == pre.bag_ng_per_day),
+                                                 st.is_("setup")))),
            ("reaction of grade >= 3 -> not running",
             lambda pre, post, st: L.Implies(L.And(accepted(st, "reaction"), st.arg("reaction", "grade") >= 3),
                                             L.Not(running(post)))),

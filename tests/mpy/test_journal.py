@@ -125,15 +125,7 @@ class TestJournal(unittest.TestCase):
         self.assertEqual(seqs, sorted(seqs))
 
     def test_failed_write_stops_the_motor(self):
-        class FailingStorage(simhal.MemStorage):
-            fail = False
-
-            def write(self, off, data):
-                if self.fail:
-                    return False
-                return simhal.MemStorage.write(self, off, data)
-
-        st = FailingStorage(journal.TOTAL_BYTES)
+        st = simhal.MemStorage(journal.TOTAL_BYTES)
         c, _ = new_board(st)
         therapy(c)
         st.fail = True
@@ -155,19 +147,17 @@ class TestJournal(unittest.TestCase):
 
 
 class FlakyStorage(simhal.MemStorage):
-    """Storage whose writes fail while `fail` is set (flash full, I/O error), logging the
-    offsets of the writes that landed."""
-    fail = False
+    """simhal's storage (writes fail while `fail` is set), logging where the writes landed."""
 
     def __init__(self, size):
         simhal.MemStorage.__init__(self, size)
         self.landed = []
 
     def write(self, off, data):
-        if self.fail:
-            return False
-        self.landed.append(off)
-        return simhal.MemStorage.write(self, off, data)
+        ok = simhal.MemStorage.write(self, off, data)
+        if ok:
+            self.landed.append(off)
+        return ok
 
 
 def v1_record(fields, values, seq=7):
@@ -368,6 +358,46 @@ class TestRecordFormat(unittest.TestCase):
         c2, _ = new_board(st)
         self.assertEqual(c2.boot(0), journal.LOAD_OK)
         self.assertEqual(c2.s.course_ng, 56000)
+
+
+class TestStartStatus(unittest.TestCase):
+    """STATUS says what the next START needs (start_status): it is what START answers."""
+
+    def test_L2_premed_status_says_the_step_dose_needs_premedication_before_start_is_refused(self):
+        c, _ = new_board()
+        c.boot()
+        self.assertEqual(c.status()["start_status"], k.E_STATE)          # no patient yet
+        c.command(pump.CMD_SETUP, [4242, k.IND_RR, 70000, 0])
+        self.assertEqual(c.status()["start_status"], k.E_NO_BAG)
+        c.command(pump.CMD_BAG, [4242, 1, 63000, 240000, 168, 1, 0, 0])  # 7 days at 9 mcg/day
+        self.assertEqual(c.status()["start_status"], k.E_REINIT)         # cycle start: premed + supervision
+        c.command(pump.CMD_ACK, [k.ACK_PREMED])
+        c.command(pump.CMD_ACK, [k.ACK_SUPERVISION])
+        self.assertEqual(c.status()["start_status"], k.OK)
+        self.assertEqual(c.command(pump.CMD_START, []), k.OK)
+        for _ in range(7 * 1440):
+            c.tick()                                                     # days 1-7 at the step dose
+        self.assertEqual(c.s.bag_loaded, 0)
+        c.command(pump.CMD_BAG, [4242, 2, 196000, 240000, 168, 1, 0, 0])  # day 8: 28 mcg/day
+        st = c.status()
+        self.assertEqual((st["need_premed"], st["start_status"]), (0, k.E_STEP_PREMED))
+        before = dict(c.s.__dict__)
+        self.assertEqual(c.command(pump.CMD_START, []), st["start_status"])   # START agrees
+        c.command(pump.CMD_ACK, [k.ACK_PREMED])
+        self.assertEqual(c.status()["start_status"], k.OK)
+        self.assertEqual(c.command(pump.CMD_START, []), k.OK)
+        self.assertEqual(before["mode"], k.MODE_STOPPED)
+
+    def test_start_status_changes_nothing(self):
+        c, st = new_board()
+        therapy(c)
+        c.command(pump.CMD_STOP, [k.STOP_CLINICIAN])
+        before = dict(c.s.__dict__)
+        image = bytes(st.data)
+        for _ in range(3):
+            c.status()
+        self.assertEqual(dict(c.s.__dict__), before)
+        self.assertEqual(bytes(st.data), image)
 
 
 if __name__ == "__main__":

@@ -168,6 +168,76 @@ class TestReactions(unittest.TestCase):
         k.reaction(s, k.RX_NEURO, 3)
         self.assertEqual(s.locked, 1)
 
+    def test_L2_4_neuro_3_occurred_at_9_mcg_means_the_bag_running_not_the_cap_in_force(self):
+        # a bag at 9 mcg/day while the cap in force is 28 (no step or restart window): a grade 3
+        # event began at 9 mcg/day: permanent
+        s = patient()
+        self.assertEqual(start_bag(s, 9000, 24), k.OK)
+        run(s, 600)
+        self.assertEqual((s.cap_ng_per_day, s.bag_ng_per_day), (28000, 9000))
+        k.reaction(s, k.RX_NEURO, 3)
+        self.assertEqual(s.locked, 1)
+
+    def test_L2_2_step_a_low_dose_bag_ends_the_day_the_dose_steps_up(self):
+        # R/R: a 7-day bag at 9 mcg/day hung on day 2 would run into day 8: it ends when the
+        # 7 days at the step dose are done (never an under-dose on day 8, L2.5-errors)
+        s = patient(k.IND_RR)
+        self.assertEqual(start_bag(s, 9000, 24), k.OK)
+        run(s, MIN_PER_DAY)                            # day 1; the 24 h bag ended
+        self.assertEqual(start_bag(s, 9000, 168), k.OK)
+        run(s, 6 * MIN_PER_DAY - 1)
+        self.assertEqual((s.mode, s.bag_loaded), (k.MODE_RUNNING, 1))   # day 7's last minute runs
+        run(s, 1)
+        self.assertEqual((s.mode, s.bag_loaded, s.step_run_min), (k.MODE_STOPPED, 0, 7 * MIN_PER_DAY))
+        self.assertTrue(s.alarm & k.AL_BAG_END)
+        self.assertEqual(s.course_ng, 7 * 9000)        # 7 days at 9 mcg/day, no more
+        self.assertEqual(load_bag(s, 28000, 24), k.OK)
+        ack_all(s)
+        self.assertEqual(k.start(s), k.OK)             # the step dose (premedication acknowledged)
+
+    def test_L2_4_restart_9_a_low_dose_bag_ends_when_the_7_days_end_and_premed_comes_again(self):
+        s = patient(k.IND_RR)
+        for _ in range(8):                             # past the step up: 28 mcg/day
+            if s.bag_loaded == 0:
+                self.assertEqual(start_bag(s, 9000 if s.step_run_min < 7 * MIN_PER_DAY else 28000), k.OK)
+            run(s, MIN_PER_DAY)
+        k.stop(s, k.STOP_CLINICIAN)
+        k.reaction(s, k.RX_CRS, 3)
+        self.assertEqual(k.resolved(s), k.OK)           # restart at 9 for 7 days (L2.4-restart-9)
+        k.remove_bag(s)
+        self.assertEqual(start_bag(s, 9000, 24), k.OK)
+        run(s, 5 * MIN_PER_DAY)                         # the day bag ran, then 4 days stopped
+        self.assertEqual(s.low_left_min, 6 * MIN_PER_DAY)   # the window counts infusion days
+        self.assertEqual(start_bag(s, 9000, 168), k.OK)     # 7 days at 9: only 6 are left
+        run(s, 6 * MIN_PER_DAY)
+        self.assertEqual((s.low_left_min, s.bag_loaded), (0, 0))    # ended with the window
+        self.assertTrue(s.alarm & k.AL_BAG_END)
+        self.assertEqual(load_bag(s, 28000, 24), k.OK)
+        k.ack(s, k.ACK_SUPERVISION)
+        self.assertEqual(k.start(s), k.E_STEP_PREMED)   # L2-premed: the escalation is a step dose
+        k.ack(s, k.ACK_PREMED)
+        self.assertEqual(k.start(s), k.OK)
+
+    def test_L2_4_neuro_3_after_a_stop_at_28_mcg_is_not_at_9_though_the_cap_is(self):
+        # CRS grade 3 at 28 mcg/day, resolved: the restart window makes 9 mcg/day the cap in
+        # force, but nothing ran at 9 yet; a grade 3 ICANS now began after a 28 mcg/day bag
+        s = patient()
+        self.assertEqual(start_bag(s, 28000, 48), k.OK)
+        run(s, 600)
+        k.reaction(s, k.RX_CRS, 3)
+        run(s, 60)
+        self.assertEqual(k.resolved(s), k.OK)
+        self.assertEqual(s.cap_ng_per_day, 9000)
+        self.assertEqual(k.reaction(s, k.RX_ICANS, 3), k.OK)
+        self.assertEqual((s.locked, s.rx_kind), (0, k.RX_ICANS))    # withheld, not discontinued
+        # and once a 9 mcg/day bag has run, a grade 3 event is at the low dose
+        run(s, 3 * MIN_PER_DAY)
+        self.assertEqual(k.resolved(s), k.OK)
+        k.remove_bag(s)
+        self.assertEqual(start_bag(s, 9000, 24), k.OK)
+        k.reaction(s, k.RX_NEURO, 3)
+        self.assertEqual(s.locked, 1)
+
     def test_L2_4_neuro_3_more_than_7_days_is_permanent(self):
         s = patient()
         self.assertEqual(start_bag(s, 28000), k.OK)

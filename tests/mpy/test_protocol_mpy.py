@@ -394,8 +394,8 @@ class TestBoard(unittest.TestCase):
         d = host.board.controller.status()
         for name in P.STATUS_FIELDS:
             self.assertTrue(name in d, name)
-        self.assertEqual(len(P.STATUS_FIELDS), 41)
-        self.assertEqual(len(host.call(P.CMD_STATUS)), 42)
+        self.assertEqual(len(P.STATUS_FIELDS), 42)
+        self.assertEqual(len(host.call(P.CMD_STATUS)), 43)
 
 
 if __name__ == "__main__":
