@@ -118,6 +118,8 @@ FREE_LONG_MIN = 80640               # 56 days (L2.2-cycle-84)
 STEP_WINDOW_MIN = 10080             # 7 days at the step dose (L2.2-step)
 RESTART_LOW_MIN = 10080             # 7 days at 9 mcg/day after a restart (L2.4-restart-9)
 REINIT_MIN = 240                    # 4 h (L2-reinit-4h)
+PREMED_WINDOW_MIN = 60              # L2-premed: a premedication counts if given within 1 hour before
+                                    # the start it authorises (a site may narrow it, never widen it)
 NEW_CYCLE_MIN = 10080               # more than 7 days starts a new cycle (L2.4-new-cycle)
 OVERDOSE_WAIT_MIN = 720             # 12 h (EXT-overdose-12h)
 NEURO3_MIN_WITHHOLD_MIN = 4320      # at least 3 days (L2.4-neuro-3)
@@ -172,6 +174,7 @@ class State:
         self.need_premed = 0        # [0, 1] premedication to acknowledge before the next start
         self.need_supervision = 0   # [0, 1] supervision to acknowledge before the next start
         self.premed_acked = 0       # [0, 1]
+        self.premed_ack_min = -1    # [-1, 1000000000] when it was acknowledged (L2-premed: within the hour)
         self.supervision_acked = 0  # [0, 1]
         # -- interruption (L2-reinit-4h, L2.4-resume-7d, L2.4-new-cycle) --
         self.int_start_min = -1     # [-1, 1000000000] start of the current interruption, -1 none
@@ -382,7 +385,7 @@ def _check_reaction_timers(s):
     if s.rx_kind == RX_NONE or s.locked == 1:
         return
     held_min = s.now_min - s.rx_start_min
-    if (s.rx_kind == RX_NEURO or s.rx_kind == RX_ICANS) and s.rx_grade == 3 and held_min > NEURO3_MAX_RESOLVE_MIN:
+    if _neuro(s.rx_kind) and s.rx_grade == 3 and held_min > NEURO3_MAX_RESOLVE_MIN:
         _lock(s, s.rx_kind)                                 # L2.4-neuro-3
     elif s.rx_kind == RX_OTHER and s.rx_grade >= 3 and held_min > OTHER3_MAX_RESOLVE_MIN:
         _lock(s, RX_OTHER)                                  # L2.4-other-3
@@ -596,7 +599,8 @@ def start(s):
         return E_CYCLE_END                                  # L2-cycle-42: the 28th day is spent
     _update_interruption(s)
     _refresh_cap(s)
-    if (s.need_premed == 1 and s.premed_acked == 0) or (s.need_supervision == 1 and s.supervision_acked == 0):
+    premed_ok = s.premed_acked == 1 and s.now_min - s.premed_ack_min <= PREMED_WINDOW_MIN   # L2-premed
+    if (s.need_premed == 1 and not premed_ok) or (s.need_supervision == 1 and s.supervision_acked == 0):
         return E_REINIT                                     # L2-reinit-4h, L2-premed
     if s.bag_ng_per_day > s.cap_ng_per_day:
         return E_DOSE_CAP                                   # L2.2-step, L2.4-restart-9
@@ -605,7 +609,7 @@ def start(s):
     if s.bag_ul + (s.acc_ul + s.bag_ul_per_h) // MIN_PER_H > s.bag_volume_ul:
         return E_NO_BAG                                     # EXT-rates: the bag holds no more minute
     if s.indication == IND_RR and s.step_premed_done == 0 and s.bag_ng_per_day > s.cap_low_ng_per_day:
-        if s.premed_acked == 0:
+        if not premed_ok:
             return E_STEP_PREMED                            # L2-premed before the step dose
         s.step_premed_done = 1
     s.mode = MODE_RUNNING
@@ -641,6 +645,7 @@ def ack(s, what):
         return E_STATE
     if what == ACK_PREMED:
         s.premed_acked = 1
+        s.premed_ack_min = s.now_min                        # L2-premed: counts for the next hour
     elif what == ACK_SUPERVISION:
         s.supervision_acked = 1
     else:
@@ -663,10 +668,16 @@ def ack_alarm(s, bits):
     return OK
 
 
+def _neuro(kind):
+    """A neurologic toxicity of Table 4: a neurologic event, ICANS, or a seizure (L2.4-seizure:
+    Table 4 lists seizures under neurological toxicity; their grade applies L2.4-neuro-3/-4)."""
+    return kind == RX_NEURO or kind == RX_ICANS or kind == RX_SEIZURE
+
+
 def _rx_rank(kind, grade):
     """How strict a withheld reaction's Table 4 time rules are: a later, milder entry must not
     replace them (L2.4-neuro-3: 3 to 7 days; L2.4-other-3: at most 14 days)."""
-    if (kind == RX_NEURO or kind == RX_ICANS) and grade == 3:
+    if _neuro(kind) and grade == 3:
         return 2                                            # L2.4-neuro-3
     if kind == RX_OTHER and grade >= 3:
         return 1                                            # L2.4-other-3
@@ -683,18 +694,18 @@ def reaction(s, kind, grade):
     if s.run_ng_per_day > 0 and s.run_ng_per_day <= s.cap_low_ng_per_day:
         at_low = 1                                          # L2.4-neuro-3: the dose running when it began
     if kind == RX_SEIZURE:
-        s.seizures = min(s.seizures + 1, 2)
+        s.seizures = min(s.seizures + 1, 2)                 # L2.4-seizure: counted, whatever its grade
         if s.seizures > 1:
-            _lock(s, RX_SEIZURE)                            # L2.4-seizure
+            _lock(s, RX_SEIZURE)                            # L2.4-seizure: more than one
             return OK
-    elif grade == 4 and kind != RX_OTHER:
-        _lock(s, kind)                                      # L2.4-crs-4, L2.4-neuro-4
+    if grade == 4 and kind != RX_OTHER:
+        _lock(s, kind)                                      # L2.4-crs-4, L2.4-neuro-4 (seizures too)
         return OK
-    elif (kind == RX_NEURO or kind == RX_ICANS) and grade == 3 and at_low == 1:
+    if _neuro(kind) and grade == 3 and at_low == 1:
         _lock(s, kind)                                      # L2.4-neuro-3: at 9 mcg/day
         return OK
-    elif grade < 3 and not (kind == RX_ICANS and grade == 2):
-        return OK                                           # recorded by the log only
+    if grade < 3 and not (kind == RX_ICANS and grade == 2):
+        return OK                                           # recorded by the log only (Table 4)
     _stop_motor(s, STOP_REACTION)
     if kind == RX_OTHER and grade == 4:
         s.decision_pending = 1                              # L2.4-other-4: the pump asks
@@ -725,7 +736,7 @@ def resolved(s):
     if s.rx_kind == RX_NONE or s.decision_pending == 1 or s.locked == 1:
         return E_STATE
     held_min = s.now_min - s.rx_start_min
-    if (s.rx_kind == RX_NEURO or s.rx_kind == RX_ICANS) and s.rx_grade == 3:
+    if _neuro(s.rx_kind) and s.rx_grade == 3:
         if held_min < NEURO3_MIN_WITHHOLD_MIN:
             return E_WITHHOLD                               # L2.4-neuro-3: at least 3 days
         if held_min > NEURO3_MAX_RESOLVE_MIN:
@@ -894,6 +905,7 @@ def invariant(s):
         and MIN_PER_DAY * s.bag_ng + s.acc_ng <= CAP_FULL_NG_PER_DAY * s.bag_run_min
         and s.int_start_min <= s.now_min
         and (s.reinit_needed == 0 or (s.need_premed == 1 and s.need_supervision == 1))
+        and (s.premed_acked == 0 or (s.premed_ack_min >= 0 and s.premed_ack_min <= s.now_min))
         and (not (s.mode == MODE_STOPPED and s.int_start_min >= 0 and s.phase == PHASE_INFUSION
                   and s.cycle_run_min > 0) or s.now_min - s.int_start_min <= NEW_CYCLE_MIN)
         # -- clock (L2-reinit-4h): an open interruption of 4 h or more, or of unknown length,

@@ -39,6 +39,7 @@ CAP_STEP = 9000                      # L2.2-step, L2.4-restart-9: 9 mcg/day
 WEIGHT_FIXED_G = 45000               # L2-weight-45
 WEIGHT_PRESERVATIVE_MIN_G = 5400     # L2.5-min-weight
 REINIT_MIN = 240                     # L2-reinit-4h
+PREMED_WINDOW_MIN = 60               # L2-premed: "within 1 hour prior" / "1 hour prior"
 OVERDOSE_WAIT_MIN = 720              # EXT-overdose-12h
 CYCLE_INFUSION_MIN = 40320           # L2-cycle-42: 28 days
 FREE_SHORT_MIN = 20160               # L2-cycle-42: 14 days
@@ -276,7 +277,7 @@ def _by_duration(d: Any, table: dict[int, int]) -> Any:
 def _rx_rank(s: S) -> Any:
     """How strict the withheld reaction's rules are: 2 grade-3 neurologic (min 3 days, max 7
     days), 1 other grade >= 3 (max 14 days), 0 none."""
-    neuro3 = L.And(L.In(s.rx_kind, (RX_NEURO, RX_ICANS)), s.rx_grade == 3)
+    neuro3 = L.And(L.In(s.rx_kind, (RX_NEURO, RX_ICANS, RX_SEIZURE)), s.rx_grade == 3)
     other3 = L.And(s.rx_kind == RX_OTHER, s.rx_grade >= 3)
     return L.If(neuro3, 2, L.If(other3, 1, 0))
 
@@ -371,7 +372,8 @@ PROPERTIES: list[Property] = [
     _p("reinit",
        "Only `start` starts the motor. No transition from stopped to running while an interruption of 4 h or more "
        "(now_min - int_start_min >= 240) or of unknown length is open, unless premedication and supervision were "
-       "acknowledged; no step dose in R/R without premedication; an unknown outage or a fault leaves the "
+       "acknowledged, the premedication within the hour before the start; no step dose in R/R without "
+       "premedication; an unknown outage or a fault leaves the "
        "interruption open and of unknown length.",
        ["L2-reinit-4h", "L2-premed"],
        step=[
@@ -381,12 +383,17 @@ PROPERTIES: list[Property] = [
             lambda pre, post, st: L.Implies(
                 L.And(pre.mode == STOPPED, post.mode == RUNNING, pre.int_start_min >= 0,
                       L.Or(pre.now_min - pre.int_start_min >= REINIT_MIN, pre.int_unknown == 1)),
-                L.And(pre.premed_acked == 1, pre.supervision_acked == 1))),
+                L.And(pre.premed_acked == 1, pre.now_min - pre.premed_ack_min <= PREMED_WINDOW_MIN,
+                      pre.supervision_acked == 1))),
            ("start of an R/R bag above the step cap before the step premedication -> premed acknowledged",
             lambda pre, post, st: L.Implies(
                 L.And(started(pre, post), pre.indication == RR, pre.step_premed_done == 0,
                       pre.bag_ng_per_day > pre.cap_low_ng_per_day),
-                pre.premed_acked == 1)),
+                L.And(pre.premed_acked == 1, pre.now_min - pre.premed_ack_min <= PREMED_WINDOW_MIN))),
+           ("a start that needs premedication counts it only if acknowledged within the hour before",
+            lambda pre, post, st: L.Implies(L.And(started(pre, post), pre.need_premed == 1),
+                                            L.And(pre.premed_acked == 1,
+                                                  pre.now_min - pre.premed_ack_min <= PREMED_WINDOW_MIN))),
            ("every stop of the motor opens an interruption (int_start_min >= 0), unless the cycle's 28 days ended",
             lambda pre, post, st: L.Implies(L.And(running(pre), L.Not(running(post))),
                                             L.Or(post.int_start_min >= 0, post.phase == FREE))),
@@ -613,15 +620,15 @@ PROPERTIES: list[Property] = [
            ("grade 4 CRS -> locked",
             lambda pre, post, st: L.Implies(L.And(accepted(st, "reaction"), st.arg("reaction", "kind") == RX_CRS,
                                                   st.arg("reaction", "grade") == 4), post.locked == 1)),
-           ("grade 4 neurologic or ICANS -> locked",
-            lambda pre, post, st: L.Implies(L.And(accepted(st, "reaction"), L.In(st.arg("reaction", "kind"), (RX_NEURO, RX_ICANS)),
+           ("grade 4 neurologic, ICANS or seizure -> locked",
+            lambda pre, post, st: L.Implies(L.And(accepted(st, "reaction"), L.In(st.arg("reaction", "kind"), (RX_NEURO, RX_ICANS, RX_SEIZURE)),
                                                   st.arg("reaction", "grade") == 4), post.locked == 1)),
            ("second seizure -> locked",
             lambda pre, post, st: L.Implies(L.And(accepted(st, "reaction"), st.arg("reaction", "kind") == RX_SEIZURE,
                                                   pre.seizures >= 1), post.locked == 1)),
-           ("grade 3 neurologic/ICANS that began at the low dose (the bag running, or last running, at most "
+           ("grade 3 neurologic/ICANS/seizure that began at the low dose (the bag running, or last running, at most "
             "the low cap) -> locked",
-            lambda pre, post, st: L.Implies(L.And(accepted(st, "reaction"), L.In(st.arg("reaction", "kind"), (RX_NEURO, RX_ICANS)),
+            lambda pre, post, st: L.Implies(L.And(accepted(st, "reaction"), L.In(st.arg("reaction", "kind"), (RX_NEURO, RX_ICANS, RX_SEIZURE)),
                                                   st.arg("reaction", "grade") == 3, pre.run_ng_per_day > 0,
                                                   pre.run_ng_per_day <= pre.cap_low_ng_per_day), post.locked == 1)),
            ("the dose a reaction begins at is the bag's rate: a start sets it, nothing else changes it but a new patient",
@@ -640,7 +647,7 @@ PROPERTIES: list[Property] = [
                                             post.locked == 1)),
            ("grade 3 neurologic released -> withheld 3 to 7 days",
             lambda pre, post, st: L.Implies(
-                L.And(L.In(pre.rx_kind, (RX_NEURO, RX_ICANS)), pre.rx_grade == 3, post.rx_kind == RX_NONE),
+                L.And(L.In(pre.rx_kind, (RX_NEURO, RX_ICANS, RX_SEIZURE)), pre.rx_grade == 3, post.rx_kind == RX_NONE),
                 L.And(pre.now_min - pre.rx_start_min >= NEURO3_MIN_WITHHOLD_MIN,
                       pre.now_min - pre.rx_start_min <= NEURO3_MAX_RESOLVE_MIN))),
            ("other grade >= 3 released -> within 14 days",
@@ -649,7 +656,7 @@ PROPERTIES: list[Property] = [
                 pre.now_min - pre.rx_start_min <= OTHER3_MAX_RESOLVE_MIN)),
            ("a minute tick with a grade 3 neurologic event withheld more than 7 days -> locked",
             lambda pre, post, st: L.Implies(
-                L.And(st.is_("tick"), L.In(pre.rx_kind, (RX_NEURO, RX_ICANS)), pre.rx_grade == 3,
+                L.And(st.is_("tick"), L.In(pre.rx_kind, (RX_NEURO, RX_ICANS, RX_SEIZURE)), pre.rx_grade == 3,
                       post.now_min - pre.rx_start_min > NEURO3_MAX_RESOLVE_MIN),
                 post.locked == 1)),
            ("an open grade-3 rule is not weakened by a later reaction entry (rank kept, clock not restarted)",

@@ -148,10 +148,48 @@ class TestReactions(unittest.TestCase):
         self.assertEqual(start_bag(s, 28000), k.OK)
         k.reaction(s, k.RX_SEIZURE, 3)
         self.assertEqual(s.locked, 0)
-        run(s, 60)
+        run(s, 3 * MIN_PER_DAY)                        # grade 3: withheld at least 3 days (L2.4-neuro-3)
         self.assertEqual(k.resolved(s), k.OK)
         k.reaction(s, k.RX_SEIZURE, 2)
         self.assertEqual(s.locked, 1)
+
+    def test_L2_4_seizure_first_of_grade_2_is_counted_and_therapy_goes_on(self):
+        s = patient()
+        self.assertEqual(start_bag(s, 28000), k.OK)
+        self.assertEqual(k.reaction(s, k.RX_SEIZURE, 2), k.OK)
+        self.assertEqual((s.seizures, s.mode, s.rx_kind, s.locked), (1, k.MODE_RUNNING, k.RX_NONE, 0))
+        self.assertEqual(k.reaction(s, k.RX_SEIZURE, 1), k.OK)     # more than one: permanent
+        self.assertEqual((s.locked, s.lock_reason), (1, k.RX_SEIZURE))
+
+    def test_L2_4_seizure_of_grade_3_is_withheld_like_a_grade_3_neurologic_event(self):
+        s = patient()
+        self.assertEqual(start_bag(s, 28000), k.OK)
+        k.reaction(s, k.RX_SEIZURE, 3)
+        self.assertEqual((s.mode, s.rx_kind, s.rx_grade), (k.MODE_STOPPED, k.RX_SEIZURE, 3))
+        run(s, 3 * MIN_PER_DAY - 1)
+        self.assertEqual(k.resolved(s), k.E_WITHHOLD)  # at least 3 days (L2.4-neuro-3)
+        run(s, 1)
+        self.assertEqual(k.resolved(s), k.OK)
+        self.assertEqual(s.low_left_min, 7 * MIN_PER_DAY)   # restart at 9 mcg/day (L2.4-restart-9)
+
+    def test_L2_4_seizure_of_grade_3_unresolved_past_7_days_is_permanent(self):
+        s = patient()
+        self.assertEqual(start_bag(s, 28000), k.OK)
+        k.reaction(s, k.RX_SEIZURE, 3)
+        run(s, 7 * MIN_PER_DAY)
+        self.assertEqual(s.locked, 0)
+        run(s, 1)
+        self.assertEqual((s.locked, s.lock_reason), (1, k.RX_SEIZURE))
+
+    def test_L2_4_seizure_of_grade_3_at_9_mcg_and_of_grade_4_are_permanent(self):
+        s = patient(k.IND_RR)
+        self.assertEqual(start_bag(s, 9000), k.OK)
+        k.reaction(s, k.RX_SEIZURE, 3)                 # began at 9 mcg/day (L2.4-neuro-3)
+        self.assertEqual(s.locked, 1)
+        s = patient()
+        self.assertEqual(start_bag(s, 28000), k.OK)
+        k.reaction(s, k.RX_SEIZURE, 4)                 # L2.4-neuro-4
+        self.assertEqual((s.locked, s.lock_reason), (1, k.RX_SEIZURE))
 
     def test_L2_4_neuro_3_withhold_at_least_3_days(self):
         s = patient()

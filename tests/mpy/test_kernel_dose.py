@@ -72,6 +72,33 @@ class TestStep(unittest.TestCase):
         run(s, MIN_PER_DAY)
         self.assertEqual(s.course_ng, 7 * 9000 + 28000)
 
+    def test_L2_premed_counts_only_within_the_hour_before_the_start(self):
+        s = patient()
+        self.assertEqual(load_bag(s, 28000), k.OK)
+        k.ack(s, k.ACK_SUPERVISION)
+        k.ack(s, k.ACK_PREMED)
+        run(s, 61)                                     # 61 min: no longer "within 1 hour prior"
+        before = dict(s.__dict__)
+        self.assertEqual(k.start(s), k.E_REINIT)
+        self.assertEqual(dict(s.__dict__), before)
+        k.ack(s, k.ACK_PREMED)
+        run(s, 60)                                     # exactly 1 hour: still counts
+        self.assertEqual(k.start(s), k.OK)
+        self.assertEqual(s.premed_acked, 0)            # used up by the start it authorised
+
+    def test_L2_premed_before_the_step_dose_counts_only_within_the_hour(self):
+        s = patient(k.IND_RR)
+        for _ in range(7):
+            if s.bag_loaded == 0:
+                self.assertEqual(start_bag(s, 9000), k.OK)
+            run(s, MIN_PER_DAY)
+        self.assertEqual(load_bag(s, 28000), k.OK)
+        k.ack(s, k.ACK_PREMED)
+        run(s, 90)
+        self.assertEqual(k.start(s), k.E_STEP_PREMED)  # given 90 min ago: again, please
+        k.ack(s, k.ACK_PREMED)
+        self.assertEqual(k.start(s), k.OK)
+
     def test_L2_2_step_mrd_has_no_step(self):
         s = patient(k.IND_MRD)
         self.assertEqual(start_bag(s, 28000), k.OK)
