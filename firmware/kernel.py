@@ -207,6 +207,7 @@ class State:
         self.bag_seq = 0            # [0, 1000000000] bags accepted so far
         self.bag_id = 0             # [0, 1000000000] identity of the loaded bag (pharmacy label), 0 none
         self.bag_in_window = 0      # [0, 1] hung while the low dose was in force (L2.2-step, L2.4-restart-9)
+        self.booked_min = -1        # [-1, 1000000000] kernel minute of this bag's last booked minute
         self.last_bag_id = 0        # [0, 1000000000] highest identity hung for this patient
         # -- delivery accounting: remainders of the per-minute quanta --
         self.acc_ng = 0             # [0, 1439] ng/1440 not yet delivered
@@ -260,6 +261,7 @@ def _unload_bag(s):
     s.bag_loaded = 0
     s.bag_id = 0
     s.bag_in_window = 0
+    s.booked_min = -1
     s.bag_ng_per_day = 0
     s.bag_ul_per_h = 0
     s.bag_duration_min = 0
@@ -289,6 +291,7 @@ def _begin_cycle(s, number):
     s.cycle = number
     s.phase = PHASE_INFUSION
     s.cycle_run_min = 0
+    s.booked_min = -1                                       # a new cycle resumes no minute of the old
     s.cycle_ng = 0
     s.free_min = 0
     s.free_len_min = FREE_SHORT_MIN                         # L2-cycle-42
@@ -331,7 +334,7 @@ def _deliver_minute(s):
     """
     acc = s.acc_ng + s.bag_ng_per_day
     dose_ng = acc // MIN_PER_DAY
-    if s.day_ng + dose_ng > s.cap_ng_per_day:               # L2-dose-28: last-line guard
+    if s.day_ng + dose_ng > s.day_cap_ng:                   # L2-dose-28: last-line guard, the window's cap
         _stop_motor(s, STOP_CAP)
         s.alarm = s.alarm | AL_CAP
         return
@@ -345,6 +348,7 @@ def _deliver_minute(s):
     s.acc_ng = acc - dose_ng * MIN_PER_DAY
     s.acc_ul = vol - vol_ul * MIN_PER_H
     s.day_ng = s.day_ng + dose_ng
+    s.booked_min = s.now_min
     s.bag_ng = s.bag_ng + dose_ng
     s.bag_ul = s.bag_ul + vol_ul
     s.cycle_ng = min(s.cycle_ng + dose_ng, COUNTER_MAX)
@@ -604,9 +608,10 @@ def start(s):
         return E_REINIT                                     # L2-reinit-4h, L2-premed
     if s.bag_ng_per_day > s.cap_ng_per_day:
         return E_DOSE_CAP                                   # L2.2-step, L2.4-restart-9
-    if s.day_ng + _quantum_ng(s) > s.cap_ng_per_day:
+    resume = s.booked_min == s.now_min                      # this minute is booked already, cut short
+    if not resume and s.day_ng + _quantum_ng(s) > s.day_cap_ng:
         return E_DOSE_CAP                                   # L2-dose-28: the 24 h guard, known at START
-    if s.bag_ul + (s.acc_ul + s.bag_ul_per_h) // MIN_PER_H > s.bag_volume_ul:
+    if not resume and s.bag_ul + (s.acc_ul + s.bag_ul_per_h) // MIN_PER_H > s.bag_volume_ul:
         return E_NO_BAG                                     # EXT-rates: the bag holds no more minute
     if s.indication == IND_RR and s.step_premed_done == 0 and s.bag_ng_per_day > s.cap_low_ng_per_day:
         if not premed_ok:
@@ -614,8 +619,9 @@ def start(s):
         s.step_premed_done = 1
     s.mode = MODE_RUNNING
     s.run_ng_per_day = s.bag_ng_per_day                     # L2.4-neuro-3: the dose now running
-    _deliver_minute(s)                                      # the first minute, booked before it runs
-    _refresh_cap(s)
+    if not resume:
+        _deliver_minute(s)                                  # the first minute, booked before it runs
+        _refresh_cap(s)
     s.motor_ul_per_h = s.bag_ul_per_h                       # L2-constant-rate
     s.int_start_min = -1
     s.int_reason = 0
@@ -906,6 +912,12 @@ def invariant(s):
         and s.int_start_min <= s.now_min
         and (s.reinit_needed == 0 or (s.need_premed == 1 and s.need_supervision == 1))
         and (s.premed_acked == 0 or (s.premed_ack_min >= 0 and s.premed_ack_min <= s.now_min))
+        and s.booked_min <= s.now_min
+        and (s.booked_min != s.now_min or (s.bag_run_min > 0 and s.cycle_run_min > 0))
+        and (s.mode != MODE_STOPPED or s.int_start_min < 0 or s.booked_min != s.now_min
+             or s.int_start_min == s.now_min)
+        and (s.bag_loaded == 1 or s.booked_min == -1)
+        and (s.mode != MODE_RUNNING or s.booked_min >= 0)
         and (not (s.mode == MODE_STOPPED and s.int_start_min >= 0 and s.phase == PHASE_INFUSION
                   and s.cycle_run_min > 0) or s.now_min - s.int_start_min <= NEW_CYCLE_MIN)
         # -- clock (L2-reinit-4h): an open interruption of 4 h or more, or of unknown length,

@@ -127,6 +127,7 @@ class Controller:
             self.persist = True     # the operator has seen the corrupt record; start a new one
         before = self._snapshot()
         was_running = self.s.mode == kernel.MODE_RUNNING
+        booked = self.s.booked_min
         _copy_state(self.s, self._undo)
         mark = self._ev_n
         status = fn(self.s, *args)  # type: ignore[operator]
@@ -142,10 +143,11 @@ class Controller:
             self._apply()
             return kernel.E_FAULT
         self._apply(saved=True)
-        if cid == CMD_START and status == kernel.OK and not was_running:
+        if cid == CMD_START and status == kernel.OK and not was_running and self.s.booked_min != booked:
             # START booked its first minute (kernel.start): the minute grid restarts here, so
             # each booked minute is a minute the motor runs; the stopped part of the minute
-            # before START is carried and counted again at the next stop
+            # before START is carried and counted again at the next stop. (A START within a
+            # minute already booked resumes it: the grid stays.)
             now = self.clock.ms()
             gap_ms = self.clock.diff(now, self.last_ms)
             self.carry_ms = self.pending_ms + (gap_ms if 0 <= gap_ms <= MAX_GAP_MS else 0)

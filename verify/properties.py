@@ -414,8 +414,11 @@ PROPERTIES: list[Property] = [
        "the motor with the cap alarm because the window's total plus the quantum would exceed the cap in force.",
        ["L2.5-errors", "L2-constant-rate"],
        step=[
-           ("accepted start -> the first minute is booked",
-            lambda pre, post, st: L.Implies(accepted(st, "start"), L.And(running(post), delivered(pre, post, st)))),
+           ("accepted start -> the first minute is booked, or the minute already booked in this kernel minute "
+            "(cut short by a stop) goes on",
+            lambda pre, post, st: L.Implies(accepted(st, "start"), L.And(running(post), L.Or(
+                delivered(pre, post, st),
+                L.And(pre.booked_min == pre.now_min, post.course_ng == pre.course_ng))))),
            ("running tick -> minute delivered, or the booked minutes ended (motor stopped), or stopped by the "
             "24 h guard with AL_CAP",
             lambda pre, post, st: L.Implies(L.And(st.is_("tick"), running(pre)), L.Or(
@@ -423,7 +426,7 @@ PROPERTIES: list[Property] = [
                 L.And(minutes_spent(pre), L.Not(running(post))),
                 L.And(L.Not(running(post)), L.bit(post.alarm, AL_CAP),
                       L.If(pre.day_min + 1 >= MIN_PER_DAY, 0, pre.day_ng)
-                      + L.div(pre.acc_ng + pre.bag_ng_per_day, MIN_PER_DAY) > post.cap_ng_per_day)))),
+                      + L.div(pre.acc_ng + pre.bag_ng_per_day, MIN_PER_DAY) > post.day_cap_ng)))),
            ("delivered minute -> course_ng grows by the quantum (unless saturated)",
             lambda pre, post, st: L.Implies(L.And(delivered(pre, post, st), post.course_ng < COUNTER_MAX),
                                             post.course_ng - pre.course_ng
@@ -583,7 +586,9 @@ PROPERTIES: list[Property] = [
             "booked one",
             lambda pre, post, st: L.Implies(
                 L.And(interruption_open(pre), post.mode == RUNNING, pre.now_min - pre.int_start_min <= NEW_CYCLE_MIN),
-                L.And(post.cycle == pre.cycle, post.cycle_run_min == pre.cycle_run_min + 1))),
+                L.And(post.cycle == pre.cycle, L.Or(post.cycle_run_min == pre.cycle_run_min + 1,
+                                                    L.And(pre.booked_min == pre.now_min,
+                                                          post.cycle_run_min == pre.cycle_run_min))))),
            ("restart after an interruption of more than 7 days -> a new cycle from day 0 (its first minute booked)",
             lambda pre, post, st: L.Implies(
                 L.And(interruption_open(pre), post.mode == RUNNING, pre.now_min - pre.int_start_min > NEW_CYCLE_MIN),

@@ -173,13 +173,15 @@ def v1_record(fields, values, seq=7):
 
 
 def v2_record(fields, values, seq=7):
-    """A record slot in this firmware's format (version 2) for a given field layout."""
+    """A record slot in this firmware's format (version 2) for a given field layout; fields not
+    in `values` take their start-up value (State())."""
+    start = k.State()
     body = bytearray(b"BJ")
     body.append(2)
     body.append(len(fields))
     body.extend(struct.pack("<II", seq, journal.layout_of(fields)))
     for name in fields:
-        body.extend(struct.pack("<i", values.get(name, 0)))
+        body.extend(struct.pack("<i", values.get(name, getattr(start, name, 0))))
     body.extend(struct.pack("<I", crc32(bytes(body)) & 0xFFFFFFFF))
     return bytes(body)
 

@@ -224,15 +224,46 @@ class TestBooking(unittest.TestCase):
         self.assertEqual(s.day_ng, s.course_ng)
 
     def test_L2_dose_28_start_refused_when_its_first_minute_would_pass_the_24h_guard(self):
+        # the guard is a last line (at most one minute is booked per kernel minute, so a bag
+        # within the cap never reaches it): shown on a window filled by hand
         s = patient()
         self.assertEqual(start_bag(s, 28000, 48), k.OK)
-        run(s, 1439)                                   # 1440 minutes booked: the window is full
+        run(s, 600)
         self.assertEqual(k.stop(s, k.STOP_CLINICIAN), k.OK)
+        run(s, 1)                                      # a new kernel minute: START would book one
+        s.day_ng = s.day_cap_ng
         before = dict(s.__dict__)
         self.assertEqual(k.start(s), k.E_DOSE_CAP)     # known at START: no OK followed by a guard stop
         self.assertEqual(dict(s.__dict__), before)
-        run(s, 1)                                      # a new 24 h window
-        self.assertEqual(k.start(s), k.OK)
+
+    def test_L2_dose_28_a_pause_within_a_minute_resumes_it_and_the_bag_gives_its_dose_exactly(self):
+        s = patient()
+        self.assertEqual(start_bag(s, 28000, 24), k.OK)
+        run(s, 600)
+        booked = s.course_ng
+        self.assertEqual(k.stop(s, k.STOP_CLINICIAN), k.OK)
+        self.assertEqual(k.start(s), k.OK)             # the same kernel minute: the booked minute goes on
+        self.assertEqual(s.course_ng, booked)
+        run(s, MIN_PER_DAY - 600)
+        self.assertEqual((s.bag_loaded, s.course_ng), (0, 28000))    # the bag, exactly; no guard stop
+        self.assertFalse(s.alarm & k.AL_CAP)
+
+    def test_L2_4_restart_9_in_the_same_24h_window_as_28_is_never_stopped_by_the_guard(self):
+        # the guard bounds the window by the highest cap in force in it (28 mcg/day): drug given
+        # at 28 earlier in the window never stops a restart at 9 (L2.5-errors: no cut-off)
+        s = patient()
+        self.assertEqual(start_bag(s, 28000, 24), k.OK)
+        run(s, 600)
+        k.reaction(s, k.RX_CRS, 3)
+        self.assertEqual(k.resolved(s), k.OK)
+        k.remove_bag(s)
+        self.assertEqual(s.cap_ng_per_day, 9000)
+        self.assertTrue(s.day_ng > 9000)
+        self.assertEqual(start_bag(s, 9000, 24), k.OK)
+        run(s, MIN_PER_DAY)
+        self.assertEqual(s.mode, k.MODE_STOPPED)        # the day bag ran to its end...
+        self.assertTrue(s.alarm & k.AL_BAG_END)
+        self.assertFalse(s.alarm & k.AL_CAP)            # ...never cut by the guard
 
     def test_L2_dose_28_a_known_outage_is_time_of_the_24h_window(self):
         s = patient()
