@@ -225,17 +225,14 @@ class Controller:
     # ---------------------------------------------------------------- internals
     def _apply(self, saved=False):
         """Write-ahead: persist the state (unless `saved`: the caller just wrote it), then log
-        its events, then drive the motor. Returns True if the state was on the device at the
-        first try (or nothing is persisted: a corrupt or incompatible record is kept
-        untouched). A failed write stops the motor and latches the fault; the faulted state and
-        the events wait in RAM, and poll() writes them once storage works."""
+        its events, then drive the motor (a corrupt or incompatible record is kept untouched:
+        nothing is written). A failed write stops the motor and latches the fault; the faulted
+        state and the events wait in RAM, and poll() writes them once storage works."""
         s = self.s
-        durable = True
         recorded = True
         if self.persist and not saved:
-            durable = self.journal.save(s)
-            recorded = durable
-            if not durable:
+            recorded = self.journal.save(s)
+            if not recorded:
                 if s.fault == 0 or s.mode == kernel.MODE_RUNNING:
                     kernel.fault(s)
                     self._event(journal.EV_FAULT, FAULT_RECORD, 0)
@@ -252,7 +249,6 @@ class Controller:
         if s.mode != kernel.MODE_RUNNING and self.carry_ms:
             self.pending_ms += self.carry_ms    # the stopped part of START's minute counts again
             self.carry_ms = 0
-        return durable
 
     def _snapshot(self):
         s = self.s

@@ -26,7 +26,7 @@ from decimal import Decimal
 
 import pytest
 from hypothesis import settings, strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 from hypo import examples
 
 from blinpump.firmware import journal, kernel as k, pump, simhal

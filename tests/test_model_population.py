@@ -2,7 +2,6 @@
 (L2-premed), the age range of the indications (L1.1-L1.3), and no rounding across a line."""
 from __future__ import annotations
 
-import json
 import math
 import subprocess
 from decimal import Decimal

@@ -188,12 +188,11 @@ class SharedEraseBlock(simhal.MemStorage):
 class MotorFirst(pump.Controller):
     """Drives the motor, then writes the record (not write-ahead)."""
 
-    def _apply(self, saved: bool = False) -> bool:
+    def _apply(self, saved: bool = False) -> None:
         self.motor.set_rate(self.s.motor_ul_per_h)
         if self.persist and not saved:
             self.journal.save(self.s)
         self._flush_events()
-        return True
 
 
 class EventsFirst(pump.Controller):
