@@ -325,6 +325,10 @@ DOORS: tuple[Door, ...] = (
     # ---- flash
     Door("flash-no-port", ("flash",), 2, "--port"),
     Door("flash-port-empty", ("flash", "--port", "", "--dry-run"), 2, "--port"),
+    Door("flash-pump-keys-missing", ("flash", "--port", "{pty}", "--pump-keys", "{tmp}/missing.json"),
+         2, "--pump-keys"),
+    Door("keys-provision-pump-keys-missing", ("keys", "provision", "--port", "{pty}", "--keys", "{tmp}/keys.json",
+                                              "--pump-keys", "{tmp}/missing.json"), 2, "--pump-keys"),
 )
 
 
