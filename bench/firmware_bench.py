@@ -29,8 +29,8 @@ try:
 except ImportError:
     from firmware import kernel as k              # MicroPython: the .mpy files, as on a board
 s = k.State()
-assert k.setup(s, 1, k.IND_MRD, 70000, 0) == 0
-assert k.bag(s, 1, 1, 196000, 500000, 168, 1, 0, 0) == 0
+assert k.setup(s, 1, k.IND_MRD, 70000, 0, 0) == 0
+assert k.bag(s, 1, 1, 196000, 100800, 600, 168, 1, 0, 0) == 0
 k.ack(s, 1); k.ack(s, 2)
 assert k.start(s) == 0
 """
@@ -70,14 +70,14 @@ print("ALLOC_KERNEL", a1 - a0)
 assert s.mode == k.MODE_RUNNING, s.mode
 for run in range(%(runs)d):
     s2 = k.State()
-    k.setup(s2, 1, k.IND_MRD, 70000, 0); k.bag(s2, 1, 1, 196000, 500000, 168, 1, 0, 0)
+    k.setup(s2, 1, k.IND_MRD, 70000, 0, 0); k.bag(s2, 1, 1, 196000, 100800, 600, 168, 1, 0, 0)
     k.ack(s2, 1); k.ack(s2, 2); k.start(s2)
     t0 = time.ticks_us()
     for _ in r:
         tick(s2)
     print("TICK_US", time.ticks_diff(time.ticks_us(), t0) / n)
-c.command(pump.CMD_SETUP, [1, 1, 70000, 0])
-c.command(pump.CMD_BAG, [1, 1, 196000, 500000, 168, 1, 0, 0])
+c.command(pump.CMD_SETUP, [1, 1, 70000, 0, 0])
+c.command(pump.CMD_BAG, [1, 1, 196000, 100800, 600, 168, 1, 0, 0])
 c.command(pump.CMD_ACK, [1]); c.command(pump.CMD_ACK, [2]); c.command(pump.CMD_START, [])
 gc.collect()
 a0 = gc.mem_alloc()

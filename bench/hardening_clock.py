@@ -97,9 +97,10 @@ def episode(rng: random.Random, counts: dict[str, int], actions: int, faults_by:
         elif kind == "clear":
             r.clear_fault()
         elif kind == "reaction":
-            r.command(pump.CMD_REACTION, [rng.choice([k.RX_CRS, k.RX_ICANS, k.RX_OTHER]), rng.choice([2, 3])])
+            r.command(pump.CMD_REACTION, [rng.choice([k.RX_CRS, k.RX_ICANS, k.RX_OTHER]), rng.choice([2, 3]), k.SCALE_CTCAE])
         elif kind == "resolved":
-            r.command(pump.CMD_RESOLVED, [])
+            for rx in range(k.RX_CRS, k.RX_OTHER + 1):     # every open reaction
+                r.command(pump.CMD_RESOLVED, [rx])
         elif kind == "remove":
             r.command(pump.CMD_REMOVE_BAG, [])
         if faults_by is not None and r.clock_faults > faults_before:

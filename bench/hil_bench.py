@@ -52,8 +52,8 @@ def course_s(p: Pump, cycles: int | None) -> float:
 def wire_bytes() -> dict[str, dict[str, float]]:
     examples = {
         "START": (fw_pump.CMD_START, [], [k.OK]),
-        "SETUP": (fw_pump.CMD_SETUP, [4242, k.IND_RR, 70000, 0], [k.OK]),
-        "BAG": (fw_pump.CMD_BAG, [4242, 1, 196000, 240000, 168, 1, 0, 0], [k.OK]),
+        "SETUP": (fw_pump.CMD_SETUP, [4242, k.IND_RR, 70000, 0, 0], [k.OK]),
+        "BAG": (fw_pump.CMD_BAG, [4242, 1, 196000, 100800, 600, 168, 1, 0, 0], [k.OK]),
         "STATUS": (P.CMD_STATUS, [], [k.OK] + [0] * len(P.STATUS_FIELDS)),
         "ADVANCE": (SIM.CMD_ADVANCE, [10080], [k.OK, 10080, 20160]),
     }

@@ -27,16 +27,22 @@ STATUS = {
     k.E_FREE_INTERVAL: ("E_FREE_INTERVAL", "L2-cycle-42/L2.2-cycle-84", "treatment-free interval"),
     k.E_LOCKED: ("E_LOCKED", "L2.4-crs-4/L2.4-seizure/L2.4-neuro-3/L2.4-neuro-4/L2.4-other-3",
                  "permanently discontinued"),
-    k.E_WITHHOLD: ("E_WITHHOLD", "L2.4-neuro-3/L2.4-other-3", "withheld until the reaction resolves"),
+    k.E_WITHHOLD: ("E_WITHHOLD", "L2.4-neuro-3/L2.4-other-3/L2.4-icans-2/L2.4-restart-9",
+                   "withheld: a reaction is open, or a grade 3 neurologic event's 3 days have not passed"),
     k.E_OVERDOSE_12H: ("E_OVERDOSE_12H", "EXT-overdose-12h", "no restart within 12 h of an overdose"),
     k.E_NO_FLUSH: ("E_NO_FLUSH", "EXT-no-flush", "no flush, prime or bolus while a line may be connected"),
-    k.E_DECISION: ("E_DECISION", "L2.4-other-4", "clinician decision pending"),
+    k.E_DECISION: ("E_DECISION", "L2.4-other-4/L2.4-new-cycle",
+                   "clinician decision pending (DECIDE after another grade 4 reaction; CYCLE_DECISION after "
+                   "more than 7 days off not for a reaction)"),
     k.E_COURSE_DONE: ("E_COURSE_DONE", "L2.1-course/L2.2-course/L2.3-course", "course complete"),
     k.E_ARG: ("E_ARG", "L2.5-errors", "an argument is outside its range"),
     k.E_CYCLE_END: ("E_CYCLE_END", "L2-cycle-42", "duration_h: the bag would run past infusion day 28 of the cycle"),
     k.E_FAULT: ("E_FAULT", "L2.5-errors", "record or clock fault: clear it first"),
     k.E_BAG_ID: ("E_BAG_ID", "L2.6-bag-24-48/L2.6-bag-72-96/L2.6-bag-7d/L2.5-errors",
                  "bag_id: that bag was hung already (identities increase per patient); its clocks cannot restart"),
+    k.E_RATE: ("E_RATE", "EXT-rates",
+               "rate_ul_per_h: not the site's rate for this duration, or rate x duration is more than the bag holds"),
+    k.E_SCALE: ("E_SCALE", "L2.4-grading", "scale: grades are CTCAE (1); ICANS may be graded ASTCT (2)"),
 }
 
 

@@ -8,6 +8,9 @@ Layout on the storage device (little-endian):
   security ring at AUTH_RING_OFFSET: AUTH_SLOTS records of the same format, with their own
      seq: refused requests (EV_AUTH) only, so that frames from the line, however many, can
      never overwrite a therapy event
+  archive at ARCHIVE_OFFSET: ARCHIVE_SLOTS state records (the slot format), one written at
+     each END_THERAPY before the kernel clears the patient: the last ended therapies stay
+     readable (ARCHIVE command), never erased by the next patient's set-up
 A write only ever touches the slot that does not hold the newest record, so a power cut
 at any byte leaves the old record or the new one: never a mixture, never nothing. A slot
 whose CRC fails is never trusted. CRC is CRC-32/ISO-HDLC (binascii.crc32, check value
@@ -40,7 +43,9 @@ EVENT_SLOTS = 256
 AUTH_SLOTS = 32
 RING_OFFSET = 2 * SLOT_BYTES
 AUTH_RING_OFFSET = RING_OFFSET + EVENT_BYTES * EVENT_SLOTS
-TOTAL_BYTES = AUTH_RING_OFFSET + EVENT_BYTES * AUTH_SLOTS
+ARCHIVE_SLOTS = 4
+ARCHIVE_OFFSET = AUTH_RING_OFFSET + EVENT_BYTES * AUTH_SLOTS
+TOTAL_BYTES = ARCHIVE_OFFSET + SLOT_BYTES * ARCHIVE_SLOTS
 
 LOAD_FRESH = 0          # blank device: no record yet
 LOAD_OK = 1             # a valid record was restored (migrated, if it had an older layout)
@@ -50,7 +55,19 @@ LOAD_INCOMPATIBLE = 3   # a valid record of a state layout this firmware does no
 # Every state layout this firmware reads: (field names in record order,) oldest first. A new
 # firmware that adds or removes kernel fields appends its layout here, keeping the old ones, so
 # a board updated in the middle of a therapy migrates its record by field name.
-LAYOUTS = (FIELDS,)
+# firmware 0.2.0: one reaction hold (rx_kind, rx_grade, rx_start_min, rx_at_low) instead of
+# one per kind, and bags that ran at volume / duration instead of their labelled rate
+LAYOUT_0_2 = (
+    "acc_ng", "acc_ul", "alarm", "bag_duration_min", "bag_id", "bag_in_window", "bag_loaded", "bag_ng",
+    "bag_ng_per_day", "bag_room_limit_min", "bag_room_min", "bag_run_min", "bag_seq", "bag_ul", "bag_ul_per_h",
+    "bag_volume_ul", "booked_min", "bsa_cm2", "cap_full_ng_per_day", "cap_low_ng_per_day", "cap_ng_per_day",
+    "course_ng", "course_ul", "cycle", "cycle_ng", "cycle_run_min", "day_cap_ng", "day_min", "day_ng",
+    "decision_pending", "fault", "free_len_min", "free_min", "indication", "int_reason", "int_start_min",
+    "int_unknown", "last_bag_id", "lock_reason", "locked", "low_left_min", "max_cycles", "mode",
+    "motor_ul_per_h", "need_premed", "need_supervision", "now_min", "overdose_min", "patient_id", "phase",
+    "premed_ack_min", "premed_acked", "reinit_needed", "run_ng_per_day", "rx_at_low", "rx_grade", "rx_kind",
+    "rx_start_min", "seizures", "step_premed_done", "step_run_min", "supervision_acked", "weight_g")
+LAYOUTS = (LAYOUT_0_2, FIELDS)
 V1_HEADER_BYTES = 8             # record version 1 (firmware 0.1.0): no layout word, slots packed
 V1_NFIELDS = 57                 # back to back; recognised, never migrated (LOAD_INCOMPATIBLE): its
 V1_RECORD_BYTES = V1_HEADER_BYTES + 4 * V1_NFIELDS + 4      # event ring sits where ours does not
@@ -77,6 +94,13 @@ EV_CORRUPT = 10     # a = which part
 EV_REINIT = 11      # a = interruption start
 EV_FAULT = 12       # a = fault kind (board-defined)
 EV_AUTH = 13        # a = reason (firmware/auth.py R_*), b = command id: a refused request (security ring)
+EV_THERAPY_END = 14 # a = patient id, b = course_ng: END_THERAPY, after the record was archived
+EV_REACTION = 15    # a = kind * 10 + grade, b = scale (kernel.SCALE_*): a reaction entered
+EV_DECISION = 16    # a = which (pump.DECISION_*), b = the answer
+EV_PATIENT = 17     # a = old weight_g, b = new weight_g (UPDATE_PATIENT)
+EV_PATIENT_BSA = 18 # a = old bsa_cm2, b = new bsa_cm2 (UPDATE_PATIENT; 0: fixed dose)
+EV_RESOLVED = 19    # a = kind, b = status (OK, or E_LOCKED: resolved too late)
+EV_BAG_REFUSED = 20 # a = bag id: a loaded bag taken off by a new weight or BSA (L2-dose-28)
 
 
 class Journal:
@@ -152,26 +176,62 @@ class Journal:
         for i in range(len(fields)):
             if fields[i] in FIELDS:     # a field this firmware no longer has is dropped
                 setattr(state, fields[i], struct.unpack_from("<i", best, HEADER_BYTES + 4 * i)[0])
+        if fields is LAYOUT_0_2:
+            _migrate_0_2(state, best)
         if fields is not FIELDS and not kernel.invariant(state):
             self.loaded_layout = -1     # a migration that does not make a state this kernel can run
             return LOAD_INCOMPATIBLE
         return LOAD_OK
 
-    def save(self, state):
-        """Write the state to the older slot. Returns True once it is on the device."""
+    def archive(self, state):
+        """Keep `state` readable in the archive (the next of ARCHIVE_SLOTS, oldest overwritten
+        first), before END_THERAPY clears it. True once it is on the device."""
+        n = self.archive_count()
+        self._fill(state, n + 1)
+        return self.storage.write(ARCHIVE_OFFSET + (n % ARCHIVE_SLOTS) * SLOT_BYTES, self._slot)
+
+    def archive_count(self):
+        """How many therapies were archived on this device (the newest archive's seq)."""
+        newest = 0
+        for i in range(ARCHIVE_SLOTS):
+            info = self._slot_info(bytearray(self.storage.read(ARCHIVE_OFFSET + i * SLOT_BYTES, SLOT_BYTES)))
+            if info is not None and info[0] > newest:
+                newest = info[0]
+        return newest
+
+    def archived(self, back, state):
+        """Load the archive `back` therapies ago (0: the newest) into `state`: True if it is
+        there and readable (a record of this layout, CRC intact)."""
+        n = self.archive_count()
+        if back < 0 or back >= ARCHIVE_SLOTS or back >= n:
+            return False
+        buf = bytearray(self.storage.read(ARCHIVE_OFFSET + ((n - 1 - back) % ARCHIVE_SLOTS) * SLOT_BYTES,
+                                          SLOT_BYTES))
+        info = self._slot_info(buf)
+        if info is None or info[0] != n - back or LAYOUTS[info[1]] is not FIELDS:
+            return False
+        for i in range(NFIELDS):
+            setattr(state, FIELDS[i], struct.unpack_from("<i", buf, HEADER_BYTES + 4 * i)[0])
+        return True
+
+    def _fill(self, state, seq):
         buf = self._slot            # RECORD_BYTES: the rest of the slot is never written
-        self.seq += 1
         buf[0] = MAGIC[0]
         buf[1] = MAGIC[1]
         buf[2] = VERSION
         buf[3] = NFIELDS
-        struct.pack_into("<I", buf, 4, self.seq)
+        struct.pack_into("<I", buf, 4, seq)
         struct.pack_into("<I", buf, 8, LAYOUT)
         for i in range(NFIELDS):
             struct.pack_into("<i", buf, HEADER_BYTES + 4 * i, getattr(state, FIELDS[i]))
         body = RECORD_BYTES - 4
         struct.pack_into("<I", buf, body, crc32(memoryview(buf)[:body]) & 0xFFFFFFFF)
-        ok = self.storage.write(self.next_slot * SLOT_BYTES, buf)
+
+    def save(self, state):
+        """Write the state to the older slot. Returns True once it is on the device."""
+        self.seq += 1
+        self._fill(state, self.seq)
+        ok = self.storage.write(self.next_slot * SLOT_BYTES, self._slot)
         if ok:
             self.next_slot = 1 - self.next_slot
         return ok
@@ -227,6 +287,31 @@ class Journal:
                 out.append((fields[0], fields[1], fields[2], fields[4], fields[5]))
         out.sort()
         return out
+
+
+def _migrate_0_2(state, buf):
+    """A 0.2.0 record: its one reaction hold becomes the hold of its kind, with its onset (the
+    clocks of Table 4 go on), and a loaded bag is taken off with the bag-expired alarm: it ran
+    at volume / duration, not at the rate on its label (EXT-rates), so it is ordered again."""
+    def old(name):
+        return struct.unpack_from("<i", buf, HEADER_BYTES + 4 * LAYOUT_0_2.index(name))[0]
+    kind, grade, onset = old("rx_kind"), old("rx_grade"), old("rx_start_min")
+    if kind == kernel.RX_CRS:
+        state.rx_crs = 3
+    elif kind == kernel.RX_ICANS:
+        state.rx_icans, state.rx_icans_onset_min, state.rx_icans_g3_min = grade, onset, onset
+    elif kind == kernel.RX_NEURO:
+        state.rx_neuro, state.rx_neuro_onset_min, state.rx_neuro_g3_min = 3, onset, onset
+    elif kind == kernel.RX_SEIZURE:
+        state.rx_seizure, state.rx_seizure_onset_min, state.rx_seizure_g3_min = 3, onset, onset
+    elif kind == kernel.RX_OTHER:
+        state.rx_other, state.rx_other_onset_min = grade, onset
+    if kind != kernel.RX_NONE and state.int_start_min >= 0:
+        state.int_rx = 1
+    if state.bag_loaded == 1:
+        kernel._stop_motor(state, kernel.STOP_POWER)      # an interruption opens now, if it ran
+        kernel._unload_bag(state)
+        state.alarm = state.alarm | kernel.AL_BAG_EXPIRED
 
 
 def _event_seq(rec):

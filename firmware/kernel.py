@@ -8,6 +8,8 @@ proves its properties for every input sequence:
   the state and integer inputs, assigns fields, branches with if/elif/else and returns a status;
 - helpers start with `_` and are inlined by the verifier; no loops, no recursion;
 - arithmetic is linear: a constant times a field or an input, floor division by a constant;
+  the one exception is where a bag order is accepted (`_bag_ng_per_day`): its concentration
+  (drug / bag volume) is computed once there and stored as a daily rate (DESIGN.md);
 - no allocation on the tick path (small ints and attribute stores only).
 Every check names its clause ID of LABEL.md; verify/properties.py names the same IDs.
 
@@ -50,6 +52,8 @@ E_ARG = 22              # an input outside its documented range
 E_FAULT = 23            # record or clock fault: stopped until cleared
 E_CYCLE_END = 24        # L2-cycle-42: the bag would run past the cycle's 28 infusion days
 E_BAG_ID = 25           # L2.6-bag-*, L2.5-errors: that bag was hung already (its clocks cannot restart)
+E_RATE = 26             # EXT-rates: the labelled rate is not the table's, or rate x duration exceeds the bag
+E_SCALE = 27            # L2.4-grading: the grade's scale is not one the label uses for that reaction
 
 # ---- modes ----
 MODE_NO_PATIENT = 0
@@ -73,6 +77,10 @@ RX_NEURO = 2
 RX_ICANS = 3
 RX_SEIZURE = 4
 RX_OTHER = 5
+
+# grading scales (L2.4-grading)
+SCALE_CTCAE = 1         # Table 4: grades based on CTCAE
+SCALE_ASTCT = 2         # ICANS only: the ASTCT consensus grade
 
 # ---- acknowledgements ----
 ACK_PREMED = 1
@@ -133,11 +141,23 @@ ROOM_7D_MIN = 10080                 # 7 days (L2.6-bag-7d)
 FRIDGE_7D_MIN = 20160               # 14 days (L2.6-bag-7d)
 BAG_VOLUME_MIN_UL = 10000           # 10 mL (L2.5-errors: plausibility)
 BAG_VOLUME_MAX_UL = 1000000         # 1 L
-BAG_DRUG_MAX_NG = 196000            # 7 days at 28 mcg/day: no bag can hold more (L2.5-errors)
+BAG_DRUG_MAX_NG = 392000            # twice 7 days at 28 mcg/day: overfill included, no bag holds
+                                    # more (L2.5-errors: plausibility; the daily dose is the check)
 OUTAGE_MAX_MIN = 5256000            # 10 years: longer is not a trustworthy clock
 MAX_CYCLES_MRD = 4                  # L2.1-course
 MAX_CYCLES_RR = 9                   # L2.2-course
-MAX_CYCLES_CONS = 4                 # L2.3-course (EXT: the seed text gives no count; configurable)
+CONS_CYCLES_MAX = 9                 # L2.3-course: the site's count, given at set-up, is 1..9 (the
+                                    # seed gives no number; 9 is the longest course the label knows)
+
+# ---- site settings (EXT-rates): the infusion rate of each bag duration, uL/h ----
+# A prepared bag holds more than it infuses (the overfill primes the line); it runs at the rate
+# on its pharmacy label, which must be this table's. The 72 h, 96 h and 7-day rates changed
+# between label revisions: a site changes them here, and the proofs are run again on the build.
+RATE_24H_UL_PER_H = 10000           # 10 mL/h (240 mL infused)
+RATE_48H_UL_PER_H = 5000            # 5 mL/h (240 mL infused)
+RATE_72H_UL_PER_H = 1800            # 1.8 mL/h
+RATE_96H_UL_PER_H = 1800            # 1.8 mL/h
+RATE_7D_UL_PER_H = 600              # 0.6 mL/h
 RR_FIRST_CONTINUED_CYCLE = 6        # L2.2-cycle-84: cycles 6-9 have 56 free days
 COUNTER_MAX = 1000000000            # totals saturate here (below MicroPython's small-int limit)
 
@@ -162,7 +182,7 @@ class State:
         self.cap_ng_per_day = 0         # [0, 28000] cap in force now
         # -- course and cycle (L2-cycle-42, L2.2-cycle-84) --
         self.cycle = 0              # [0, 9]
-        self.max_cycles = 0         # [0, 9]
+        self.max_cycles = 0         # [0, 9] the course's cycles (L2.1-course, L2.2-course; L2.3-course: the site's)
         self.phase = 0              # [0, 2] PHASE_*
         self.cycle_run_min = 0      # [0, 40320] infusion minutes in this cycle
         self.free_min = 0           # [0, 1000000000] minutes into the treatment-free interval
@@ -180,12 +200,25 @@ class State:
         self.int_start_min = -1     # [-1, 1000000000] start of the current interruption, -1 none
         self.int_reason = 0         # [0, 11] STOP_*
         self.int_unknown = 0        # [0, 1] its length cannot be known (power loss, clock fault)
+        self.int_rx = 0             # [0, 1] it is for an adverse reaction (a Table 4 hold opened in it)
+        self.cycle_ask = 0          # [0, 1] over 7 days, not for a reaction: the clinician is asked
+                                    # whether the cycle goes on or a new one starts (L2.4-new-cycle)
+        self.int_decided = 0        # [0, 1] the clinician chose to go on with this cycle
         self.reinit_needed = 0      # [0, 1] 4 h or more: acknowledgements needed
-        # -- adverse reactions (Table 4) and overdose --
-        self.rx_kind = 0            # [0, 5] RX_* of the reaction being withheld for
-        self.rx_grade = 0           # [0, 4]
-        self.rx_start_min = 0       # [0, 1000000000]
-        self.rx_at_low = 0          # [0, 1] it occurred at the 9 mcg/day dose
+        # -- adverse reactions (Table 4): one hold per kind, each with its own clocks; a kind
+        # entered again while its hold is open is the same reaction (its grade can only rise) --
+        self.rx_crs = 0             # [0, 3] grade of the open CRS hold (3), 0 none (L2.4-restart-9)
+        self.rx_icans = 0           # [0, 3] grade of the open ICANS hold (2 or 3), 0 none
+        self.rx_icans_onset_min = 0 # [0, 1000000000] when that ICANS began (its 7-day limit)
+        self.rx_icans_g3_min = 0    # [0, 1000000000] when it was entered at grade 3 (its 3-day floor)
+        self.rx_neuro = 0           # [0, 3] open grade 3 neurologic event hold, 0 none
+        self.rx_neuro_onset_min = 0 # [0, 1000000000]
+        self.rx_neuro_g3_min = 0    # [0, 1000000000]
+        self.rx_seizure = 0         # [0, 3] open grade 3 seizure hold, 0 none
+        self.rx_seizure_onset_min = 0   # [0, 1000000000]
+        self.rx_seizure_g3_min = 0  # [0, 1000000000]
+        self.rx_other = 0           # [0, 4] open other-reaction hold (3 or 4), 0 none
+        self.rx_other_onset_min = 0 # [0, 1000000000] (its 14-day limit)
         self.run_ng_per_day = 0     # [0, 28000] drug rate of the bag running, or last running: the
                                     # dose a reaction occurred at (L2.4-neuro-3), 0 before any
         self.seizures = 0           # [0, 2]
@@ -254,6 +287,8 @@ def _stop_motor(s, reason):
         s.int_start_min = s.now_min
         s.int_reason = reason
         s.int_unknown = 0
+        s.int_rx = 0
+        s.int_decided = 0
     s.motor_ul_per_h = 0
 
 
@@ -297,6 +332,8 @@ def _begin_cycle(s, number):
     s.free_len_min = FREE_SHORT_MIN                         # L2-cycle-42
     if s.indication == IND_RR and number >= RR_FIRST_CONTINUED_CYCLE:
         s.free_len_min = FREE_LONG_MIN                      # L2.2-cycle-84
+    s.cycle_ask = 0                                         # L2.4-new-cycle: answered by the new cycle
+    s.int_decided = 0
     # L2-premed (first dose of each cycle), L2-hosp / L2-reinit-4h (cycle starts supervised)
     s.need_premed = 1
     s.need_supervision = 1
@@ -318,7 +355,10 @@ def _update_interruption(s):
             s.supervision_acked = 0
             s.alarm = s.alarm | AL_REINIT
     if off_min > NEW_CYCLE_MIN and s.phase == PHASE_INFUSION and s.cycle_run_min > 0:
-        _begin_cycle(s, s.cycle + 1)                        # L2.4-new-cycle
+        if s.int_rx == 1 or _holding(s):
+            _begin_cycle(s, s.cycle + 1)                    # L2.4-new-cycle: for an adverse reaction
+        elif s.int_decided == 0:
+            s.cycle_ask = 1                                 # L2.4-new-cycle: another cause; the clinician decides
 
 
 def _quantum_ng(s):
@@ -384,14 +424,23 @@ def _end_checks(s):
         s.alarm = s.alarm | AL_BAG_EXPIRED
 
 
+def _holding(s):
+    """A Table 4 hold is open (any kind): the motor stays stopped."""
+    return s.rx_crs != 0 or s.rx_icans != 0 or s.rx_neuro != 0 or s.rx_seizure != 0 or s.rx_other != 0
+
+
 def _check_reaction_timers(s):
-    """Table 4 time limits that end therapy if a reaction does not resolve in time."""
-    if s.rx_kind == RX_NONE or s.locked == 1:
+    """Table 4 time limits that end therapy if a reaction does not resolve in time, each
+    from that reaction's own onset."""
+    if s.locked == 1:
         return
-    held_min = s.now_min - s.rx_start_min
-    if _neuro(s.rx_kind) and s.rx_grade == 3 and held_min > NEURO3_MAX_RESOLVE_MIN:
-        _lock(s, s.rx_kind)                                 # L2.4-neuro-3
-    elif s.rx_kind == RX_OTHER and s.rx_grade >= 3 and held_min > OTHER3_MAX_RESOLVE_MIN:
+    if s.rx_icans == 3 and s.now_min - s.rx_icans_onset_min > NEURO3_MAX_RESOLVE_MIN:
+        _lock(s, RX_ICANS)                                  # L2.4-neuro-3
+    elif s.rx_neuro == 3 and s.now_min - s.rx_neuro_onset_min > NEURO3_MAX_RESOLVE_MIN:
+        _lock(s, RX_NEURO)                                  # L2.4-neuro-3
+    elif s.rx_seizure == 3 and s.now_min - s.rx_seizure_onset_min > NEURO3_MAX_RESOLVE_MIN:
+        _lock(s, RX_SEIZURE)                                # L2.4-neuro-3
+    elif s.rx_other >= 3 and s.now_min - s.rx_other_onset_min > OTHER3_MAX_RESOLVE_MIN:
         _lock(s, RX_OTHER)                                  # L2.4-other-3
 
 
@@ -426,22 +475,16 @@ def tick(s):
     return OK
 
 
-def setup(s, patient_id, indication, weight_g, bsa_cm2):
-    """Enter the patient; the kernel derives its own caps (L2-dose-28, L2-weight-45)."""
-    if s.fault == 1:
-        return E_FAULT
-    if s.mode != MODE_NO_PATIENT:
-        return E_STATE
-    if indication != IND_MRD and indication != IND_RR and indication != IND_CONS:
-        return E_INDICATION                                 # L1.1, L1.2, L1.3
+def _check_body(weight_g, bsa_cm2):
     if weight_g < WEIGHT_MIN_G or weight_g > WEIGHT_MAX_G:
         return E_WEIGHT                                     # L2-weight-45
-    if patient_id < 1 or patient_id > COUNTER_MAX:
-        return E_ARG
     if weight_g < WEIGHT_FIXED_G and (bsa_cm2 < BSA_MIN_CM2 or bsa_cm2 > BSA_MAX_CM2):
         return E_BSA                                        # L2-dose-28: BSA-based below 45 kg
-    s.patient_id = patient_id
-    s.indication = indication
+    return OK
+
+
+def _set_body(s, weight_g, bsa_cm2):
+    """The patient's weight and BSA, and the caps derived from them (L2-dose-28, L2-weight-45)."""
     s.weight_g = weight_g
     s.bsa_cm2 = 0
     if weight_g >= WEIGHT_FIXED_G:                          # L2-weight-45: fixed dose
@@ -451,7 +494,32 @@ def setup(s, patient_id, indication, weight_g, bsa_cm2):
         s.bsa_cm2 = bsa_cm2
         s.cap_full_ng_per_day = min((bsa_cm2 * 3) // 2, CAP_FULL_NG_PER_DAY)
         s.cap_low_ng_per_day = min(bsa_cm2 // 2, CAP_STEP_NG_PER_DAY)
-    s.max_cycles = MAX_CYCLES_CONS
+
+
+def setup(s, patient_id, indication, weight_g, bsa_cm2, course_cycles):
+    """Enter the patient; the kernel derives its own caps (L2-dose-28, L2-weight-45).
+
+    `course_cycles` is the site's number of consolidation cycles (L2.3-course: a site setting,
+    1..CONS_CYCLES_MAX); for MRD+ and R/R the label gives the count, and it must be 0."""
+    if s.fault == 1:
+        return E_FAULT
+    if s.mode != MODE_NO_PATIENT:
+        return E_STATE
+    if indication != IND_MRD and indication != IND_RR and indication != IND_CONS:
+        return E_INDICATION                                 # L1.1, L1.2, L1.3
+    body = _check_body(weight_g, bsa_cm2)
+    if body != OK:
+        return body                                         # L2-weight-45, L2-dose-28
+    if patient_id < 1 or patient_id > COUNTER_MAX:
+        return E_ARG
+    if indication == IND_CONS and (course_cycles < 1 or course_cycles > CONS_CYCLES_MAX):
+        return E_ARG                                        # L2.3-course: the site's count, never defaulted
+    if indication != IND_CONS and course_cycles != 0:
+        return E_ARG                                        # L2.1-course, L2.2-course: the label's count
+    s.patient_id = patient_id
+    s.indication = indication
+    _set_body(s, weight_g, bsa_cm2)
+    s.max_cycles = course_cycles                            # L2.3-course (site setting)
     if indication == IND_MRD:
         s.max_cycles = MAX_CYCLES_MRD                       # L2.1-course
     elif indication == IND_RR:
@@ -465,33 +533,52 @@ def setup(s, patient_id, indication, weight_g, bsa_cm2):
     return OK
 
 
-def _bag_ng_per_day(drug_ng, duration_h):
-    """Daily drug rate of a bag, rounded up: the cap check and the record err on the high
-    side. Durations are a fixed set, so this stays linear."""
+def _rate_ul_per_h(duration_h):
+    """EXT-rates: the site's rate for a bag of this duration (0 for a duration not in the table)."""
     if duration_h == 24:
-        return drug_ng
+        return RATE_24H_UL_PER_H
     if duration_h == 48:
-        return (drug_ng + 1) // 2
+        return RATE_48H_UL_PER_H
     if duration_h == 72:
-        return (drug_ng + 2) // 3
+        return RATE_72H_UL_PER_H
     if duration_h == 96:
-        return (drug_ng + 3) // 4
-    return (drug_ng + 6) // 7
+        return RATE_96H_UL_PER_H
+    if duration_h == 168:
+        return RATE_7D_UL_PER_H
+    return 0
 
 
-def _bag_ul_per_h(volume_ul, duration_h):
+def _infused_ul(duration_h):
+    """EXT-rates: the volume a bag of this duration infuses at the table rate (rate x duration)."""
     if duration_h == 24:
-        return volume_ul // 24
+        return RATE_24H_UL_PER_H * 24
     if duration_h == 48:
-        return volume_ul // 48
+        return RATE_48H_UL_PER_H * 48
     if duration_h == 72:
-        return volume_ul // 72
+        return RATE_72H_UL_PER_H * 72
     if duration_h == 96:
-        return volume_ul // 96
-    return volume_ul // 168
+        return RATE_96H_UL_PER_H * 96
+    return RATE_7D_UL_PER_H * 168
 
 
-def _check_bag(s, patient_id, drug_ng, volume_ul, duration_h, preservative, room_min, fridge_min):
+def _order_ng_per_day(drug_ng, volume_ul, duration_h):
+    """The drug a bag delivers per day: its concentration (drug / bag volume) times the volume
+    it infuses per day at the table rate (EXT-rates), rounded up, so the cap check and the
+    record err on the high side. The order's one division by an input (DESIGN.md: computed
+    once, where the bag is accepted, then stored as the bag's daily rate); `volume_ul` is
+    positive (checked before)."""
+    if duration_h == 24:
+        return (drug_ng * (RATE_24H_UL_PER_H * 24) + volume_ul - 1) // volume_ul
+    if duration_h == 48:
+        return (drug_ng * (RATE_48H_UL_PER_H * 24) + volume_ul - 1) // volume_ul
+    if duration_h == 72:
+        return (drug_ng * (RATE_72H_UL_PER_H * 24) + volume_ul - 1) // volume_ul
+    if duration_h == 96:
+        return (drug_ng * (RATE_96H_UL_PER_H * 24) + volume_ul - 1) // volume_ul
+    return (drug_ng * (RATE_7D_UL_PER_H * 24) + volume_ul - 1) // volume_ul
+
+
+def _check_bag(s, patient_id, drug_ng, volume_ul, rate_ul_per_h, duration_h, preservative, room_min, fridge_min):
     if s.locked == 1:
         return E_LOCKED                                     # L2.4-*
     if s.mode == MODE_NO_PATIENT or s.mode == MODE_RUNNING:
@@ -510,7 +597,11 @@ def _check_bag(s, patient_id, drug_ng, volume_ul, duration_h, preservative, room
         return E_VOLUME                                     # L2.5-errors
     if drug_ng < 1 or drug_ng > BAG_DRUG_MAX_NG:
         return E_VOLUME                                     # L2.5-errors
-    if _bag_ng_per_day(drug_ng, duration_h) > _cap_now(s):
+    if rate_ul_per_h != _rate_ul_per_h(duration_h):
+        return E_RATE                                       # EXT-rates: the labelled rate is the table's
+    if _infused_ul(duration_h) > volume_ul:
+        return E_RATE                                       # EXT-rates: the bag holds what it infuses
+    if _order_ng_per_day(drug_ng, volume_ul, duration_h) > _cap_now(s):
         return E_DOSE_CAP                                   # L2-dose-28, L2.2-step, L2.4-restart-9
     if s.cycle_run_min + duration_h * MIN_PER_H > CYCLE_INFUSION_MIN:
         return E_CYCLE_END                                  # L2-cycle-42: no bag past day 28
@@ -528,24 +619,31 @@ def _check_bag(s, patient_id, drug_ng, volume_ul, duration_h, preservative, room
     return OK
 
 
-def _same_bag(s, bag_id, drug_ng, volume_ul, duration_h):
+def _same_bag(s, bag_id, drug_ng, volume_ul, rate_ul_per_h, duration_h):
     """The order is the loaded bag's, re-sent (same identity and contents)."""
     return (s.bag_loaded == 1 and bag_id == s.bag_id and volume_ul == s.bag_volume_ul
-            and duration_h * MIN_PER_H == s.bag_duration_min
-            and _bag_ng_per_day(drug_ng, duration_h) == s.bag_ng_per_day)
+            and rate_ul_per_h == s.bag_ul_per_h and duration_h * MIN_PER_H == s.bag_duration_min
+            and rate_ul_per_h == _rate_ul_per_h(duration_h)
+            and _order_ng_per_day(drug_ng, volume_ul, duration_h) == s.bag_ng_per_day)
 
 
-def bag(s, patient_id, bag_id, drug_ng, volume_ul, duration_h, preservative, room_min, fridge_min):
+def bag(s, patient_id, bag_id, drug_ng, volume_ul, rate_ul_per_h, duration_h, preservative, room_min, fridge_min):
     """Accept a prepared bag; its rates are fixed here for its whole life (L2-constant-rate).
+
+    `drug_ng` and `volume_ul` are what the bag holds, overfill included; `rate_ul_per_h` is the
+    rate on its pharmacy label, which must be the site's table rate for the duration. The bag
+    runs at that rate for its duration and delivers its concentration times the volume infused;
+    the overfill stays behind and is never flushed (EXT-rates, EXT-no-flush).
 
     `bag_id` is the bag's identity from its pharmacy label, increasing for a patient. The loaded
     bag's order sent again (a retry whose reply was lost) changes nothing: the bag goes on with
     its run, room-temperature and volume clocks (L2.6-bag-*). Any other identity not above every
     bag hung for this patient is refused: a bag once hung cannot start its clocks again."""
     if s.locked == 0 and s.mode == MODE_STOPPED and patient_id == s.patient_id and _same_bag(
-            s, bag_id, drug_ng, volume_ul, duration_h):
+            s, bag_id, drug_ng, volume_ul, rate_ul_per_h, duration_h):
         return OK                                           # L2.6-bag-*: the same bag, clocks kept
-    status = _check_bag(s, patient_id, drug_ng, volume_ul, duration_h, preservative, room_min, fridge_min)
+    status = _check_bag(s, patient_id, drug_ng, volume_ul, rate_ul_per_h, duration_h, preservative,
+                        room_min, fridge_min)
     if status != OK:
         return status
     if bag_id < 1 or bag_id > COUNTER_MAX:
@@ -558,8 +656,8 @@ def bag(s, patient_id, bag_id, drug_ng, volume_ul, duration_h, preservative, roo
     s.last_bag_id = bag_id
     if _low_left(s) > 0:
         s.bag_in_window = 1                                 # L2.2-step, L2.4-restart-9
-    s.bag_ng_per_day = _bag_ng_per_day(drug_ng, duration_h)
-    s.bag_ul_per_h = _bag_ul_per_h(volume_ul, duration_h)
+    s.bag_ng_per_day = _order_ng_per_day(drug_ng, volume_ul, duration_h)   # EXT-rates
+    s.bag_ul_per_h = rate_ul_per_h                          # EXT-rates: the labelled rate
     s.bag_duration_min = duration_h * MIN_PER_H
     s.bag_volume_ul = volume_ul
     s.bag_room_min = room_min
@@ -589,8 +687,8 @@ def start(s):
         return E_STATE
     if s.decision_pending == 1:
         return E_DECISION                                   # L2.4-other-4
-    if s.rx_kind != RX_NONE:
-        return E_WITHHOLD                                   # L2.4-neuro-3, L2.4-other-3
+    if _holding(s):
+        return E_WITHHOLD                                   # L2.4-neuro-3, L2.4-other-3, L2.4-icans-2, L2.4-restart-9
     if s.overdose_min >= 0 and s.now_min - s.overdose_min < OVERDOSE_WAIT_MIN:
         return E_OVERDOSE_12H                               # EXT-overdose-12h
     if s.phase == PHASE_DONE:
@@ -602,6 +700,8 @@ def start(s):
     if s.cycle_run_min >= CYCLE_INFUSION_MIN:
         return E_CYCLE_END                                  # L2-cycle-42: the 28th day is spent
     _update_interruption(s)
+    if s.cycle_ask == 1:
+        return E_DECISION                                   # L2.4-new-cycle: the clinician decides first
     _refresh_cap(s)
     premed_ok = s.premed_acked == 1 and s.now_min - s.premed_ack_min <= PREMED_WINDOW_MIN   # L2-premed
     if (s.need_premed == 1 and not premed_ok) or (s.need_supervision == 1 and s.supervision_acked == 0):
@@ -626,6 +726,8 @@ def start(s):
     s.int_start_min = -1
     s.int_reason = 0
     s.int_unknown = 0
+    s.int_rx = 0
+    s.int_decided = 0
     s.reinit_needed = 0
     s.need_premed = 0
     s.need_supervision = 0
@@ -680,22 +782,53 @@ def _neuro(kind):
     return kind == RX_NEURO or kind == RX_ICANS or kind == RX_SEIZURE
 
 
-def _rx_rank(kind, grade):
-    """How strict a withheld reaction's Table 4 time rules are: a later, milder entry must not
-    replace them (L2.4-neuro-3: 3 to 7 days; L2.4-other-3: at most 14 days)."""
-    if _neuro(kind) and grade == 3:
-        return 2                                            # L2.4-neuro-3
-    if kind == RX_OTHER and grade >= 3:
-        return 1                                            # L2.4-other-3
-    return 0
+def _check_scale(kind, scale):
+    """L2.4-grading: Table 4's grades are CTCAE; ICANS may be graded on the ASTCT scale."""
+    if scale == SCALE_CTCAE:
+        return OK
+    if scale == SCALE_ASTCT and kind == RX_ICANS:
+        return OK
+    return E_SCALE
 
 
-def reaction(s, kind, grade):
-    """A clinician enters an adverse reaction: Table 4 applied mechanically (L2.4-*)."""
+def _open_hold(s, kind, grade):
+    """Open (or raise) the hold of this kind. A kind entered again while its hold is open is the
+    same reaction: its onset stays (the 7-day and 14-day limits run from it), a grade 3 entry
+    restarts its 3-day floor, and its grade never drops (L2.4-neuro-3, L2.4-other-3)."""
+    if kind == RX_CRS:
+        s.rx_crs = 3                                        # L2.4-restart-9: grade 3 CRS
+    elif kind == RX_ICANS:
+        if s.rx_icans == 0:
+            s.rx_icans_onset_min = s.now_min
+        if grade == 3:
+            s.rx_icans_g3_min = s.now_min                   # L2.4-neuro-3: at least 3 days from here
+        s.rx_icans = max(s.rx_icans, grade)                 # L2.4-icans-2 (2), L2.4-neuro-3 (3)
+    elif kind == RX_NEURO:
+        if s.rx_neuro == 0:
+            s.rx_neuro_onset_min = s.now_min
+        s.rx_neuro_g3_min = s.now_min
+        s.rx_neuro = 3                                      # L2.4-neuro-3
+    elif kind == RX_SEIZURE:
+        if s.rx_seizure == 0:
+            s.rx_seizure_onset_min = s.now_min
+        s.rx_seizure_g3_min = s.now_min
+        s.rx_seizure = 3                                    # L2.4-seizure, L2.4-neuro-3
+    else:
+        if s.rx_other == 0:
+            s.rx_other_onset_min = s.now_min
+        s.rx_other = max(s.rx_other, grade)                 # L2.4-other-3, L2.4-other-4
+
+
+def reaction(s, kind, grade, scale):
+    """A clinician enters an adverse reaction with its grade and the grade's scale: Table 4
+    applied mechanically (L2.4-*). Several reactions can be open at once, one hold per kind,
+    each with its own clocks; the pump restarts when every one is resolved."""
     if s.mode == MODE_NO_PATIENT:
         return E_STATE
     if kind < RX_CRS or kind > RX_OTHER or grade < 1 or grade > 4:
         return E_ARG
+    if _check_scale(kind, scale) != OK:
+        return E_SCALE                                      # L2.4-grading
     at_low = 0
     if s.run_ng_per_day > 0 and s.run_ng_per_day <= s.cap_low_ng_per_day:
         at_low = 1                                          # L2.4-neuro-3: the dose running when it began
@@ -713,15 +846,11 @@ def reaction(s, kind, grade):
     if grade < 3 and not (kind == RX_ICANS and grade == 2):
         return OK                                           # recorded by the log only (Table 4)
     _stop_motor(s, STOP_REACTION)
+    s.int_rx = 1                                            # L2.4-new-cycle: an interruption for a reaction
     if kind == RX_OTHER and grade == 4:
         s.decision_pending = 1                              # L2.4-other-4: the pump asks
-    if s.rx_kind == RX_NONE:
-        s.rx_start_min = s.now_min
-    elif _rx_rank(kind, grade) < _rx_rank(s.rx_kind, s.rx_grade):
-        return OK                                           # L2.4-neuro-3, L2.4-other-3: the stricter open rule stays
-    s.rx_kind = kind
-    s.rx_grade = grade
-    s.rx_at_low = at_low
+    _open_hold(s, kind, grade)
+    _update_interruption(s)                                 # L2.4-new-cycle: already over 7 days
     return OK
 
 
@@ -737,27 +866,201 @@ def decide(s, discontinue):
     return OK
 
 
-def resolved(s):
-    """The reaction has resolved (grade 1 or less): restart at the reduced dose (L2.4-restart-9)."""
-    if s.rx_kind == RX_NONE or s.decision_pending == 1 or s.locked == 1:
+def _neuro3_status(s, onset_min, g3_min):
+    """L2.4-neuro-3: at least 3 days from the grade 3 entry (E_WITHHOLD before); more than 7
+    days from the reaction's onset is permanent (E_LOCKED)."""
+    if s.now_min - g3_min < NEURO3_MIN_WITHHOLD_MIN:
+        return E_WITHHOLD                                   # L2.4-neuro-3: at least 3 days
+    if s.now_min - onset_min > NEURO3_MAX_RESOLVE_MIN:
+        return E_LOCKED                                     # L2.4-neuro-3: more than 7 days
+    return OK
+
+
+def _resolve_status(s, kind):
+    """What resolving the open hold of `kind` now means: OK, E_WITHHOLD (too early),
+    E_DECISION (decide first) or E_LOCKED (too late: permanent)."""
+    if kind == RX_ICANS and s.rx_icans == 3:
+        return _neuro3_status(s, s.rx_icans_onset_min, s.rx_icans_g3_min)
+    if kind == RX_NEURO:
+        return _neuro3_status(s, s.rx_neuro_onset_min, s.rx_neuro_g3_min)
+    if kind == RX_SEIZURE:
+        return _neuro3_status(s, s.rx_seizure_onset_min, s.rx_seizure_g3_min)
+    if kind == RX_OTHER and s.decision_pending == 1:
+        return E_DECISION                                   # L2.4-other-4: decided first
+    if kind == RX_OTHER and s.now_min - s.rx_other_onset_min > OTHER3_MAX_RESOLVE_MIN:
+        return E_LOCKED                                     # L2.4-other-3: more than 14 days
+    return OK                                               # CRS, ICANS 2: until resolved
+
+
+def _close_hold(s, kind):
+    if kind == RX_CRS:
+        s.rx_crs = 0                                        # L2.4-restart-9
+    elif kind == RX_ICANS:
+        s.rx_icans = 0                                      # L2.4-icans-2, L2.4-neuro-3
+    elif kind == RX_NEURO:
+        s.rx_neuro = 0                                      # L2.4-neuro-3
+    elif kind == RX_SEIZURE:
+        s.rx_seizure = 0                                    # L2.4-neuro-3
+    else:
+        s.rx_other = 0                                      # L2.4-other-3
+
+
+def _hold_of(s, kind):
+    if kind == RX_CRS:
+        return s.rx_crs
+    if kind == RX_ICANS:
+        return s.rx_icans
+    if kind == RX_NEURO:
+        return s.rx_neuro
+    if kind == RX_SEIZURE:
+        return s.rx_seizure
+    return s.rx_other
+
+
+def resolved(s, kind):
+    """The reaction of `kind` has resolved (grade 1 or less; ICANS: resolved): its hold closes.
+    The 7-day window at the reduced dose starts (again) with each one (L2.4-restart-9); the
+    pump restarts once no hold is open."""
+    if kind < RX_CRS or kind > RX_OTHER:
+        return E_ARG
+    if s.locked == 1 or _hold_of(s, kind) == 0:
         return E_STATE
-    held_min = s.now_min - s.rx_start_min
-    if _neuro(s.rx_kind) and s.rx_grade == 3:
-        if held_min < NEURO3_MIN_WITHHOLD_MIN:
-            return E_WITHHOLD                               # L2.4-neuro-3: at least 3 days
-        if held_min > NEURO3_MAX_RESOLVE_MIN:
-            _lock(s, s.rx_kind)                             # L2.4-neuro-3: more than 7 days
-            return E_LOCKED
-    if s.rx_kind == RX_OTHER and held_min > OTHER3_MAX_RESOLVE_MIN:
-        _lock(s, RX_OTHER)                                  # L2.4-other-3
+    status = _resolve_status(s, kind)
+    if status == E_LOCKED:
+        _lock(s, kind)                                      # L2.4-neuro-3, L2.4-other-3: too late
         return E_LOCKED
-    s.rx_kind = RX_NONE
-    s.rx_grade = 0
-    s.rx_at_low = 0
-    s.low_left_min = RESTART_LOW_MIN                        # L2.4-restart-9
+    if status != OK:
+        return status
+    _close_hold(s, kind)
+    s.low_left_min = RESTART_LOW_MIN                        # L2.4-restart-9, L2.4-icans-2
     if s.indication == IND_RR:
         s.step_premed_done = 0                              # L2-premed: the escalation is a step dose too
     _refresh_cap(s)
+    return OK
+
+
+def cycle_decision(s, new_cycle):
+    """The clinician's answer after an interruption of more than 7 days that was not for an
+    adverse reaction (L2.4-new-cycle is silent on it): 1 starts a new cycle, 0 goes on with
+    this one (to its 28 infusion days, L2-cycle-42)."""
+    if s.cycle_ask == 0:
+        return E_STATE
+    if new_cycle != 0 and new_cycle != 1:
+        return E_ARG
+    s.cycle_ask = 0
+    if new_cycle == 1:
+        _begin_cycle(s, s.cycle + 1)                        # L2.4-new-cycle (by decision)
+    else:
+        s.int_decided = 1
+    return OK
+
+
+def update_patient(s, weight_g, bsa_cm2):
+    """An authorised clinician enters a new weight and BSA (at a cycle start, or whenever
+    stopped): the caps follow the patient's current values (L2-dose-28, L2-weight-45). A loaded
+    bag above the new cap, or with preservative for a patient now under 5.4 kg, is refused:
+    it is taken off, never started (L2.5-errors, L2.5-min-weight)."""
+    if s.fault == 1:
+        return E_FAULT
+    if s.mode != MODE_STOPPED:
+        return E_STATE
+    body = _check_body(weight_g, bsa_cm2)
+    if body != OK:
+        return body                                         # L2-weight-45, L2-dose-28
+    _set_body(s, weight_g, bsa_cm2)
+    _refresh_cap(s)
+    if s.bag_loaded == 1 and s.bag_ng_per_day > s.cap_ng_per_day:
+        _unload_bag(s)                                      # L2-dose-28: above the new cap
+    if s.bag_loaded == 1 and s.bag_duration_min > 2880 and weight_g < WEIGHT_PRESERVATIVE_MIN_G:
+        _unload_bag(s)                                      # L2.5-min-weight
+    return OK
+
+
+def _clear_patient(s):
+    """Every field back to its start-up value but the clock and the board's bag counter."""
+    s.mode = 0
+    s.fault = 0
+    s.alarm = 0
+    s.motor_ul_per_h = 0
+    s.patient_id = 0
+    s.indication = 0
+    s.weight_g = 0
+    s.bsa_cm2 = 0
+    s.cap_full_ng_per_day = 0
+    s.cap_low_ng_per_day = 0
+    s.cap_ng_per_day = 0
+    s.cycle = 0
+    s.max_cycles = 0
+    s.phase = 0
+    s.cycle_run_min = 0
+    s.free_min = 0
+    s.free_len_min = 0
+    s.step_run_min = 0
+    s.step_premed_done = 0
+    s.low_left_min = 0
+    s.need_premed = 0
+    s.need_supervision = 0
+    s.premed_acked = 0
+    s.premed_ack_min = -1
+    s.supervision_acked = 0
+    s.int_start_min = -1
+    s.int_reason = 0
+    s.int_unknown = 0
+    s.int_rx = 0
+    s.cycle_ask = 0
+    s.int_decided = 0
+    s.reinit_needed = 0
+    s.rx_crs = 0
+    s.rx_icans = 0
+    s.rx_icans_onset_min = 0
+    s.rx_icans_g3_min = 0
+    s.rx_neuro = 0
+    s.rx_neuro_onset_min = 0
+    s.rx_neuro_g3_min = 0
+    s.rx_seizure = 0
+    s.rx_seizure_onset_min = 0
+    s.rx_seizure_g3_min = 0
+    s.rx_other = 0
+    s.rx_other_onset_min = 0
+    s.run_ng_per_day = 0
+    s.seizures = 0
+    s.decision_pending = 0
+    s.locked = 0
+    s.lock_reason = 0
+    s.overdose_min = -1
+    s.bag_loaded = 0
+    s.bag_ng_per_day = 0
+    s.bag_ul_per_h = 0
+    s.bag_duration_min = 0
+    s.bag_run_min = 0
+    s.bag_room_min = 0
+    s.bag_room_limit_min = 0
+    s.bag_volume_ul = 0
+    s.bag_ul = 0
+    s.bag_ng = 0
+    s.bag_id = 0
+    s.bag_in_window = 0
+    s.booked_min = -1
+    s.last_bag_id = 0
+    s.acc_ng = 0
+    s.acc_ul = 0
+    s.day_min = 0
+    s.day_ng = 0
+    s.day_cap_ng = 0
+    s.cycle_ng = 0
+    s.course_ng = 0
+    s.course_ul = 0
+
+
+def end_therapy(s):
+    """An authorised clinician ends this patient's therapy (stopped, any phase, locked or not):
+    the board takes the next patient with a new set-up. The old record is not erased: the
+    controller archives it and logs the end before this runs (pump.Controller)."""
+    if s.fault == 1:
+        return E_FAULT
+    if s.mode != MODE_STOPPED:
+        return E_STATE
+    _clear_patient(s)
     return OK
 
 
@@ -883,7 +1186,7 @@ def invariant(s):
             and s.bag_ng_per_day <= s.cap_ng_per_day
             and s.motor_ul_per_h == s.bag_ul_per_h
             and s.int_start_min == -1
-            and s.rx_kind == RX_NONE and s.decision_pending == 0))
+            and not _holding(s) and s.decision_pending == 0 and s.cycle_ask == 0))
         and (s.mode == MODE_RUNNING or s.motor_ul_per_h == 0)
         and (s.bag_loaded == 1 or (s.bag_ng_per_day == 0 and s.bag_ul_per_h == 0))
         and s.bag_run_min <= s.bag_duration_min
@@ -895,7 +1198,8 @@ def invariant(s):
         and (s.mode != MODE_NO_PATIENT or (
             s.cycle == 0 and s.phase == PHASE_INFUSION and s.cycle_run_min == 0
             and s.step_run_min == 0 and s.low_left_min == 0 and s.int_start_min == -1
-            and s.bag_loaded == 0 and s.rx_kind == RX_NONE and s.decision_pending == 0 and s.locked == 0))
+            and s.bag_loaded == 0 and not _holding(s) and s.decision_pending == 0 and s.locked == 0
+            and s.cycle_ask == 0))
         and ((s.bag_loaded == 0 and s.bag_id == 0)
              or (s.bag_loaded == 1 and s.bag_id >= 1 and s.bag_id == s.last_bag_id))
         and (s.bag_loaded == 1 or (
@@ -919,7 +1223,22 @@ def invariant(s):
         and (s.bag_loaded == 1 or s.booked_min == -1)
         and (s.mode != MODE_RUNNING or s.booked_min >= 0)
         and (not (s.mode == MODE_STOPPED and s.int_start_min >= 0 and s.phase == PHASE_INFUSION
-                  and s.cycle_run_min > 0) or s.now_min - s.int_start_min <= NEW_CYCLE_MIN)
+                  and s.cycle_run_min > 0) or s.now_min - s.int_start_min <= NEW_CYCLE_MIN
+             or (s.int_rx == 0 and not _holding(s) and (s.cycle_ask == 1 or s.int_decided == 1)))
+        # -- L2.4-new-cycle: the clinician is asked only about an open interruption of a cycle begun
+        and (s.cycle_ask == 0 or (s.mode == MODE_STOPPED and s.int_start_min >= 0
+                                  and s.phase == PHASE_INFUSION and s.cycle_run_min > 0))
+        # -- Table 4 holds: each kind's grades, and its clocks never in the future
+        and (s.rx_crs == 0 or s.rx_crs == 3)
+        and (s.rx_icans == 0 or s.rx_icans == 2 or s.rx_icans == 3)
+        and (s.rx_neuro == 0 or s.rx_neuro == 3)
+        and (s.rx_seizure == 0 or s.rx_seizure == 3)
+        and (s.rx_other == 0 or s.rx_other == 3 or s.rx_other == 4)
+        and (s.decision_pending == 0 or s.rx_other == 4)
+        and s.rx_icans_onset_min <= s.now_min and s.rx_icans_g3_min <= s.now_min
+        and s.rx_neuro_onset_min <= s.now_min and s.rx_neuro_g3_min <= s.now_min
+        and s.rx_seizure_onset_min <= s.now_min and s.rx_seizure_g3_min <= s.now_min
+        and s.rx_other_onset_min <= s.now_min
         # -- clock (L2-reinit-4h): an open interruption of 4 h or more, or of unknown length,
         # always has re-initiation pending; a latched fault keeps its interruption unknown
         and (not (s.mode == MODE_STOPPED and s.int_start_min >= 0

@@ -20,7 +20,7 @@ import struct
 
 from . import auth, kernel, journal, protocol as P, pump
 
-FIRMWARE_VERSION = 200          # major * 10000 + minor * 100 + patch: 0.2.0 (record format 2)
+FIRMWARE_VERSION = 300          # major * 10000 + minor * 100 + patch: 0.3.0 (record format 2)
 MAX_QUEUED_EVENTS = 32          # per feed()/poll(); the rest stay in the journal (CMD_EVENTS)
 UART_ID = 0                     # board wiring (set per board): UART, stepper pins, steps
 UART_BAUD = 115200
@@ -169,12 +169,14 @@ class Board:
             if len(args) != 1:
                 return [P.E_ARITY]
             return self._hello(args[0])
-        if cmd == P.CMD_STATUS or cmd == P.CMD_EVENTS or cmd == P.CMD_AUTH_EVENTS:
+        if cmd == P.CMD_STATUS or cmd == P.CMD_EVENTS or cmd == P.CMD_AUTH_EVENTS or cmd == P.CMD_ARCHIVE:
             if len(args) != (0 if cmd == P.CMD_STATUS else 1):
                 return [P.E_ARITY]
             refused = self._authorise(cmd, authenticated, auth.PERM_READ, False)
             if refused:
                 return refused
+            if cmd == P.CMD_ARCHIVE:
+                return self._archive(args[0])
             if cmd != P.CMD_STATUS:
                 return self._events(args[0], cmd == P.CMD_AUTH_EVENTS)
             d = c.status()
@@ -205,6 +207,18 @@ class Board:
                 return refused
             return entry[1](args)
         return [P.E_UNKNOWN_CMD]
+
+    def _archive(self, back):
+        """An ended therapy's record (journal archive), read into a scratch state: the undo copy
+        is free between commands. E_ARG if there is none that far back."""
+        c = self.controller
+        scratch = c._undo
+        if not c.journal.archived(back, scratch):
+            return [kernel.E_ARG]
+        values = [kernel.OK, c.journal.archive_count() - back]
+        for name in P.ARCHIVE_FIELDS:
+            values.append(getattr(scratch, name))
+        return values
 
     def _hello(self, host_version):
         status = kernel.OK

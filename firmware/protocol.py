@@ -16,7 +16,7 @@ import struct
 
 from binascii import crc32
 
-VERSION = 1
+VERSION = 2
 
 FLAG = 0x7E
 ESC = 0x7D
@@ -32,17 +32,18 @@ T_AUTH = 5          # request with an HMAC trailer: role, counter, 8 x mac (firm
 
 HEADER_BYTES = 6
 CRC_BYTES = 4
-MAX_INTS = 48
+MAX_INTS = 64
 MAX_BODY_BYTES = HEADER_BYTES + 4 * MAX_INTS + CRC_BYTES
 MIN_BODY_BYTES = HEADER_BYTES + CRC_BYTES
 INT_MIN = -2147483648
 INT_MAX = 2147483647
 
-# commands: 1..13 are the therapy commands, firmware/pump.py CMD_* (same ids)
+# commands: 1..16 are the therapy commands, firmware/pump.py CMD_* (same ids)
 CMD_HELLO = 32      # [host protocol version] -> hello fields
 CMD_STATUS = 33     # [] -> STATUS_FIELDS
 CMD_EVENTS = 34     # [since_seq] -> next_seq, n, n x (seq, time_min, code, a, b): therapy events
 CMD_AUTH_EVENTS = 35    # [since_seq] -> the same, from the security ring (refused requests, EV_AUTH)
+CMD_ARCHIVE = 36    # [back] -> archive seq, ARCHIVE_FIELDS of the therapy ended `back` therapies ago
 # 48..63: simulation commands, defined and served by firmware/simboard.py only, so that
 # a production build (hil/build.py --production) does not contain them
 
@@ -83,15 +84,21 @@ HELLO_AUTH_FIELDS = ("auth_roles", "counter_pharmacy", "counter_clinician", "cou
                      "auth_rejected", "auth_unlogged")
 EVENTS_PER_REPLY = 8
 
-# STATUS reply: these fields of Controller.status(), in this order (protocol version 1)
+# STATUS reply: these fields of Controller.status(), in this order (protocol version 2)
 STATUS_FIELDS = (
     "mode", "now_min", "motor_ul_per_h", "cap_ng_per_day", "cap_full_ng_per_day",
     "cap_low_ng_per_day", "indication", "cycle", "phase", "cycle_run_min", "free_min",
     "bag_loaded", "bag_ng_per_day", "bag_ul_per_h", "bag_run_min", "bag_room_min", "bag_ng",
     "bag_ul", "day_ng", "cycle_ng", "course_ng", "course_ul", "alarm", "fault", "locked",
     "lock_reason", "reinit_needed", "need_premed", "need_supervision", "int_start_min",
-    "int_reason", "rx_kind", "rx_grade", "decision_pending", "overdose_min", "step_run_min",
-    "low_left_min", "hospitalization", "events", "bag_id", "last_bag_id", "start_status",
+    "int_reason", "rx_crs", "rx_icans", "rx_neuro", "rx_seizure", "rx_other", "decision_pending",
+    "overdose_min", "step_run_min", "low_left_min", "hospitalization", "events", "bag_id", "last_bag_id",
+    "start_status", "cycle_ask", "max_cycles", "weight_g", "bsa_cm2",
+)
+# ARCHIVE reply (after the status and the archive's seq): these kernel fields of an ended therapy
+ARCHIVE_FIELDS = (
+    "patient_id", "indication", "weight_g", "bsa_cm2", "cycle", "max_cycles", "phase", "cycle_run_min",
+    "locked", "lock_reason", "seizures", "course_ng", "course_ul", "last_bag_id", "now_min",
 )
 
 

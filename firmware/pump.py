@@ -22,10 +22,13 @@ MAX_GAP_MS = 5 * MS_PER_MIN     # longest gap between polls taken as a late tick
 MAX_TICKS_PER_POLL = MAX_GAP_MS // MS_PER_MIN + 1
 FAULT_CLOCK = 1                 # EV_FAULT kind of a clock fault (b: the gap in seconds)
 FAULT_RECORD = 2                # EV_FAULT kind of a failed record write
+DECISION_OTHER4 = 1             # EV_DECISION a: the L2.4-other-4 decision (b: 1 discontinue)
+DECISION_CYCLE = 2              # EV_DECISION a: the L2.4-new-cycle decision (b: 1 new cycle)
 GAP_LOG_MAX_S = 1000000000      # the logged gap is clamped to the journal's int32
 MAX_PENDING_EVENTS = 16         # events of one step waiting for their state to be on the device
-                                # (a step logs at most 10: command, stop, resume, bag end, bag
-                                # expired, alarm, lock, cycle, re-initiation, fault)
+                                # (a step logs at most 11: therapy end or command, what was
+                                # entered (two for a weight), bag refused, stop, alarm, lock,
+                                # cycle, re-initiation, fault)
 
 # command ids shared with the serial protocol: id -> (name, kernel function, arity)
 CMD_SETUP = 1
@@ -41,21 +44,27 @@ CMD_OVERDOSE = 10
 CMD_FLUSH = 11
 CMD_REMOVE_BAG = 12
 CMD_CLEAR_FAULT = 13
+CMD_CYCLE_DECISION = 14
+CMD_UPDATE_PATIENT = 15
+CMD_END_THERAPY = 16
 
 COMMANDS = {
-    CMD_SETUP: ("setup", kernel.setup, 4),
-    CMD_BAG: ("bag", kernel.bag, 8),
+    CMD_SETUP: ("setup", kernel.setup, 5),
+    CMD_BAG: ("bag", kernel.bag, 9),
     CMD_START: ("start", kernel.start, 0),
     CMD_STOP: ("stop", kernel.stop, 1),
     CMD_ACK: ("ack", kernel.ack, 1),
     CMD_ACK_ALARM: ("ack_alarm", kernel.ack_alarm, 1),
-    CMD_REACTION: ("reaction", kernel.reaction, 2),
+    CMD_REACTION: ("reaction", kernel.reaction, 3),
     CMD_DECIDE: ("decide", kernel.decide, 1),
-    CMD_RESOLVED: ("resolved", kernel.resolved, 0),
+    CMD_RESOLVED: ("resolved", kernel.resolved, 1),
     CMD_OVERDOSE: ("overdose", kernel.overdose, 0),
     CMD_FLUSH: ("flush", kernel.flush, 0),
     CMD_REMOVE_BAG: ("remove_bag", kernel.remove_bag, 0),
     CMD_CLEAR_FAULT: ("clear_fault", kernel.clear_fault, 0),
+    CMD_CYCLE_DECISION: ("cycle_decision", kernel.cycle_decision, 1),
+    CMD_UPDATE_PATIENT: ("update_patient", kernel.update_patient, 2),
+    CMD_END_THERAPY: ("end_therapy", kernel.end_therapy, 0),
 }
 COMMAND_IDS = {}
 for _cid in COMMANDS:
@@ -130,8 +139,18 @@ class Controller:
         booked = self.s.booked_min
         _copy_state(self.s, self._undo)
         mark = self._ev_n
+        if cid == CMD_END_THERAPY and self.persist and self._end_allowed():
+            # the old record is kept readable: archived before the kernel clears it
+            if not self.journal.archive(self.s):
+                kernel.fault(self.s)
+                self._event(journal.EV_COMMAND, cid, kernel.E_FAULT)
+                self._event(journal.EV_FAULT, FAULT_RECORD, 0)
+                self._apply()
+                return kernel.E_FAULT
+            self._event(journal.EV_THERAPY_END, self.s.patient_id, self.s.course_ng)
         status = fn(self.s, *args)  # type: ignore[operator]
         self._event(journal.EV_COMMAND, cid, status)
+        self._log_answer(cid, args, status)
         self._after(before)
         if self.persist and not self.journal.save(self.s):
             # not on the device: not applied, not acknowledged; the fault is latched instead
@@ -154,6 +173,32 @@ class Controller:
             self.pending_ms = 0
             self.last_ms = now
         return status
+
+    def _end_allowed(self):
+        """END_THERAPY would be accepted (kernel.end_therapy run on a copy)."""
+        _copy_state(self.s, self._undo)
+        allowed = kernel.end_therapy(self._undo) == kernel.OK
+        _copy_state(self.s, self._undo)     # the undo copy is the state before the command
+        return allowed
+
+    def _log_answer(self, cid, args, status):
+        """What a clinician entered, beyond the command id: the reaction with its grade and
+        scale, each decision, a new weight (old and new values)."""
+        if status != kernel.OK and status != kernel.E_LOCKED:
+            return
+        if cid == CMD_REACTION:
+            self._event(journal.EV_REACTION, args[0] * 10 + args[1], args[2])
+        elif cid == CMD_DECIDE:
+            self._event(journal.EV_DECISION, DECISION_OTHER4, args[0])
+        elif cid == CMD_CYCLE_DECISION:
+            self._event(journal.EV_DECISION, DECISION_CYCLE, args[0])
+        elif cid == CMD_UPDATE_PATIENT:
+            self._event(journal.EV_PATIENT, self._undo.weight_g, self.s.weight_g)
+            self._event(journal.EV_PATIENT_BSA, self._undo.bsa_cm2, self.s.bsa_cm2)
+            if self._undo.bag_loaded == 1 and self.s.bag_loaded == 0:
+                self._event(journal.EV_BAG_REFUSED, self._undo.bag_id, 0)    # above the new cap
+        elif cid == CMD_RESOLVED:
+            self._event(journal.EV_RESOLVED, args[0], status)
 
     # ---------------------------------------------------------------- time
     def poll(self):
@@ -336,12 +381,14 @@ class Controller:
             "course_ng": s.course_ng, "course_ul": s.course_ul, "alarm": s.alarm, "fault": s.fault,
             "locked": s.locked, "lock_reason": s.lock_reason, "reinit_needed": s.reinit_needed,
             "need_premed": s.need_premed, "need_supervision": s.need_supervision,
-            "int_start_min": s.int_start_min, "int_reason": s.int_reason, "rx_kind": s.rx_kind,
-            "rx_grade": s.rx_grade, "decision_pending": s.decision_pending,
+            "int_start_min": s.int_start_min, "int_reason": s.int_reason, "rx_crs": s.rx_crs,
+            "rx_icans": s.rx_icans, "rx_neuro": s.rx_neuro, "rx_seizure": s.rx_seizure,
+            "rx_other": s.rx_other, "decision_pending": s.decision_pending,
             "overdose_min": s.overdose_min, "step_run_min": s.step_run_min,
             "low_left_min": s.low_left_min, "hospitalization": hospitalization_day(s),
             "events": self.journal.event_seq, "bag_id": s.bag_id, "last_bag_id": s.last_bag_id,
-            "start_status": self.start_status(),
+            "start_status": self.start_status(), "cycle_ask": s.cycle_ask, "max_cycles": s.max_cycles,
+            "weight_g": s.weight_g, "bsa_cm2": s.bsa_cm2,
         }
 
     def start_status(self):

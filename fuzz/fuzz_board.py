@@ -92,10 +92,10 @@ PID = 4242
 # frame plan kinds; the kind selector's 8 values weight them (3/8 correctly signed)
 K_SIGNED, K_PLAIN, K_FLIP, K_CUT, K_RESEND, K_RAW = range(6)
 KIND_OF_SELECTOR = (K_SIGNED, K_SIGNED, K_SIGNED, K_PLAIN, K_FLIP, K_CUT, K_RESEND, K_RAW)
-COMMANDS = sorted(pump.COMMANDS) + [P.CMD_HELLO, P.CMD_STATUS, P.CMD_EVENTS,
+COMMANDS = sorted(pump.COMMANDS) + [P.CMD_HELLO, P.CMD_STATUS, P.CMD_EVENTS, P.CMD_ARCHIVE,
                                     simboard.CMD_ADVANCE, simboard.CMD_FAULT, simboard.CMD_RESET]
 ARITY = {cid: entry[2] for cid, entry in pump.COMMANDS.items()}
-ARITY.update({P.CMD_HELLO: 1, P.CMD_STATUS: 0, P.CMD_EVENTS: 1, simboard.CMD_ADVANCE: 1,
+ARITY.update({P.CMD_HELLO: 1, P.CMD_STATUS: 0, P.CMD_EVENTS: 1, P.CMD_ARCHIVE: 1, simboard.CMD_ADVANCE: 1,
               simboard.CMD_FAULT: 2, simboard.CMD_RESET: 0, simboard.CMD_HEAP: 0})
 INTERESTING = (0, 1, -1, 2, 255, 256, 0x7E, 0x7D, 0x03, 65535, 65536, 1000000000, 1000000001,
                P.INT_MAX, P.INT_MAX - 1, P.INT_MIN, P.INT_MIN + 1)
@@ -103,13 +103,18 @@ INTERESTING = (0, 1, -1, 2, 255, 256, 0x7E, 0x7D, 0x03, 65535, 65536, 1000000000
 PLAUSIBLE: dict[tuple[int, int], tuple[int, ...]] = {
     (pump.CMD_SETUP, 0): (PID,), (pump.CMD_SETUP, 1): (1, 2, 3, 4),
     (pump.CMD_SETUP, 2): (3000, 5400, 44999, 45000, 70000, 300001), (pump.CMD_SETUP, 3): (0, 5000, 12000, 35001),
+    (pump.CMD_SETUP, 4): (0, 1, 4, 9, 10),
     (pump.CMD_BAG, 0): (PID, PID + 1), (pump.CMD_BAG, 1): (0, 1, 2, 3, 1000000000),
     (pump.CMD_BAG, 2): (9000, 28000, 56000, 63000, 196000, 196001),
-    (pump.CMD_BAG, 3): (10000, 240000, 1000000), (pump.CMD_BAG, 4): (24, 48, 72, 96, 168, 25),
-    (pump.CMD_BAG, 5): (0, 1), (pump.CMD_BAG, 6): (0, 60, 2880), (pump.CMD_BAG, 7): (0, 100, 11520),
+    (pump.CMD_BAG, 3): (10000, 100800, 240000, 270000, 1000000), (pump.CMD_BAG, 4): (600, 1800, 5000, 10000, 11250),
+    (pump.CMD_BAG, 5): (24, 48, 72, 96, 168, 25),
+    (pump.CMD_BAG, 6): (0, 1), (pump.CMD_BAG, 7): (0, 60, 2880), (pump.CMD_BAG, 8): (0, 100, 11520),
     (pump.CMD_STOP, 0): tuple(range(0, 13)), (pump.CMD_ACK, 0): (1, 2, 3),
     (pump.CMD_ACK_ALARM, 0): (0, 1, 2, 8, 32, 64, 128, 255), (pump.CMD_REACTION, 0): tuple(range(0, 7)),
-    (pump.CMD_REACTION, 1): tuple(range(0, 6)), (pump.CMD_DECIDE, 0): (0, 1, 2),
+    (pump.CMD_REACTION, 1): tuple(range(0, 6)), (pump.CMD_REACTION, 2): (0, 1, 2, 3),
+    (pump.CMD_RESOLVED, 0): tuple(range(0, 7)), (pump.CMD_DECIDE, 0): (0, 1, 2),
+    (pump.CMD_CYCLE_DECISION, 0): (0, 1, 2), (pump.CMD_UPDATE_PATIENT, 0): (3000, 44999, 45000, 70000),
+    (pump.CMD_UPDATE_PATIENT, 1): (0, 5000, 12000), (P.CMD_ARCHIVE, 0): (0, 1, 3, 4, -1),
     (P.CMD_HELLO, 0): (1, 0, 2), (P.CMD_EVENTS, 0): (0, 1, 8, 100, 300),
     (simboard.CMD_ADVANCE, 0): (0, 1, 59, 60, 240, 1440, 10081),
     (simboard.CMD_FAULT, 0): tuple(range(0, 9)), (simboard.CMD_FAULT, 1): (-2, -1, 0, 1, 30, 240, 100),
@@ -345,8 +350,8 @@ class Target:
         if state != "fresh":
             self._setup(C.encode_frame(P.T_REQUEST, self._next_seq(), P.CMD_HELLO, [P.VERSION]))
         if state == "infusing":
-            for cmd, args in ((pump.CMD_SETUP, [PID, kernel.IND_MRD, 70000, 0]),
-                              (pump.CMD_BAG, [PID, 1, 56000, 240000, 48, 0, 0, 0]),
+            for cmd, args in ((pump.CMD_SETUP, [PID, kernel.IND_MRD, 70000, 0, 0]),
+                              (pump.CMD_BAG, [PID, 1, 56000, 240000, 5000, 48, 0, 0, 0]),
                               (pump.CMD_ACK, [kernel.ACK_PREMED]), (pump.CMD_ACK, [kernel.ACK_SUPERVISION]),
                               (pump.CMD_START, [])):
                 self._setup(self._signed(cmd, args, None, NEXT, self._next_seq()))

@@ -7,7 +7,7 @@ Seeds, each a small file in the harness's input format (first byte: 0 raw, 1 str
   raw-vector-*      every frame of docs/protocol.md's test vectors (frame, reject and exchange vectors)
   raw-script-*      the line bytes of a host starting an infusion with signed frames (counters from 1)
   raw-garbage-*     noise from a fixed PRNG seed, floods without flags, escapes, lone flags, a frame
-                    with N = 255, a 203-byte body, a cut frame
+                    with N = 255, a 267-byte body, a cut frame
   structured-cmd-*  HELLO, then one correctly signed frame of each command the harness knows
   structured-*      an infusion from HELLO to START; forged, replayed, flipped, cut and resent frames;
                     int32 extremes; unknown ids; the simulation commands (power cuts, motor failure)
@@ -42,17 +42,19 @@ PRNG_SEED = 20261121
 
 HELLO = FramePlan(K_PLAIN, P.CMD_HELLO, (P.VERSION,))
 INFUSION = [
-    FramePlan(K_SIGNED, pump.CMD_SETUP, (PID, k.IND_MRD, 70000, 0)),
-    FramePlan(K_SIGNED, pump.CMD_BAG, (PID, 1, 56000, 240000, 48, 0, 0, 0)),
+    FramePlan(K_SIGNED, pump.CMD_SETUP, (PID, k.IND_MRD, 70000, 0, 0)),
+    FramePlan(K_SIGNED, pump.CMD_BAG, (PID, 1, 63000, 270000, 5000, 48, 0, 0, 0)),
     FramePlan(K_SIGNED, pump.CMD_ACK, (k.ACK_PREMED,)),
     FramePlan(K_SIGNED, pump.CMD_ACK, (k.ACK_SUPERVISION,)),
     FramePlan(K_SIGNED, pump.CMD_START, ()),
 ]
 # one typical argument list per command (the first plausible value of each argument)
 TYPICAL = {
-    pump.CMD_SETUP: (PID, k.IND_MRD, 70000, 0), pump.CMD_BAG: (PID, 1, 56000, 240000, 48, 0, 0, 0),
+    pump.CMD_SETUP: (PID, k.IND_MRD, 70000, 0, 0), pump.CMD_BAG: (PID, 1, 63000, 270000, 5000, 48, 0, 0, 0),
     pump.CMD_STOP: (k.STOP_CLINICIAN,), pump.CMD_ACK: (k.ACK_PREMED,), pump.CMD_ACK_ALARM: (255,),
-    pump.CMD_REACTION: (k.RX_CRS, 3), pump.CMD_DECIDE: (1,), P.CMD_HELLO: (P.VERSION,), P.CMD_EVENTS: (0,),
+    pump.CMD_REACTION: (k.RX_CRS, 3, k.SCALE_CTCAE), pump.CMD_RESOLVED: (k.RX_CRS,), pump.CMD_DECIDE: (1,),
+    pump.CMD_CYCLE_DECISION: (0,), pump.CMD_UPDATE_PATIENT: (44000, 13000), P.CMD_ARCHIVE: (0,),
+    P.CMD_HELLO: (P.VERSION,), P.CMD_EVENTS: (0,),
     simboard.CMD_ADVANCE: (60,), simboard.CMD_FAULT: (simboard.FAULT_OCCLUSION, 0),
 }
 STOP = FramePlan(K_SIGNED, pump.CMD_STOP, (k.STOP_CLINICIAN,))
@@ -95,8 +97,8 @@ def raw_seeds() -> dict[str, bytes]:
     seeds["raw-garbage-escapes"] = b"\x7d" * 40 + b"\x7e\x7d\x7e"
     seeds["raw-garbage-flags"] = b"\x7e" * 16
     seeds["raw-garbage-all-bytes"] = bytes(range(256))
-    seeds["raw-garbage-n255"] = stuffed(sealed(struct.pack("<BBHBB", 1, 1, 7, 4, 255) + bytes(4 * 255)))[:600]
-    seeds["raw-garbage-body-203"] = stuffed(sealed(bytes(199)))
+    seeds["raw-garbage-n255"] = stuffed(sealed(struct.pack("<BBHBB", P.VERSION, 1, 7, 4, 255) + bytes(4 * 255)))[:600]
+    seeds["raw-garbage-body-267"] = stuffed(sealed(bytes(P.MAX_BODY_BYTES - 3)))
     seeds["raw-garbage-cut-frame"] = signed_frame(pump.CMD_STOP, (k.STOP_CLINICIAN,), 9, 9)[:25] + \
         C.encode_frame(P.T_REQUEST, 10, P.CMD_STATUS, [])
     return {name: bytes([MODE_RAW]) + data for name, data in seeds.items()}
@@ -111,9 +113,9 @@ def structured_plans() -> dict[str, list[FramePlan]]:
     plans["structured-infusion"] = [HELLO] + INFUSION + [FramePlan(K_SIGNED, simboard.CMD_ADVANCE, (60,)),
                                                          FramePlan(K_SIGNED, P.CMD_STATUS, ())]
     plans["structured-stop-start-reaction"] = [HELLO, STOP, FramePlan(K_SIGNED, pump.CMD_START, ()),
-                                               FramePlan(K_SIGNED, pump.CMD_REACTION, (k.RX_OTHER, 4)),
+                                               FramePlan(K_SIGNED, pump.CMD_REACTION, (k.RX_OTHER, 4, k.SCALE_CTCAE)),
                                                FramePlan(K_SIGNED, pump.CMD_DECIDE, (0,)),
-                                               FramePlan(K_SIGNED, pump.CMD_RESOLVED, ())]
+                                               FramePlan(K_SIGNED, pump.CMD_RESOLVED, (k.RX_OTHER,))]
     plans["structured-wrong-role"] = [HELLO, STOP._replace(role=3), STOP._replace(role=1)]
     plans["structured-no-such-role"] = [HELLO, STOP._replace(role=7), STOP._replace(role=P.INT_MIN)]
     plans["structured-replayed-counter"] = [HELLO, STOP, STOP._replace(counter=LAST)]

@@ -34,12 +34,12 @@ from blinpump.firmware import simboard as SIM
 from blinpump.firmware import pump as fw_pump
 from blinpump.hil import auth as host_auth
 
-VERSION = 1
+VERSION = 2
 FLAG, ESC, ESC_XOR = 0x7E, 0x7D, 0x20
 _STUFFED = {0x7E, 0x7D, 0x03}
 T_REQUEST, T_REPLY, T_EVENT, T_NAK, T_AUTH = 1, 2, 3, 4, 5
 _HEADER = struct.Struct("<BBHBB")
-MAX_BODY_BYTES = 6 + 4 * 48 + 4
+MAX_BODY_BYTES = 6 + 4 * 64 + 4      # docs/protocol.md: at most 64 integers a frame
 
 EVENT_NAMES = {v: n[3:] for n, v in vars(journal).items() if n.startswith("EV_")}
 FAULT_KINDS = {"occlusion": SIM.FAULT_OCCLUSION, "air": SIM.FAULT_AIR, "door": SIM.FAULT_DOOR,
@@ -431,15 +431,19 @@ class Pump:
             since_seq = out[-1]["seq"] + 1
 
     # ---- therapy commands (firmware/pump.py CMD_*); each returns a Status
-    def setup(self, patient_id: int, indication: int, weight_g: int, bsa_cm2: int) -> Status:
-        return self._status(fw_pump.CMD_SETUP, [patient_id, indication, weight_g, bsa_cm2])
+    def setup(self, patient_id: int, indication: int, weight_g: int, bsa_cm2: int, course_cycles: int = 0) -> Status:
+        """Enter the patient. course_cycles: the site's number of consolidation cycles (L2.3-course,
+        1..9, required for consolidation); 0 for MRD+ and R/R, whose counts are the label's."""
+        return self._status(fw_pump.CMD_SETUP, [patient_id, indication, weight_g, bsa_cm2, course_cycles])
 
-    def bag(self, patient_id: int, bag_id: int, drug_ng: int, volume_ul: int, duration_h: int, preservative: int,
-            room_min: int = 0, fridge_min: int = 0) -> Status:
-        """Order a bag; bag_id is its identity from the pharmacy label, increasing per patient
-        (the loaded bag's order sent again changes nothing; an older identity: E_BAG_ID)."""
-        return self._status(fw_pump.CMD_BAG, [patient_id, bag_id, drug_ng, volume_ul, duration_h, preservative,
-                                              room_min, fridge_min])
+    def bag(self, patient_id: int, bag_id: int, drug_ng: int, volume_ul: int, rate_ul_per_h: int, duration_h: int,
+            preservative: int, room_min: int = 0, fridge_min: int = 0) -> Status:
+        """Order a bag as prepared: the drug and the total volume in it (overfill included), the
+        rate on its pharmacy label (the site's table rate for the duration, EXT-rates), bag_id
+        its identity from the pharmacy label, increasing per patient (the loaded bag's order sent
+        again changes nothing; an older identity: E_BAG_ID)."""
+        return self._status(fw_pump.CMD_BAG, [patient_id, bag_id, drug_ng, volume_ul, rate_ul_per_h, duration_h,
+                                              preservative, room_min, fridge_min])
 
     def start(self) -> Status:
         return self._status(fw_pump.CMD_START)
@@ -453,14 +457,38 @@ class Pump:
     def ack_alarm(self, bits: int = 255) -> Status:
         return self._status(fw_pump.CMD_ACK_ALARM, [bits])
 
-    def reaction(self, kind: int, grade: int) -> Status:
-        return self._status(fw_pump.CMD_REACTION, [kind, grade])
+    def reaction(self, kind: int, grade: int, scale: int = k.SCALE_CTCAE) -> Status:
+        """Enter an adverse reaction with its grade and the grade's scale (L2.4-grading: CTCAE;
+        ICANS may be graded ASTCT)."""
+        return self._status(fw_pump.CMD_REACTION, [kind, grade, scale])
 
     def decide(self, discontinue: int) -> Status:
         return self._status(fw_pump.CMD_DECIDE, [discontinue])
 
-    def resolved(self) -> Status:
-        return self._status(fw_pump.CMD_RESOLVED)
+    def resolved(self, kind: int) -> Status:
+        """The open reaction of this kind has resolved (each open kind is resolved on its own)."""
+        return self._status(fw_pump.CMD_RESOLVED, [kind])
+
+    def cycle_decision(self, new_cycle: int) -> Status:
+        """After more than 7 days off not for a reaction: 1 starts a new cycle, 0 goes on (L2.4-new-cycle)."""
+        return self._status(fw_pump.CMD_CYCLE_DECISION, [new_cycle])
+
+    def update_patient(self, weight_g: int, bsa_cm2: int) -> Status:
+        """A new weight and BSA (when stopped): the caps follow them (L2-dose-28, L2-weight-45)."""
+        return self._status(fw_pump.CMD_UPDATE_PATIENT, [weight_g, bsa_cm2])
+
+    def end_therapy(self) -> Status:
+        """End this patient's therapy (stopped): the record is archived, then a new set-up is possible."""
+        return self._status(fw_pump.CMD_END_THERAPY)
+
+    def archive(self, back: int = 0) -> dict[str, int] | None:
+        """The record of the therapy ended `back` therapies ago (0: the newest), or None."""
+        ints = self._call(P.CMD_ARCHIVE, [back])
+        if ints[0] != k.OK:
+            return None
+        out = {"archive_seq": ints[1]}
+        out.update(zip(P.ARCHIVE_FIELDS, ints[2:]))
+        return out
 
     def overdose(self) -> Status:
         return self._status(fw_pump.CMD_OVERDOSE)
@@ -518,5 +546,5 @@ def _cmd_name(cmd: int) -> str:
     if cmd in fw_pump.COMMANDS:
         return fw_pump.COMMANDS[cmd][0].upper()
     return {P.CMD_HELLO: "HELLO", P.CMD_STATUS: "STATUS", P.CMD_EVENTS: "EVENTS",
-            P.CMD_AUTH_EVENTS: "AUTH_EVENTS", SIM.CMD_ADVANCE: "ADVANCE",
+            P.CMD_AUTH_EVENTS: "AUTH_EVENTS", P.CMD_ARCHIVE: "ARCHIVE", SIM.CMD_ADVANCE: "ADVANCE",
             SIM.CMD_FAULT: "FAULT", SIM.CMD_RESET: "RESET", SIM.CMD_HEAP: "HEAP"}.get(cmd, "CMD %d" % cmd)

@@ -82,7 +82,8 @@ def _scenario(*steps: Any, **top: Any) -> str:
 
 
 _DROP = object()
-_SETUP = {"entry": "setup", "args": {"patient_id": 1, "indication": 1, "weight_g": 70000, "bsa_cm2": 0}}
+_SETUP = {"entry": "setup", "args": {"patient_id": 1, "indication": 1, "weight_g": 70000, "bsa_cm2": 0,
+                                     "course_cycles": 0}}
 
 
 def _trace(*steps: Any, **top: Any) -> str:

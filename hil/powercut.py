@@ -93,7 +93,9 @@ EVENTS = "events_consistent"
 CORRUPT = "corrupt_never_trusted"
 CONTINUES = "therapy_continues"
 
-REACTION_FIELDS = ("rx_kind", "rx_grade", "rx_start_min", "rx_at_low", "seizures",
+REACTION_FIELDS = ("rx_crs", "rx_icans", "rx_icans_onset_min", "rx_icans_g3_min", "rx_neuro",
+                   "rx_neuro_onset_min", "rx_neuro_g3_min", "rx_seizure", "rx_seizure_onset_min",
+                   "rx_seizure_g3_min", "rx_other", "rx_other_onset_min", "seizures",
                    "decision_pending", "low_left_min", "overdose_min", "cap_ng_per_day")
 
 Record = dict[str, int]
@@ -132,7 +134,9 @@ def _run(minutes: int, label: str) -> Step:
 
 
 def _bag(bag_id: int, drug_ng: int, hours: int) -> tuple[int, ...]:
-    return (PATIENT_ID, bag_id, drug_ng, BAG_VOLUME_UL, hours, 0, 0, 0)
+    """A 24 h or 48 h bag at the table rate that holds what it infuses (EXT-rates)."""
+    rate = kernel.RATE_24H_UL_PER_H if hours == 24 else kernel.RATE_48H_UL_PER_H
+    return (PATIENT_ID, bag_id, drug_ng, BAG_VOLUME_UL, rate, hours, 0, 0, 0)
 
 
 def scenario(run_min: int = 180, occlusions: int = 40) -> tuple[Step, ...]:
@@ -141,7 +145,7 @@ def scenario(run_min: int = 180, occlusions: int = 40) -> tuple[Step, ...]:
     k = kernel
     steps = [
         Step("boot", "first boot of a blank pump (outage unknown)", expect=journal.LOAD_FRESH),
-        _cmd("patient set-up, MRD+, 70 kg", pump.CMD_SETUP, PATIENT_ID, k.IND_MRD, WEIGHT_G, 0),
+        _cmd("patient set-up, MRD+, 70 kg", pump.CMD_SETUP, PATIENT_ID, k.IND_MRD, WEIGHT_G, 0, 0),
         _cmd("48 h bag at 28 mcg/day (L2-dose-28)", pump.CMD_BAG, *_bag(1, 56000, 48)),
         _cmd("premedication given (L2-premed)", pump.CMD_ACK, k.ACK_PREMED),
         _cmd("supervision in place (L2-hosp)", pump.CMD_ACK, k.ACK_SUPERVISION),
@@ -164,10 +168,10 @@ def scenario(run_min: int = 180, occlusions: int = 40) -> tuple[Step, ...]:
         _cmd("24 h bag at 28 mcg/day", pump.CMD_BAG, *_bag(2, 28000, 24)),
         _cmd("start the new bag", pump.CMD_START),
         _run(max(run_min // 3, 1), "running"),
-        _cmd("grade 3 CRS: withhold (L2.4-restart-9)", pump.CMD_REACTION, k.RX_CRS, 3),
+        _cmd("grade 3 CRS: withhold (L2.4-restart-9)", pump.CMD_REACTION, k.RX_CRS, 3, k.SCALE_CTCAE),
         _run(30, "withheld"),
         _cmd("start refused while withheld", pump.CMD_START, expect=k.E_WITHHOLD),
-        _cmd("CRS resolved: restart window at 9 mcg/day", pump.CMD_RESOLVED),
+        _cmd("CRS resolved: restart window at 9 mcg/day", pump.CMD_RESOLVED, k.RX_CRS),
         _cmd("28 mcg/day bag refused at restart (L2.4-restart-9)", pump.CMD_START,
              expect=k.E_DOSE_CAP),
         _cmd("remove the 28 mcg/day bag", pump.CMD_REMOVE_BAG),
@@ -184,7 +188,7 @@ def scenario(run_min: int = 180, occlusions: int = 40) -> tuple[Step, ...]:
         ]
     steps += [
         _run(5, "running"),
-        _cmd("grade 4 CRS: permanent discontinuation (L2.4-crs-4)", pump.CMD_REACTION, k.RX_CRS, 4),
+        _cmd("grade 4 CRS: permanent discontinuation (L2.4-crs-4)", pump.CMD_REACTION, k.RX_CRS, 4, k.SCALE_CTCAE),
         _run(10, "locked out"),
         _cmd("start refused (L2.4-crs-4)", pump.CMD_START, expect=k.E_LOCKED),
         _cmd("silence alarms: AL_LOCKED stays", pump.CMD_ACK_ALARM, 255),
@@ -648,9 +652,9 @@ def _way_back(c: pump.Controller) -> list[tuple[int, list[int], int]]:
     if s.fault:
         todo.append((pump.CMD_CLEAR_FAULT, [], k.OK))
     if s.mode == k.MODE_NO_PATIENT:
-        todo.append((pump.CMD_SETUP, [PATIENT_ID, k.IND_MRD, WEIGHT_G, 0], k.OK))
-    if s.rx_kind != k.RX_NONE:
-        todo += [(pump.CMD_START, [], k.E_WITHHOLD), (pump.CMD_RESOLVED, [], k.OK)]
+        todo.append((pump.CMD_SETUP, [PATIENT_ID, k.IND_MRD, WEIGHT_G, 0, 0], k.OK))
+    if s.rx_crs != 0:
+        todo += [(pump.CMD_START, [], k.E_WITHHOLD), (pump.CMD_RESOLVED, [k.RX_CRS], k.OK)]
     todo.append((pump.CMD_ACK_ALARM, [255], k.OK))
     return todo
 

@@ -34,23 +34,23 @@ PID = 4242
 
 # the steps of one therapy, each a controller command (kernel arguments)
 THERAPY: tuple[tuple[str, int, list[int]], ...] = (
-    ("set-up", fw_pump.CMD_SETUP, [PID, k.IND_MRD, 70000, 0]),
-    ("bag", fw_pump.CMD_BAG, [PID, 1, 56000, 240000, 48, 0, 0, 0]),
+    ("set-up", fw_pump.CMD_SETUP, [PID, k.IND_MRD, 70000, 0, 0]),
+    ("bag", fw_pump.CMD_BAG, [PID, 1, 56000, 240000, 5000, 48, 0, 0, 0]),
     ("premedication", fw_pump.CMD_ACK, [k.ACK_PREMED]),
     ("supervision", fw_pump.CMD_ACK, [k.ACK_SUPERVISION]),
     ("start", fw_pump.CMD_START, []),
     ("stop", fw_pump.CMD_STOP, [k.STOP_CLINICIAN]),
     ("silence alarms", fw_pump.CMD_ACK_ALARM, [255]),
     ("restart", fw_pump.CMD_START, []),
-    ("seizure grade 2 (L2.4-seizure)", fw_pump.CMD_REACTION, [k.RX_SEIZURE, 2]),
-    ("CRS grade 3 (L2.4-restart-9)", fw_pump.CMD_REACTION, [k.RX_CRS, 3]),
-    ("CRS grade 4 (L2.4-crs-4)", fw_pump.CMD_REACTION, [k.RX_CRS, 4]),
+    ("seizure grade 2 (L2.4-seizure)", fw_pump.CMD_REACTION, [k.RX_SEIZURE, 2, 1]),
+    ("CRS grade 3 (L2.4-restart-9)", fw_pump.CMD_REACTION, [k.RX_CRS, 3, 1]),
+    ("CRS grade 4 (L2.4-crs-4)", fw_pump.CMD_REACTION, [k.RX_CRS, 4, 1]),
 )
 
 
 # what a command that was not acknowledged must not have changed
 UNDONE_FIELDS = ("patient_id", "bag_id", "bag_loaded", "premed_acked", "supervision_acked", "seizures",
-                 "rx_kind", "rx_grade", "locked", "decision_pending", "cycle_run_min", "course_ng")
+                 "rx_crs", "rx_icans", "rx_neuro", "rx_seizure", "rx_other", "locked", "decision_pending", "cycle_run_min", "course_ng")
 
 
 def _controller(storage: simhal.MemStorage) -> fw_pump.Controller:
@@ -100,7 +100,7 @@ def _write_failure(i: int, name: str, cid: int, args: list[int], outage_min: int
     if again.boot(0) != journal.LOAD_OK:
         failures.append("%s: no record after storage recovered" % name)
         return failures
-    for field_ in ("locked", "fault", "rx_kind", "bag_loaded", "patient_id"):
+    for field_ in ("locked", "fault", "rx_crs", "bag_loaded", "patient_id"):
         if getattr(again.s, field_) != ram[field_]:
             failures.append("%s (storage failing %d min): %s %s in RAM, %s on the device after storage "
                             "recovered" % (name, outage_min, field_, ram[field_], getattr(again.s, field_)))
@@ -117,9 +117,9 @@ def ring_flood(minutes: int = 60, frames_per_min: int = 40) -> tuple[int, list[s
     sim.board._take()
     _session(sim)
     clinic = Host(sim, (fw_auth.ROLE_PHARMACY, fw_auth.ROLE_CLINICIAN, fw_auth.ROLE_BENCH))
-    for cid, args in ((fw_pump.CMD_SETUP, [PID, k.IND_MRD, 70000, 0]), (fw_pump.CMD_BAG, [PID, 1, 56000, 240000, 48, 0, 0, 0]),
+    for cid, args in ((fw_pump.CMD_SETUP, [PID, k.IND_MRD, 70000, 0, 0]), (fw_pump.CMD_BAG, [PID, 1, 56000, 240000, 5000, 48, 0, 0, 0]),
                       (fw_pump.CMD_ACK, [k.ACK_PREMED]), (fw_pump.CMD_ACK, [k.ACK_SUPERVISION]),
-                      (fw_pump.CMD_START, []), (fw_pump.CMD_REACTION, [k.RX_CRS, 4])):
+                      (fw_pump.CMD_START, []), (fw_pump.CMD_REACTION, [k.RX_CRS, 4, 1])):
         clinic.call(cid, args)
     before = list(sim.board.controller.journal.events(0))
     locks = [ev for ev in before if ev[2] == journal.EV_LOCK]
@@ -142,7 +142,7 @@ def ring_flood(minutes: int = 60, frames_per_min: int = 40) -> tuple[int, list[s
 CLINICIAN_COMMANDS: tuple[tuple[int, list[int]], ...] = (
     (fw_pump.CMD_STOP, [k.STOP_CLINICIAN]), (fw_pump.CMD_ACK, [k.ACK_PREMED]),
     (fw_pump.CMD_ACK, [k.ACK_SUPERVISION]), (fw_pump.CMD_START, []),
-    (fw_pump.CMD_REACTION, [k.RX_SEIZURE, 2]),     # twice would lock (L2.4-seizure)
+    (fw_pump.CMD_REACTION, [k.RX_SEIZURE, 2, 1]),     # twice would lock (L2.4-seizure)
 )
 
 
@@ -156,8 +156,8 @@ def two_hosts(runs: int = 50, seed: int = 1) -> tuple[int, list[str]]:
         _session(sim)
         clinic = Host(sim, (fw_auth.ROLE_CLINICIAN,))
         other = Host(sim, (fw_auth.ROLE_PHARMACY, fw_auth.ROLE_BENCH))
-        clinic.call(fw_pump.CMD_SETUP, [PID, k.IND_MRD, 70000, 0])
-        other.call(fw_pump.CMD_BAG, [PID, 1, 56000, 240000, 48, 0, 0, 0])
+        clinic.call(fw_pump.CMD_SETUP, [PID, k.IND_MRD, 70000, 0, 0])
+        other.call(fw_pump.CMD_BAG, [PID, 1, 56000, 240000, 5000, 48, 0, 0, 0])
         for cid, args in ((fw_pump.CMD_ACK, [k.ACK_PREMED]), (fw_pump.CMD_ACK, [k.ACK_SUPERVISION]),
                           (fw_pump.CMD_START, [])):
             clinic.call(cid, args)
@@ -168,7 +168,7 @@ def two_hosts(runs: int = 50, seed: int = 1) -> tuple[int, list[str]]:
         if rng.random() < 0.5:
             other.call(P.CMD_STATUS, [])
         else:
-            other.call(fw_pump.CMD_BAG, [PID, 1, 56000, 240000, 48, 0, 0, 0])   # the loaded bag again
+            other.call(fw_pump.CMD_BAG, [PID, 1, 56000, 240000, 5000, 48, 0, 0, 0])   # the loaded bag again
         again = clinic.send(data)               # the clinician's host re-sends the same frame
         if again != first:
             failures.append("run %d: %s re-sent after another host: reply %s, first %s"

@@ -56,7 +56,9 @@ if TYPE_CHECKING:
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 PATIENT_ID = 4242
-DEFAULT_VOLUME_ML = 240         # EXT-rates: 10 mL/h for a 24 h bag; the rate always comes from the bag
+# EXT-rates: a bag is prepared with an overfill (it primes the line); by default a scenario's bag
+# holds 9/8 of what it infuses (a 24 h bag: 270 mL for 240 mL infused at 10 mL/h)
+OVERFILL_NUM, OVERFILL_DEN = 9, 8
 
 _WORDS = {"no_patient": k.MODE_NO_PATIENT, "stopped": k.MODE_STOPPED, "running": k.MODE_RUNNING,
           "infusion": k.PHASE_INFUSION, "free": k.PHASE_FREE, "done": k.PHASE_DONE}
@@ -65,7 +67,8 @@ _STOPS = {n[5:].lower(): v for n, v in vars(k).items() if n.startswith("STOP_")}
 _REACTIONS = {n[3:].lower(): v for n, v in vars(k).items() if n.startswith("RX_") and n != "RX_NONE"}
 _ACKS = {"premed": k.ACK_PREMED, "supervision": k.ACK_SUPERVISION}
 _EVENT_CODES = {v: c for c, v in EVENT_NAMES.items()}
-_NO_ARG = ("start", "resolved", "overdose", "flush", "remove_bag", "clear_fault")
+_NO_ARG = ("start", "overdose", "flush", "remove_bag", "clear_fault", "end_therapy")
+_SCALES = {"ctcae": k.SCALE_CTCAE, "astct": k.SCALE_ASTCT}
 
 MAX_DURATION_MIN = 400 * 1440   # one advance, outage, room or fridge time: at most 400 days
 INT32_MIN, INT32_MAX = -2 ** 31, 2 ** 31 - 1    # what a frame carries (docs/protocol.md)
@@ -75,9 +78,11 @@ MAX_VALUE = 2 ** 62             # no intermediate value of an expression goes be
 _MAX_DURATION_CHARS = 32
 # the arguments each command step takes besides "do" and "expect" (Runner.command)
 _COMMAND_KEYS: dict[str, tuple[str, ...]] = {
-    "setup": (), "bag": ("ng_per_day", "hours", "preservative", "patient_id", "volume_ml", "room", "fridge", "bag_id"),
-    "stop": ("reason",), "ack": ("what",), "ack_alarm": ("bits",), "reaction": ("kind", "grade"),
-    "decide": ("discontinue",), **{name: () for name in _NO_ARG}}
+    "setup": (), "bag": ("ng_per_day", "hours", "preservative", "patient_id", "volume_ml", "rate_ml_per_h",
+                         "room", "fridge", "bag_id"),
+    "stop": ("reason",), "ack": ("what",), "ack_alarm": ("bits",), "reaction": ("kind", "grade", "scale"),
+    "resolved": ("kind",), "decide": ("discontinue",), "cycle_decision": ("new_cycle",),
+    "update_patient": ("weight_kg", "bsa_m2"), **{name: () for name in _NO_ARG}}
 _STEP_KEYS = {"do": None, "advance": ("advance", "expect"),
               "fault": ("fault", "outage", "after_bytes", "value", "expect"), "check": ("check",), "events": ("events", "no_events"), "no_events": ("events", "no_events"),
               "save": ("save",)}
@@ -215,8 +220,11 @@ def model_names(patient: dict[str, Any]) -> dict[str, int]:
         "overdose_lockout_min": lim.overdose_lockout_min,
         "reinit_min": limits.REINIT_THRESHOLD_MIN, "new_cycle_min": limits.NEW_CYCLE_THRESHOLD_MIN,
         "step_window_min": limits.STEP_WINDOW_MIN, "min_per_day": limits.MIN_PER_DAY,
+        # L2.3-course: the site's count goes to set-up for consolidation; MRD+ and R/R send 0
+        "course_cycles": lim.max_cycles if p.indication == "consolidation" else 0,
     }
     for hours, room in limits.BAG_ROOM_MIN.items():
+        names["rate_ul_per_h_%d" % hours] = table_rate_ul_per_h(hours)     # EXT-rates: the labelled rate
         names["room_limit_min_%d" % hours] = room
         names["fridge_limit_min_%d" % hours] = limits.BAG_FRIDGE_MIN[hours]
     for n, days in enumerate(lim.treatment_free_days, 1):
@@ -461,10 +469,11 @@ def _check_step(step: Any, where: str, names: dict[str, int], model: set[str], s
                 raise _bad(path, field("preservative"), "%s is not 0, 1, true or false" % _show(step["preservative"]))
             if "patient_id" in step:
                 sub("patient_id", _literal, step["patient_id"])
-            if "volume_ml" in step:
-                ml = sub("volume_ml", _literal, step["volume_ml"])
-                if not 0 <= ml <= INT32_MAX // 1000:
-                    raise _bad(path, field("volume_ml"), "%d is not in [0, %d]" % (ml, INT32_MAX // 1000))
+            for key in ("volume_ml", "rate_ml_per_h"):
+                if key in step:
+                    ml = step[key]
+                    if type(ml) not in (int, float) or not 0 <= ml <= INT32_MAX // 1000:
+                        raise _bad(path, field(key), "%s is not a number in [0, %d]" % (_show(ml), INT32_MAX // 1000))
             for key in ("room", "fridge"):
                 if key in step:
                     sub(key, minutes, step[key])
@@ -486,6 +495,22 @@ def _check_step(step: Any, where: str, names: dict[str, int], model: set[str], s
             if "grade" not in step:
                 raise _bad(path, field("grade"), "missing")
             sub("grade", _literal, step["grade"])
+            if "scale" in step and not _member(step["scale"], _SCALES):
+                raise _bad(path, field("scale"), "%s is not one of %s" % (_show(step["scale"]), ", ".join(_SCALES)))
+        elif command == "resolved":
+            if not _member(step.get("kind"), _REACTIONS):
+                raise _bad(path, field("kind"), "%s is not one of %s"
+                           % (_show(step.get("kind")), ", ".join(_REACTIONS)))
+        elif command == "cycle_decision":
+            if "new_cycle" not in step:
+                raise _bad(path, field("new_cycle"), "missing")
+            sub("new_cycle", _literal, step["new_cycle"])
+        elif command == "update_patient":
+            if "weight_kg" not in step:
+                raise _bad(path, field("weight_kg"), "missing")
+            for key in ("weight_kg", "bsa_m2"):
+                if key in step and (type(step[key]) not in (int, float) or not 0 <= step[key] <= 1000):
+                    raise _bad(path, field(key), "%s is not a number in [0, 1000]" % _show(step[key]))
         elif command == "decide":
             if "discontinue" not in step:
                 raise _bad(path, field("discontinue"), "missing")
@@ -576,7 +601,8 @@ class _Run:
     def command(self, i: int, step: dict[str, Any]) -> None:
         p, name = self.pump, step["do"]
         if name == "setup":
-            st = p.setup(self.patient_id, self.names["indication"], self.names["weight_g"], self.names["bsa_cm2"])
+            st = p.setup(self.patient_id, self.names["indication"], self.names["weight_g"], self.names["bsa_cm2"],
+                         self.names["course_cycles"])
         elif name == "bag":
             args = self.bag_args(step)
             st = p.bag(*args)
@@ -592,9 +618,18 @@ class _Run:
             bits = step.get("bits", "all")
             st = p.ack_alarm(255 if bits == "all" else sum(_ALARMS[b] for b in bits))
         elif name == "reaction":
-            st = p.reaction(_REACTIONS[step["kind"]], int(step["grade"]))
+            st = p.reaction(_REACTIONS[step["kind"]], int(step["grade"]), _SCALES[step.get("scale", "ctcae")])
+        elif name == "resolved":
+            st = p.resolved(_REACTIONS[step["kind"]])
         elif name == "decide":
             st = p.decide(int(step["discontinue"]))
+        elif name == "cycle_decision":
+            st = p.cycle_decision(int(step["new_cycle"]))
+        elif name == "update_patient":
+            body = model_names({**self.sc.patient, "weight_kg": step["weight_kg"], "bsa_m2": step.get("bsa_m2")})
+            st = p.update_patient(body["weight_g"], body["bsa_cm2"])
+            if st.ok:
+                self.names.update(body)     # the caps of the new values (L2-dose-28)
         else:
             raise ScenarioError("unknown command %r" % name)
         self.expect_status(i, step, st, step.get("expect", "OK"))
@@ -606,11 +641,14 @@ class _Run:
         given = step.get("bag_id")
         bag_id = self.last_bag_id if given == "last" else self.last_bag_id + 1 if given is None else int(given)
         self.last_bag_id = max(self.last_bag_id, bag_id)
-        args = [int(step.get("patient_id", self.patient_id)), bag_id, ng_per_day * hours // 24,
-                int(step.get("volume_ml", DEFAULT_VOLUME_ML)) * 1000, hours, int(preservative),
-                minutes(step.get("room", 0)), minutes(step.get("fridge", 0))]
-        for name, v in zip(("patient_id", "bag_id", "drug_ng", "volume_ul", "duration_h", "preservative",
-                            "room_min", "fridge_min"), args):
+        rate_ul = round(step["rate_ml_per_h"] * 1000) if "rate_ml_per_h" in step else table_rate_ul_per_h(hours)
+        volume_ul = (round(step["volume_ml"] * 1000) if "volume_ml" in step
+                     else rate_ul * hours * OVERFILL_NUM // OVERFILL_DEN)
+        args = [int(step.get("patient_id", self.patient_id)), bag_id,
+                prepared_drug_ng(ng_per_day, hours, volume_ul, rate_ul), volume_ul, rate_ul, hours,
+                int(preservative), minutes(step.get("room", 0)), minutes(step.get("fridge", 0))]
+        for name, v in zip(("patient_id", "bag_id", "drug_ng", "volume_ul", "rate_ul_per_h", "duration_h",
+                            "preservative", "room_min", "fridge_min"), args):
             if not INT32_MIN <= v <= INT32_MAX:
                 raise ScenarioError("bag %s %d does not fit a frame (32 bits)" % (name, v))
         return args
@@ -621,7 +659,8 @@ class _Run:
         from blinpump.model.orders import BagOrder, validate_bag
         s = self.pump.status()
         patient = _patient(self.sc.patient)
-        order = BagOrder(args[2] / 1000, args[3] / 1000, args[4], bool(args[5]), args[6] / 60, args[7] / 60)
+        order = BagOrder(args[2] / 1000, args[3] / 1000, args[4] / 1000, args[5], bool(args[6]), args[7] / 60,
+                         args[8] / 60)
         try:
             validate_bag(patient, order, max(s["cycle"], 1), s["cycle_run_min"] // 1440 + 1)
         except ModelError as err:
@@ -742,6 +781,27 @@ def run_all(pump: Pump, scenarios: list[Scenario], timelines: dict[str, Timeline
     return results
 
 
+# ---------------------------------------------------------------- bags as prepared
+
+def table_rate_ul_per_h(hours: int) -> int:
+    """EXT-rates: the site's rate for a bag of this duration (the model's table, in uL/h); 0 if none."""
+    from blinpump.model.label import DEFAULT_EXT
+    try:
+        return int(DEFAULT_EXT.bag_rate_ml_per_h(hours) * 1000)
+    except KeyError:
+        return 0
+
+
+def prepared_drug_ng(ng_per_day: int, hours: int, volume_ul: int, rate_ul_per_h: int) -> int:
+    """The drug to put in a bag of `volume_ul` so that it delivers `ng_per_day` at its rate: the
+    daily dose times the bag volume over the volume infused per day (EXT-rates), rounded down (the
+    pump rounds the daily rate up, so it records exactly ng_per_day)."""
+    per_day_ul = rate_ul_per_h * 24
+    if per_day_ul <= 0:
+        return ng_per_day * hours // 24
+    return ng_per_day * volume_ul // per_day_ul
+
+
 # ---------------------------------------------------------------- a whole course
 
 def run_course(pump: Pump, indication: str = "rr", weight_kg: float = 70.0, bsa_m2: float | None = None,
@@ -762,7 +822,7 @@ def run_course(pump: Pump, indication: str = "rr", weight_kg: float = 70.0, bsa_
     if pump.info.get("build") == "sim":
         pump.reset()
     t0 = time.monotonic()
-    st = pump.setup(PATIENT_ID, names["indication"], names["weight_g"], names["bsa_cm2"])
+    st = pump.setup(PATIENT_ID, names["indication"], names["weight_g"], names["bsa_cm2"], names["course_cycles"])
     if not st.ok:
         raise ScenarioError("setup refused: %r" % st)
     planned_ng = 0
@@ -775,8 +835,10 @@ def run_course(pump: Pump, indication: str = "rr", weight_kg: float = 70.0, bsa_
                 days = min(days_per_bag, dose.last_day - day + 1)
                 hours = days * 24
                 bag_id += 1
-                st = pump.bag(PATIENT_ID, bag_id, dose.ng_per_day * days, DEFAULT_VOLUME_ML * 1000, hours,
-                              1 if hours >= 72 else 0, 0, 0)
+                rate_ul = table_rate_ul_per_h(hours)
+                volume_ul = rate_ul * hours * OVERFILL_NUM // OVERFILL_DEN
+                st = pump.bag(PATIENT_ID, bag_id, prepared_drug_ng(dose.ng_per_day, hours, volume_ul, rate_ul),
+                              volume_ul, rate_ul, hours, 1 if hours >= 72 else 0, 0, 0)
                 pump.ack(k.ACK_PREMED)
                 pump.ack(k.ACK_SUPERVISION)
                 st2 = pump.start()

@@ -65,7 +65,6 @@ MAX_SIM_DAYS = 21       # one cycle: 21 days of infusion plus a 4-day bag stay i
 
 PATIENT = {"indication": "mrd", "weight_kg": 70}
 PATIENT_ID = scenarios.PATIENT_ID
-VOLUME_UL = scenarios.DEFAULT_VOLUME_ML * 1000
 # (hours, share of the cap) in turn: L2.5-durations; the rate never exceeds the cap (L2-dose-28)
 BAG_ROTATION = ((24, (1, 1)), (48, (1, 1)), (24, (1, 2)), (72, (1, 1)), (96, (3, 4)))
 PRE_ROOM_MAX_MIN = 60           # room-temperature minutes before the bag is hung, when allowed
@@ -198,12 +197,20 @@ class FaultyLine:
 
 @dataclass(frozen=True)
 class BagOrder:
-    """A prepared bag: its rate is fixed for its whole life (L2-constant-rate)."""
+    """A prepared bag: its rate is fixed for its whole life (L2-constant-rate). It holds 9/8 of
+    what it infuses at the site's rate (EXT-rates: the overfill stays behind)."""
     hours: int
     ng_per_day: int
     room_min: int = 0
     fridge_min: int = 0
-    volume_ul: int = VOLUME_UL
+
+    @property
+    def rate_ul_per_h(self) -> int:
+        return scenarios.table_rate_ul_per_h(self.hours)
+
+    @property
+    def volume_ul(self) -> int:
+        return self.rate_ul_per_h * self.hours * scenarios.OVERFILL_NUM // scenarios.OVERFILL_DEN
 
     @property
     def preservative(self) -> int:
@@ -211,7 +218,7 @@ class BagOrder:
 
     @property
     def drug_ng(self) -> int:
-        return self.ng_per_day * self.hours // 24
+        return scenarios.prepared_drug_ng(self.ng_per_day, self.hours, self.volume_ul, self.rate_ul_per_h)
 
     @property
     def duration_min(self) -> int:
@@ -222,8 +229,8 @@ class BagOrder:
         return limits.BAG_ROOM_MIN[self.hours]      # L2.6-bag-*: infusion time included
 
     def args(self, patient_id: int, bag_id: int) -> list[int]:
-        return [patient_id, bag_id, self.drug_ng, self.volume_ul, self.hours, self.preservative,
-                self.room_min, self.fridge_min]
+        return [patient_id, bag_id, self.drug_ng, self.volume_ul, self.rate_ul_per_h, self.hours,
+                self.preservative, self.room_min, self.fridge_min]
 
 
 def bag_orders(cap_ng_per_day: int, rng: random.Random) -> Callable[[int], BagOrder]:

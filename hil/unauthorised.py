@@ -36,8 +36,8 @@ PROVEN_KINDS = ("wrong_role", "replay", "old_counter")     # signed with the rol
 PID = 4242
 # commands an attacker would like to send, with plausible arguments
 TARGETS: list[tuple[int, list[int]]] = [
-    (fw_pump.CMD_STOP, [k.STOP_CLINICIAN]), (fw_pump.CMD_START, []), (fw_pump.CMD_REACTION, [k.RX_CRS, 4]),
-    (fw_pump.CMD_BAG, [PID, 10**9, 196000, 240000, 168, 1, 0, 0]), (fw_pump.CMD_SETUP, [PID, k.IND_RR, 70000, 0]),
+    (fw_pump.CMD_STOP, [k.STOP_CLINICIAN]), (fw_pump.CMD_START, []), (fw_pump.CMD_REACTION, [k.RX_CRS, 4, 1]),
+    (fw_pump.CMD_BAG, [PID, 10**9, 196000, 100800, 600, 168, 1, 0, 0]), (fw_pump.CMD_SETUP, [PID, k.IND_RR, 70000, 0, 0]),
     (fw_pump.CMD_OVERDOSE, []), (fw_pump.CMD_ACK, [k.ACK_PREMED]), (fw_pump.CMD_CLEAR_FAULT, []),
     (fw_pump.CMD_REMOVE_BAG, []), (fw_pump.CMD_DECIDE, [1]), (P.CMD_STATUS, []),
     (simboard.CMD_ADVANCE, [600]), (simboard.CMD_FAULT, [simboard.FAULT_POWER_CUT, -1]), (simboard.CMD_RESET, []),
@@ -109,8 +109,8 @@ class Host:
 
 def _running(host: Host) -> None:
     assert host.send(encode_frame(T_REQUEST, 1, P.CMD_HELLO, [P.VERSION]))[0] == k.OK
-    assert host.call(fw_pump.CMD_SETUP, [PID, k.IND_MRD, 70000, 0]) == k.OK
-    assert host.call(fw_pump.CMD_BAG, [PID, host.next_bag_id(), 196000, 500000, 168, 1, 0, 0]) == k.OK
+    assert host.call(fw_pump.CMD_SETUP, [PID, k.IND_MRD, 70000, 0, 0]) == k.OK
+    assert host.call(fw_pump.CMD_BAG, [PID, host.next_bag_id(), 196000, 100800, 600, 168, 1, 0, 0]) == k.OK
     host.call(fw_pump.CMD_ACK, [k.ACK_PREMED])
     host.call(fw_pump.CMD_ACK, [k.ACK_SUPERVISION])
     assert host.call(fw_pump.CMD_START, []) == k.OK
@@ -181,7 +181,7 @@ def _housekeeping(host: Host, rng: random.Random) -> None:
         host.call(fw_pump.CMD_STOP, [k.STOP_CLINICIAN])
         host.call(fw_pump.CMD_START, [])
     if host.sim.board.controller.s.bag_loaded == 0:
-        host.call(fw_pump.CMD_BAG, [PID, host.next_bag_id(), 196000, 500000, 168, 1, 0, 0])
+        host.call(fw_pump.CMD_BAG, [PID, host.next_bag_id(), 196000, 100800, 600, 168, 1, 0, 0])
         host.call(fw_pump.CMD_ACK, [k.ACK_PREMED])
         host.call(fw_pump.CMD_ACK, [k.ACK_SUPERVISION])
         host.call(fw_pump.CMD_START, [])

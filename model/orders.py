@@ -25,14 +25,24 @@ from .label import (
 from .patient import GRAMS_PER_KG, Patient
 
 H_PER_DAY = 24
+# EXT-rates: the planner's default overfill, as a fraction of the infused volume (a 24 h bag of
+# 240 mL infused is prepared as 270 mL); the pharmacy's own preparation may differ, the pump
+# checks only that the bag holds what it infuses
+OVERFILL_FRACTION = Decimal("0.125")
 
 
 @dataclass(frozen=True)
 class BagOrder:
-    """A prepared bag as the pharmacy labels it, with the storage it has had so far."""
+    """A prepared bag as the pharmacy labels it, with the storage it has had so far.
 
-    drug_mcg: float  # drug to be infused over duration_h
-    volume_ml: float  # volume to be infused over duration_h
+    EXT-rates: the bag holds more than it infuses (the overfill primes the line). It runs at the
+    rate on its label for its duration; what it delivers is its concentration (drug_mcg /
+    volume_ml) times the volume infused, and the rest is discarded, never flushed (EXT-no-flush).
+    """
+
+    drug_mcg: float  # drug in the bag, overfill included
+    volume_ml: float  # total volume in the bag, overfill included
+    rate_ml_per_h: float  # infusion rate on the pharmacy label
     duration_h: int
     preservative: bool
     room_temp_h_so_far: float = 0.0  # 23-27 C, since preparation
@@ -46,8 +56,9 @@ class AcceptedBag:
     last_day: int
     cap_mcg_per_day: Decimal  # the lowest cap over those days
     cap_clause: str
-    drug_mcg_per_day: Decimal
-    flow_ml_per_h: Decimal
+    drug_mcg_per_day: Decimal  # concentration x volume infused per day (EXT-rates)
+    flow_ml_per_h: Decimal  # the labelled rate
+    infused_ml: Decimal  # rate x duration; the rest of the bag is left behind
     benzyl_alcohol_mg_per_day: Decimal  # L5.12-benzyl: to add up the daily load in neonates
     storage: StorageLimit
     room_temp_h_left: Decimal  # how much longer it may wait at room temperature before it is hung
@@ -127,15 +138,27 @@ def validate_bag(patient: Patient, order: BagOrder, cycle: int, cycle_day: int, 
     _check_preservative(order)
     drug_mcg = _finite_positive(order.drug_mcg, "drug_mcg", "drug")
     volume_ml = _finite_positive(order.volume_ml, "volume_ml", "volume")
+    rate_ml_per_h = _finite_positive(order.rate_ml_per_h, "rate_ml_per_h", "rate")
     duration_h = order.duration_h
+    table_rate = ext.bag_rate_ml_per_h(duration_h)
+    if rate_ml_per_h != table_rate:
+        # EXT-rates: the pump runs at the labelled rate, which must be the site's rate for the duration
+        raise ModelError("rate_ml_per_h", "EXT-rates", "%s mL/h is not the %s mL/h of a %d h bag"
+                         % (rate_ml_per_h, table_rate, duration_h))
+    infused_ml = rate_ml_per_h * duration_h
+    if infused_ml > volume_ml:
+        raise ModelError("volume_ml", "EXT-rates", "%s mL/h for %d h infuses %s mL, more than the bag's %s mL"
+                         % (rate_ml_per_h, duration_h, infused_ml, volume_ml))
     first_day, last_day = _bag_days(patient, duration_h, cycle, cycle_day, ext)
 
     cap, cap_clause = _bag_cap(patient, cycle, first_day, last_day, restart_day)
-    # L2-dose-28 / L2.2-step: exact comparison drug * 24 / duration <= cap, without division
-    if drug_mcg * H_PER_DAY > cap * duration_h:
-        rate = (drug_mcg * H_PER_DAY / duration_h).quantize(Decimal("0.001"))
-        raise ModelError("drug_mcg", cap_clause, "%s mcg over %d h is %s mcg/day, above the cap of %s mcg/day "
-                         "on cycle %d days %d-%d" % (drug_mcg, duration_h, rate, cap, cycle, first_day, last_day))
+    # L2-dose-28 / L2.2-step: the daily dose is the concentration times the volume infused per day
+    # (EXT-rates), compared exactly: drug * rate * 24 <= cap * volume, without division
+    if drug_mcg * rate_ml_per_h * H_PER_DAY > cap * volume_ml:
+        daily = (drug_mcg * rate_ml_per_h * H_PER_DAY / volume_ml).quantize(Decimal("0.001"))
+        raise ModelError("drug_mcg", cap_clause, "%s mcg in %s mL at %s mL/h is %s mcg/day, above the cap of %s "
+                         "mcg/day on cycle %d days %d-%d" % (drug_mcg, volume_ml, rate_ml_per_h, daily, cap,
+                                                             cycle, first_day, last_day))
 
     storage = bag_storage_limit(duration_h)
     fridge_h = _hours_so_far(order.refrigerated_h_so_far, "refrigerated_h_so_far", storage.clause)
@@ -155,9 +178,10 @@ def validate_bag(patient: Patient, order: BagOrder, cycle: int, cycle_day: int, 
         last_day=last_day,
         cap_mcg_per_day=cap,
         cap_clause=cap_clause,
-        drug_mcg_per_day=drug_mcg * H_PER_DAY / duration_h,
-        flow_ml_per_h=volume_ml / duration_h,
-        benzyl_alcohol_mg_per_day=volume_ml * benzyl_alcohol_mg_per_ml(duration_h) * H_PER_DAY / duration_h,
+        drug_mcg_per_day=drug_mcg * rate_ml_per_h * H_PER_DAY / volume_ml,
+        flow_ml_per_h=rate_ml_per_h,
+        infused_ml=infused_ml,
+        benzyl_alcohol_mg_per_day=rate_ml_per_h * benzyl_alcohol_mg_per_ml(duration_h) * H_PER_DAY,
         storage=storage,
         room_temp_h_left=storage.room_h - duration_h - room_h,
         vials_min=math.ceil(drug_mcg / VIAL_MCG.value),
@@ -180,22 +204,19 @@ def propose_bag(patient: Patient, cycle: int, cycle_day: int, duration_h: int, v
                 *, restart_day: int | None = None, ext: ExtConfig = DEFAULT_EXT) -> BagOrder:
     """A standard bag at the capped dose for every day it runs; validated before it is returned.
 
-    24 h and 48 h bags infuse the EXT-rates volume (240 mL by default). For 72 h, 96 h and 7-day bags the
-    volume must be given: the rates differ between label revisions (EXT-rates).
+    It runs at the site's rate for the duration (EXT-rates). `volume_ml` is the bag's total volume,
+    overfill included; by default the infused volume plus OVERFILL_FRACTION of it. The drug in the
+    bag is the dose for the days it runs, scaled to the whole bag, so that the infused part carries
+    exactly that dose.
     """
     _check_duration(patient, duration_h)
-    if volume_ml is None:
-        if duration_h == 24:
-            volume_ml = float(ext.rate_24h_bag_ml_per_h * 24)  # EXT-rates: 10 mL/h
-        elif duration_h == 48:
-            volume_ml = float(ext.rate_48h_bag_ml_per_h * 48)  # EXT-rates: 5 mL/h
-        else:
-            raise ModelError("volume_ml", "EXT-rates", "a %d h bag needs its volume: rates for 72 h, 96 h and "
-                             "7-day bags differ between label revisions" % duration_h)
+    rate = ext.bag_rate_ml_per_h(duration_h)
+    infused = rate * duration_h
+    bag_ml = exact(volume_ml) if volume_ml is not None else infused * (1 + OVERFILL_FRACTION)
     first_day, last_day = _bag_days(patient, duration_h, cycle, cycle_day, ext)
     cap, _ = _bag_cap(patient, cycle, first_day, last_day, restart_day)
     days = duration_h // H_PER_DAY
-    drug_mcg = (planned(cap) * days).quantize(CENT, rounding=ROUND_DOWN)
-    order = BagOrder(float(drug_mcg), volume_ml, duration_h, preservative_required(duration_h))
+    drug_mcg = (planned(cap) * days * bag_ml / infused).quantize(CENT, rounding=ROUND_DOWN)
+    order = BagOrder(float(drug_mcg), float(bag_ml), float(rate), duration_h, preservative_required(duration_h))
     validate_bag(patient, order, cycle, cycle_day, restart_day=restart_day, ext=ext)
     return order

@@ -78,7 +78,7 @@ def link() -> BoardLink:
 
 def _patient(p: Pump) -> None:
     assert p.setup(PID, k.IND_MRD, 70000, 0) == k.OK
-    assert p.bag(PID, 1, 56000, 240000, 48, 0) == k.OK
+    assert p.bag(PID, 1, 56000, 240000, 5000, 48, 0) == k.OK
     p.ack(k.ACK_PREMED)
     p.ack(k.ACK_SUPERVISION)
     assert p.start() == k.OK
@@ -121,7 +121,7 @@ def test_pharmacy_key_orders_bags_but_cannot_start(link: BoardLink) -> None:
         assert clinic.setup(PID, k.IND_MRD, 70000, 0) == k.OK
     sim_keys = host_auth.sim_keys()
     with Pump(link, keys={fw_auth.ROLE_PHARMACY: sim_keys[fw_auth.ROLE_PHARMACY]}) as pharmacy:
-        assert pharmacy.bag(PID, 1, 56000, 240000, 48, 0) == k.OK
+        assert pharmacy.bag(PID, 1, 56000, 240000, 5000, 48, 0) == k.OK
         with pytest.raises(PumpError, match="not authenticated"):
             pharmacy.start()                            # no clinician key: sent plain, refused
         assert pharmacy.status()["bag_loaded"] == 1     # any role reads

@@ -91,9 +91,10 @@ def apply(r: Rig, a: tuple[Any, ...]) -> None:
     elif kind == "clear":
         r.clear_fault()
     elif kind == "reaction":
-        r.command(pump.CMD_REACTION, [a[1], a[2]])
+        r.command(pump.CMD_REACTION, [a[1], a[2], k.SCALE_CTCAE])
     elif kind == "resolved":
-        r.command(pump.CMD_RESOLVED, [])
+        for rx in range(k.RX_CRS, k.RX_OTHER + 1):     # every open reaction
+            r.command(pump.CMD_RESOLVED, [rx])
     elif kind == "setup":
         r.setup(a[1], a[2][0], a[2][1])
 

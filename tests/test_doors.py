@@ -108,7 +108,7 @@ def test_L2_dose_28_planner_bsa_range_is_the_kernels() -> None:
     assert (MIN_BSA_CM2, MAX_BSA_CM2) == (K.BSA_MIN_CM2, K.BSA_MAX_CM2)
     for bsa_m2, ok in ((0.0499, False), (0.05, True), (3.5, True), (3.5001, False)):
         s = K.State()
-        kernel_ok = K.setup(s, 1, K.IND_RR, 30000, round(bsa_m2 * 10000)) == K.OK
+        kernel_ok = K.setup(s, 1, K.IND_RR, 30000, round(bsa_m2 * 10000), 0) == K.OK
         assert kernel_ok == ok, bsa_m2
         if ok:
             assert Patient("rr", 30.0, bsa_m2).bsa_cm2 == round(bsa_m2 * 10000)

@@ -53,11 +53,11 @@ PID = 4242
 INT_MIN, INT_MAX = -2**31, 2**31 - 1
 EXTREMES = (INT_MIN, INT_MIN + 1, INT_MAX - 1, INT_MAX)
 HEADER = struct.Struct("<BBHBB")
-MAX_BODY = 6 + 4 * 48 + 4
+MAX_BODY = 6 + 4 * 64 + 4
 TRAILER = 10                                    # role, counter, 8 x MAC (docs/security.md)
 STATUS, EVENTS, HELLO = P.CMD_STATUS, P.CMD_EVENTS, P.CMD_HELLO
 ADVANCE, FAULT = simboard.CMD_ADVANCE, simboard.CMD_FAULT
-READS = {STATUS: 0, EVENTS: 1, P.CMD_AUTH_EVENTS: 1}
+READS = {STATUS: 0, EVENTS: 1, P.CMD_AUTH_EVENTS: 1, P.CMD_ARCHIVE: 1}
 THERAPY = {cid: arity for cid, (_, _, arity) in pump.COMMANDS.items()}
 SIM = {simboard.CMD_ADVANCE: 1, simboard.CMD_FAULT: 2, simboard.CMD_RESET: 0, simboard.CMD_HEAP: 0}
 ARITY = {HELLO: 1, **READS, **THERAPY, **SIM}
@@ -99,7 +99,7 @@ def wire(body: bytes) -> bytes:
     return bytes(out)
 
 
-def content(cmd: int, ints: Sequence[int], seq: int, ftype: int = C.T_REQUEST, ver: int = 1,
+def content(cmd: int, ints: Sequence[int], seq: int, ftype: int = C.T_REQUEST, ver: int = P.VERSION,
             n: Optional[int] = None) -> bytes:
     """VER..ARG of a frame; `n` overrides the N field (to make it disagree with the length)."""
     return (HEADER.pack(ver, ftype, seq & 0xFFFF, cmd, len(ints) if n is None else n)
@@ -107,7 +107,7 @@ def content(cmd: int, ints: Sequence[int], seq: int, ftype: int = C.T_REQUEST, v
 
 
 def signed_body(cmd: int, args: Sequence[int], seq: int, role: int, counter: int,
-                key: Optional[bytes] = None, ver: int = 1, ftype: int = C.T_AUTH) -> bytes:
+                key: Optional[bytes] = None, ver: int = P.VERSION, ftype: int = C.T_AUTH) -> bytes:
     """An authenticated request: args, role, counter, then HMAC-SHA256 over VER..counter."""
     signed = content(cmd, list(args) + [role, counter], seq, ftype, ver, n=len(args) + TRAILER)
     mac = hmac.new(key if key is not None else SIM_KEYS[role], signed, hashlib.sha256).digest()
@@ -163,8 +163,8 @@ class LinkModel:
         authenticated = item.ftype == C.T_AUTH
         if item.ftype not in (C.T_REQUEST, C.T_AUTH) or (authenticated and len(ints) < TRAILER):
             return Verdict("reply", (P.E_MALFORMED,), seq, cmd)
-        if item.version != 1:
-            return Verdict("reply", (P.E_VERSION, 1), seq, cmd)
+        if item.version != P.VERSION:
+            return Verdict("reply", (P.E_VERSION, P.VERSION), seq, cmd)
         args = ints[:len(ints) - TRAILER] if authenticated else ints
         if cmd not in ARITY:
             return Verdict("reply", (P.E_UNKNOWN_CMD,), seq, cmd)
@@ -208,7 +208,7 @@ class LinkModel:
         slot = self.proved                              # a reply is cached for a proved role only
         self.cache[slot] = (verdict.seq, self._crc(raw))
         self.last_answer[slot] = answer
-        if verdict.kind == "hello" and verdict.args == (1,):
+        if verdict.kind == "hello" and verdict.args == (P.VERSION,):
             self.session = True
         if verdict.kind == "run":
             self.counters[verdict.role] = verdict.counter
@@ -248,7 +248,7 @@ class Therapy(NamedTuple):
 class Host:
     """A simulated board infusing a 48 h bag, and a host that keeps the LinkModel in step with it."""
 
-    RUNNING = [(pump.CMD_SETUP, [PID, k.IND_MRD, 70000, 0]), (pump.CMD_BAG, [PID, 1, 56000, 240000, 48, 0, 0, 0]),
+    RUNNING = [(pump.CMD_SETUP, [PID, k.IND_MRD, 70000, 0, 0]), (pump.CMD_BAG, [PID, 1, 56000, 240000, 5000, 48, 0, 0, 0]),
                (pump.CMD_ACK, [k.ACK_PREMED]), (pump.CMD_ACK, [k.ACK_SUPERVISION]), (pump.CMD_START, []),
                (ADVANCE, [60])]
 
@@ -261,7 +261,7 @@ class Host:
         self.model = LinkModel()
         self.seq = 100
         self.counter = {PHARMACY: 0, CLINICIAN: 0, BENCH: 0}
-        assert self.exchange(wire(seal(content(HELLO, [1], self.next_seq()))))[0][0].kind == "hello"
+        assert self.exchange(wire(seal(content(HELLO, [P.VERSION], self.next_seq()))))[0][0].kind == "hello"
         for cmd, args in self.RUNNING:
             self.exchange(self.signed(cmd, args))
         s = self.board.controller.s
@@ -328,7 +328,7 @@ class Host:
         if verdict.kind == "reply":
             assert answer.ints == verdict.values, (verdict, answer)
         elif verdict.kind == "hello":
-            assert answer.ints[:2] == ((k.OK if verdict.args == (1,) else P.E_VERSION), 1)
+            assert answer.ints[:2] == ((k.OK if verdict.args == (P.VERSION,) else P.E_VERSION), P.VERSION)
         else:
             expected, _ = run_oracle(state, verdict)
             if verdict.cmd in READS:
@@ -364,13 +364,16 @@ def valid_commands(draw: Any) -> tuple[int, list[int]]:
     """Commands a clinician, pharmacy or bench may send, with plausible and implausible values."""
     cmd = draw(st.sampled_from(sorted(THERAPY) + [STATUS, EVENTS, ADVANCE]))
     plausible = {
-        pump.CMD_SETUP: [[PID, PID + 1], [0, 1, 2, 3, 4], [3000, 44999, 45000, 70000], [0, 5000, 12000]],
-        pump.CMD_BAG: [[PID, PID + 1], [0, 1, 2, 1000000000], [1, 9000, 56000, 196000, 196001], [5000, 240000], [24, 48, 72, 168, 25],
-                       [0, 1], [0, 60], [0, 100]],
+        pump.CMD_SETUP: [[PID, PID + 1], [0, 1, 2, 3, 4], [3000, 44999, 45000, 70000], [0, 5000, 12000], [0, 1, 4, 10]],
+        pump.CMD_BAG: [[PID, PID + 1], [0, 1, 2, 1000000000], [1, 9000, 56000, 196000, 196001], [5000, 100800, 240000],
+                       [600, 1800, 5000, 10000, 11250], [24, 48, 72, 168, 25], [0, 1], [0, 60], [0, 100]],
         pump.CMD_STOP: [list(range(0, 13))],
         pump.CMD_ACK: [[0, 1, 2, 3]],
         pump.CMD_ACK_ALARM: [[-1, 0, 1, 8, 255, 256]],
-        pump.CMD_REACTION: [list(range(0, 7)), list(range(0, 6))],
+        pump.CMD_REACTION: [list(range(0, 7)), list(range(0, 6)), [0, 1, 2, 3]],
+        pump.CMD_RESOLVED: [list(range(0, 7))],
+        pump.CMD_CYCLE_DECISION: [[-1, 0, 1, 2]],
+        pump.CMD_UPDATE_PATIENT: [[3000, 44999, 45000, 70000], [0, 5000, 12000]],
         pump.CMD_DECIDE: [[-1, 0, 1, 2]],
         EVENTS: [[0, 1, 5, 100]],
         ADVANCE: [[0, 1, 2, 30]],
@@ -380,7 +383,7 @@ def valid_commands(draw: Any) -> tuple[int, list[int]]:
 
 # commands that would stop the infusing pump if they ran: the frames worth damaging or forging
 CHANGING = [(pump.CMD_STOP, [k.STOP_CLINICIAN]), (pump.CMD_STOP, [k.STOP_BAG_CHANGE]),
-            (pump.CMD_REACTION, [k.RX_CRS, 3]), (pump.CMD_REACTION, [k.RX_OTHER, 4]), (pump.CMD_OVERDOSE, [])]
+            (pump.CMD_REACTION, [k.RX_CRS, 3, 1]), (pump.CMD_REACTION, [k.RX_OTHER, 4, 1]), (pump.CMD_OVERDOSE, [])]
 changing = st.sampled_from(CHANGING)
 SETTINGS = settings(max_examples=examples(200))
 
@@ -452,11 +455,11 @@ def test_L2_5_errors_corrupted_frame_with_or_without_crc_fixup_changes_nothing(
 
 
 @SETTINGS
-@given(kind=st.sampled_from(["long body", "big N", "flood"]), size=st.integers(203, 1200),
-       fill=st.binary(min_size=1, max_size=64), fix_crc=st.booleans(), n=st.integers(49, 255))
+@given(kind=st.sampled_from(["long body", "big N", "flood"]), size=st.integers(P.MAX_BODY_BYTES + 1, 1200),
+       fill=st.binary(min_size=1, max_size=64), fix_crc=st.booleans(), n=st.integers(P.MAX_INTS + 1, 255))
 def test_L2_5_errors_oversized_frame_or_flood_is_malformed_and_the_link_recovers(
         kind: str, size: int, fill: bytes, fix_crc: bool, n: int) -> None:
-    """More than 202 body bytes: a long body, a frame whose N (49..255) is honest about its
+    """More than MAX_BODY_BYTES (266) body bytes: a long body, a frame whose N (65..255) is honest about its
     length, or a flood with no flag at all. One NAK E_MALFORMED, nothing applied, and a valid
     frame right behind it in the same chunk is decoded and run (the receiver resynchronised)."""
     host = Host()
@@ -475,11 +478,11 @@ def test_L2_5_errors_oversized_frame_or_flood_is_malformed_and_the_link_recovers
 
 @SETTINGS
 @given(command=changing, which=st.sampled_from(["version", "type", "short trailer", "count"]),
-       ver=st.integers(0, 255).filter(lambda v: v != 1), ftype=st.integers(0, 255).filter(lambda t: t not in (1, 5)),
+       ver=st.integers(0, 255).filter(lambda v: v != P.VERSION), ftype=st.integers(0, 255).filter(lambda t: t not in (1, 5)),
        n=st.integers(0, 255))
 def test_L2_5_errors_wrong_version_type_or_count_is_refused(
         command: tuple[int, list[int]], which: str, ver: int, ftype: int, n: int) -> None:
-    """A good CRC around a bad header: VER other than 1 is E_VERSION (second int: the board's
+    """A good CRC around a bad header: VER other than the protocol's is E_VERSION (second int: the board's
     version); TYPE other than request/authenticated, or an authenticated frame too short for its
     trailer, is E_MALFORMED; N disagreeing with the length is E_MALFORMED."""
     host = Host()
@@ -488,7 +491,7 @@ def test_L2_5_errors_wrong_version_type_or_count_is_refused(
     seq = host.next_seq()
     if which == "version":
         body = signed_body(cmd, args, seq, role, host.next_counter(role), ver=ver)
-        expected: tuple[int, ...] = (P.E_VERSION, 1)
+        expected: tuple[int, ...] = (P.E_VERSION, P.VERSION)
     elif which == "type":
         body = signed_body(cmd, args, seq, role, host.next_counter(role), ftype=ftype)
         expected = (P.E_MALFORMED,)
@@ -705,7 +708,7 @@ class FrameStream(RuleBasedStateMachine):
         frame = self.host.signed(*command)
         assert one_verdict(self.host.exchange(frame[:min(cut, len(frame) - 2)] + b"\x7e")).kind == "nak"
 
-    @rule(size=st.integers(203, 600), byte=st.integers(0, 255).filter(lambda b: b not in (0x7E, 0x7D)))
+    @rule(size=st.integers(P.MAX_BODY_BYTES + 1, 600), byte=st.integers(0, 255).filter(lambda b: b not in (0x7E, 0x7D)))
     def flood(self, size: int, byte: int) -> None:
         assert one_verdict(self.host.exchange(bytes([byte]) * size + b"\x7e")).values == (P.E_MALFORMED,)
 

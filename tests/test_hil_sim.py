@@ -44,9 +44,9 @@ def test_scenario_on_the_cpython_board_over_a_pty(pump: Pump, scenario: scenario
 def test_the_pty_is_a_real_raw_tty(pump_board: SimBoard) -> None:
     assert os.path.realpath(pump_board.path).startswith("/dev/pts/")
     with serial.Serial(pump_board.path, 115200, timeout=1) as ser:   # any serial tool can open it
-        ser.write(bytes.fromhex("7e01010100200101000000765ce9557e"))   # HELLO vector, raw bytes
+        ser.write(bytes.fromhex("7e020101002001020000009b486bac7e"))   # HELLO vector, raw bytes
         reply = ser.read(8)
-        assert reply[:5] == bytes.fromhex("7e01020100")
+        assert reply[:5] == bytes.fromhex("7e02020100")
 
 
 def test_a_wrong_expectation_fails_the_scenario(pump: Pump, tmp_path: Path) -> None:

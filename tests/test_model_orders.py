@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from hypo import examples
 
 from blinpump.model.errors import ModelError
-from blinpump.model.label import Indication
+from blinpump.model.label import DEFAULT_EXT, Indication
 from blinpump.model.orders import BagOrder, check_vial_storage, propose_bag, validate_bag
 from blinpump.model.patient import Patient
 
@@ -20,11 +20,19 @@ CHILD_RR = Patient("rr", 30.0, 1.0)
 D = Decimal
 
 
-def bag(drug_mcg: float, duration_h: int, volume_ml: float = 240.0, *, room_h: float = 0.0,
-        fridge_h: float = 0.0, preservative: bool | None = None) -> BagOrder:
+def bag(drug_mcg: float, duration_h: int, volume_ml: float | None = None, *, room_h: float = 0.0,
+        fridge_h: float = 0.0, preservative: bool | None = None, rate_ml_per_h: float | None = None) -> BagOrder:
+    """A bag at the table rate; by default it holds exactly what it infuses (no overfill), so its
+    daily dose is drug * 24 / duration."""
     if preservative is None:
         preservative = duration_h >= 72
-    return BagOrder(drug_mcg, volume_ml, duration_h, preservative, room_h, fridge_h)
+    try:
+        rate = float(DEFAULT_EXT.bag_rate_ml_per_h(duration_h)) if rate_ml_per_h is None else rate_ml_per_h
+    except KeyError:
+        rate = 1.0 if rate_ml_per_h is None else rate_ml_per_h
+    if volume_ml is None:
+        volume_ml = float(Decimal(str(rate)) * duration_h) if duration_h > 0 else 240.0
+    return BagOrder(drug_mcg, volume_ml, rate, duration_h, preservative, room_h, fridge_h)
 
 
 def refused(patient: Patient, order: BagOrder, cycle: int, day: int, restart_day: int | None = None) -> tuple[str, str]:
@@ -55,14 +63,14 @@ def test_L2_5_durations_preservative_must_match_duration(duration_h: int, preser
 
 def test_L2_5_min_weight_5_4_kg_exactly_allowed_for_7_day_bag() -> None:
     patient = Patient("mrd", 5.4, 0.3)  # 15 * 0.3 = 4.5 mcg/day
-    accepted = validate_bag(patient, bag(31.5, 168, 100.0), 2, 1)
+    accepted = validate_bag(patient, bag(31.5, 168), 2, 1)
     assert accepted.drug_mcg_per_day == D("4.5")
 
 
 @pytest.mark.parametrize("duration_h", [72, 96, 168])
 def test_L2_5_min_weight_5_39_kg_refused_preservative_bags(duration_h: int) -> None:
     patient = Patient("mrd", 5.39, 0.3)
-    order = bag(1.0, duration_h, 100.0)
+    order = bag(1.0, duration_h)
     assert refused(patient, order, 2, 1) == ("duration_h", "L2.5-min-weight")
     assert validate_bag(patient, bag(4.5, 24), 2, 1).drug_mcg_per_day == D("4.5")
 
@@ -79,8 +87,8 @@ def test_L2_2_step_rr_cycle1_days_1_7_at_9_mcg() -> None:
 def test_L2_2_step_bag_spanning_day_7_and_8_is_held_to_the_step_cap() -> None:
     assert refused(ADULT_RR, bag(37.0, 48), 1, 7) == ("drug_mcg", "L2.2-step")
     assert validate_bag(ADULT_RR, bag(18.0, 48), 1, 7).last_day == 8
-    assert refused(ADULT_RR, bag(9 * 7 + 0.01, 168, 100.0), 1, 2) == ("drug_mcg", "L2.2-step")
-    assert validate_bag(ADULT_RR, bag(63.0, 168, 100.0), 1, 1).cap_mcg_per_day == D(9)
+    assert refused(ADULT_RR, bag(9 * 7 + 0.01, 168), 1, 2) == ("drug_mcg", "L2.2-step")
+    assert validate_bag(ADULT_RR, bag(63.0, 168), 1, 1).cap_mcg_per_day == D(9)
 
 
 def test_L2_dose_28_rr_cycle1_day_8_on_and_other_cycles() -> None:
@@ -132,8 +140,8 @@ def test_L2_x_course_cycle_and_L2_cycle_42_day_ranges() -> None:
 
 
 def test_L2_cycle_42_bag_must_not_run_past_infusion_day_28() -> None:
-    assert validate_bag(ADULT_MRD, bag(196.0, 168, 100.0), 2, 22).last_day == 28
-    assert refused(ADULT_MRD, bag(196.0, 168, 100.0), 2, 23) == ("duration_h", "L2-cycle-42")
+    assert validate_bag(ADULT_MRD, bag(196.0, 168), 2, 22).last_day == 28
+    assert refused(ADULT_MRD, bag(196.0, 168), 2, 23) == ("duration_h", "L2-cycle-42")
     assert refused(ADULT_MRD, bag(56.0, 48), 2, 28) == ("duration_h", "L2-cycle-42")
     assert validate_bag(ADULT_MRD, bag(28.0, 24), 2, 28).first_day == 28
 
@@ -154,18 +162,18 @@ def test_L2_6_bag_24_48_refrigerated_8_days() -> None:
 
 
 def test_L2_6_bag_72_96_four_days_room_14_days_fridge() -> None:
-    assert validate_bag(ADULT_MRD, bag(84.0, 72, 100.0, room_h=24.0), 2, 1).room_temp_h_left == 0
-    assert refused(ADULT_MRD, bag(84.0, 72, 100.0, room_h=24.5), 2, 1) == ("room_temp_h_so_far", "L2.6-bag-72-96")
-    assert refused(ADULT_MRD, bag(112.0, 96, 100.0, room_h=1.0), 2, 1) == ("room_temp_h_so_far", "L2.6-bag-72-96")
-    assert validate_bag(ADULT_MRD, bag(112.0, 96, 100.0, fridge_h=336.0), 2, 1).storage.clause == "L2.6-bag-72-96"
-    assert refused(ADULT_MRD, bag(112.0, 96, 100.0, fridge_h=336.5), 2, 1) == (
+    assert validate_bag(ADULT_MRD, bag(84.0, 72, room_h=24.0), 2, 1).room_temp_h_left == 0
+    assert refused(ADULT_MRD, bag(84.0, 72, room_h=24.5), 2, 1) == ("room_temp_h_so_far", "L2.6-bag-72-96")
+    assert refused(ADULT_MRD, bag(112.0, 96, room_h=1.0), 2, 1) == ("room_temp_h_so_far", "L2.6-bag-72-96")
+    assert validate_bag(ADULT_MRD, bag(112.0, 96, fridge_h=336.0), 2, 1).storage.clause == "L2.6-bag-72-96"
+    assert refused(ADULT_MRD, bag(112.0, 96, fridge_h=336.5), 2, 1) == (
         "refrigerated_h_so_far", "L2.6-bag-72-96")
 
 
 def test_L2_6_bag_7d_seven_days_room_14_days_fridge() -> None:
-    assert validate_bag(ADULT_MRD, bag(196.0, 168, 100.0, fridge_h=336.0), 2, 1).room_temp_h_left == 0
-    assert refused(ADULT_MRD, bag(196.0, 168, 100.0, room_h=0.5), 2, 1) == ("room_temp_h_so_far", "L2.6-bag-7d")
-    assert refused(ADULT_MRD, bag(196.0, 168, 100.0, fridge_h=337.0), 2, 1) == ("refrigerated_h_so_far",
+    assert validate_bag(ADULT_MRD, bag(196.0, 168, fridge_h=336.0), 2, 1).room_temp_h_left == 0
+    assert refused(ADULT_MRD, bag(196.0, 168, room_h=0.5), 2, 1) == ("room_temp_h_so_far", "L2.6-bag-7d")
+    assert refused(ADULT_MRD, bag(196.0, 168, fridge_h=337.0), 2, 1) == ("refrigerated_h_so_far",
                                                                               "L2.6-bag-7d")
 
 
@@ -188,45 +196,65 @@ def test_L2_6_vial_4_h_room_24_h_fridge() -> None:
 # ---------------------------------------------------------------- accepted bag details and proposals
 
 
-def test_EXT_rates_flow_from_the_bag_and_L5_12_benzyl_load() -> None:
+def test_EXT_rates_flow_is_the_labelled_rate_and_L5_12_benzyl_load() -> None:
     assert validate_bag(ADULT_MRD, bag(28.0, 24), 2, 1).flow_ml_per_h == 10
     assert validate_bag(ADULT_MRD, bag(56.0, 48), 2, 1).flow_ml_per_h == 5
-    seven_day = validate_bag(ADULT_MRD, bag(196.0, 168, 90.0), 2, 1)
-    assert seven_day.flow_ml_per_h == D(90) / 168
-    assert seven_day.benzyl_alcohol_mg_per_day == D(90) * D("7.4") / 7
-    assert validate_bag(ADULT_MRD, bag(84.0, 72, 120.0), 2, 1).benzyl_alcohol_mg_per_day == D(100)  # 120*2.5/3
+    seven_day = validate_bag(ADULT_MRD, bag(213.88, 168, 110.0), 2, 1)     # 196 mcg in the 100.8 mL infused
+    assert seven_day.flow_ml_per_h == D("0.6")
+    assert seven_day.infused_ml == D("100.8")
+    assert seven_day.benzyl_alcohol_mg_per_day == D("0.6") * 24 * D("7.4")     # what is infused, not the bag
+    assert validate_bag(ADULT_MRD, bag(84.0, 72), 2, 1).benzyl_alcohol_mg_per_day == D("1.8") * 24 * D("2.5")
     assert validate_bag(ADULT_MRD, bag(28.0, 24), 2, 1).benzyl_alcohol_mg_per_day == 0
+
+
+def test_EXT_rates_a_270_ml_bag_prepared_for_240_ml_delivers_concentration_times_volume_infused() -> None:
+    # 31.5 mcg in 270 mL at 10 mL/h: 240 mL a day carry 28 mcg (not 31.5: the overfill stays behind)
+    accepted = validate_bag(ADULT_MRD, bag(31.5, 24, 270.0), 2, 1)
+    assert accepted.drug_mcg_per_day == D(28) and accepted.infused_ml == 240
+    # the same bag read as volume / duration would run 11.25 mL/h: 31.5 mcg/day, over the cap
+    assert refused(ADULT_MRD, bag(31.6, 24, 270.0), 2, 1) == ("drug_mcg", "L2-dose-28")
+
+
+@pytest.mark.parametrize("duration_h, wrong", [(24, 11.25), (48, 10.0), (72, 1.7), (96, 2.0), (168, 0.5)])
+def test_EXT_rates_a_rate_other_than_the_table_is_refused(duration_h: int, wrong: float) -> None:
+    assert refused(ADULT_MRD, bag(1.0, duration_h, 400.0, rate_ml_per_h=wrong), 2, 1) == ("rate_ml_per_h",
+                                                                                           "EXT-rates")
+
+
+def test_EXT_rates_a_bag_smaller_than_rate_times_duration_is_refused() -> None:
+    assert refused(ADULT_MRD, bag(28.0, 24, 239.9), 2, 1) == ("volume_ml", "EXT-rates")
+    assert validate_bag(ADULT_MRD, bag(28.0, 24, 240.0), 2, 1).drug_mcg_per_day == 28
 
 
 def test_L2_vial_minimum_vial_count() -> None:
     assert validate_bag(ADULT_MRD, bag(28.0, 24), 2, 1).vials_min == 1
     assert validate_bag(ADULT_MRD, bag(35.0, 48), 2, 1).vials_min == 1
     assert validate_bag(ADULT_MRD, bag(56.0, 48), 2, 1).vials_min == 2
-    assert validate_bag(ADULT_MRD, bag(196.0, 168, 100.0), 2, 1).vials_min == 6
+    assert validate_bag(ADULT_MRD, bag(196.0, 168), 2, 1).vials_min == 6
 
 
-def test_EXT_rates_standard_24_and_48_h_bags_are_240_ml() -> None:
-    assert propose_bag(ADULT_MRD, 2, 1, 24) == BagOrder(28.0, 240.0, 24, False)
-    assert propose_bag(ADULT_MRD, 2, 1, 48) == BagOrder(56.0, 240.0, 48, False)
-    assert propose_bag(CHILD_RR, 1, 1, 48) == BagOrder(10.0, 240.0, 48, False)
+def test_EXT_rates_standard_bags_hold_the_infused_volume_plus_the_overfill() -> None:
+    assert propose_bag(ADULT_MRD, 2, 1, 24) == BagOrder(31.5, 270.0, 10.0, 24, False)
+    assert propose_bag(ADULT_MRD, 2, 1, 48) == BagOrder(63.0, 270.0, 5.0, 48, False)
+    assert propose_bag(ADULT_MRD, 2, 1, 168) == BagOrder(220.5, 113.4, 0.6, 168, True)
 
 
-def test_EXT_rates_72_96_7d_bag_needs_a_volume() -> None:
-    with pytest.raises(ModelError) as err:
-        propose_bag(ADULT_MRD, 2, 1, 72)
-    assert (err.value.field, err.value.clause) == ("volume_ml", "EXT-rates")
-    assert propose_bag(ADULT_MRD, 2, 1, 168, 110.0) == BagOrder(196.0, 110.0, 168, True)
+def test_EXT_rates_a_given_bag_volume_scales_the_drug() -> None:
+    order = propose_bag(ADULT_MRD, 2, 1, 168, 110.0)
+    assert order.volume_ml == 110.0 and order.rate_ml_per_h == 0.6
+    assert validate_bag(ADULT_MRD, order, 2, 1).drug_mcg_per_day <= 28
 
 
 def test_L2_2_step_proposal_spanning_day_8_uses_the_step_dose() -> None:
-    assert propose_bag(ADULT_RR, 1, 7, 48).drug_mcg == 18.0
-    assert propose_bag(ADULT_RR, 1, 8, 48).drug_mcg == 56.0
-    assert propose_bag(Patient("rr", 40.0, 1.79), 1, 1, 96, 100.0).drug_mcg == 35.8  # 8.95 * 4
+    assert propose_bag(ADULT_RR, 1, 7, 48, 240.0).drug_mcg == 18.0      # no overfill: the dose itself
+    assert propose_bag(ADULT_RR, 1, 8, 48, 240.0).drug_mcg == 56.0
+    assert propose_bag(ADULT_RR, 1, 7, 48).drug_mcg == 20.25             # 270 mL for 240 mL infused
+    assert propose_bag(Patient("rr", 40.0, 1.79), 1, 1, 96, 172.8).drug_mcg == 35.8  # 8.95 * 4, no overfill
 
 
 def test_L2_5_min_weight_proposal_refused_for_light_patients() -> None:
     with pytest.raises(ModelError) as err:
-        propose_bag(Patient("mrd", 5.0, 0.28), 2, 1, 72, 100.0)
+        propose_bag(Patient("mrd", 5.0, 0.28), 2, 1, 72)
     assert err.value.clause == "L2.5-min-weight"
 
 
@@ -261,9 +289,9 @@ def label_cap(patient: Patient, cycle: int, day: int) -> float:
 def test_L2_dose_28_L2_2_step_validate_bag_never_accepts_above_any_days_cap(
         case: tuple[Patient, int, int, int, float]) -> None:
     patient, cycle, day, duration_h, drug_mcg = case
-    order = BagOrder(drug_mcg, 100.0, duration_h, duration_h >= 72)
+    order = bag(drug_mcg, duration_h, 400.0)
     lowest_cap = min(label_cap(patient, cycle, d) for d in range(day, day + duration_h // 24))
-    rate = drug_mcg * 24 / duration_h
+    rate = drug_mcg * order.rate_ml_per_h * 24 / 400.0       # concentration x volume a day (EXT-rates)
     try:
         accepted = validate_bag(patient, order, cycle, day)
     except ModelError as err:
@@ -278,8 +306,9 @@ def test_L2_dose_28_L2_2_step_validate_bag_never_accepts_above_any_days_cap(
 def test_propose_bag_is_accepted_and_within_0_01_mcg_per_day_of_the_cap(
         case: tuple[Patient, int, int, int, float]) -> None:
     patient, cycle, day, duration_h, _ = case
-    order = propose_bag(patient, cycle, day, duration_h, 100.0)
+    order = propose_bag(patient, cycle, day, duration_h, 400.0)
     days = duration_h // 24
     lowest_cap = min(label_cap(patient, cycle, d) for d in range(day, day + days))
-    assert lowest_cap - 0.01 - 1e-9 < order.drug_mcg / days <= lowest_cap + 1e-9
+    daily = order.drug_mcg * order.rate_ml_per_h * 24 / order.volume_ml
+    assert lowest_cap - 0.02 - 1e-9 < daily <= lowest_cap + 1e-9
     validate_bag(patient, order, cycle, day)

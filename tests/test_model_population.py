@@ -158,7 +158,7 @@ def test_L2_weight_45_and_L2_5_min_weight_model_and_kernel_on_the_same_side(weig
 def test_L2_5_min_weight_5_3999_kg_is_not_rounded_up_to_5_4() -> None:
     light = Patient("rr", 5.3999, 0.3)
     assert light.weight_g == 5399 and K.kernel_limits(light).preservative_allowed == 0
-    order = BagOrder(drug_mcg=4.5, volume_ml=130.0, duration_h=72, preservative=True)
+    order = BagOrder(drug_mcg=4.5, volume_ml=130.0, rate_ml_per_h=1.8, duration_h=72, preservative=True)
     with pytest.raises(ModelError) as err:
         validate_bag(light, order, 1, 8)
     assert err.value.clause == "L2.5-min-weight"

@@ -137,7 +137,7 @@ class CrcBlindJournal(journal.Journal):
     def _slot_info(self, buf):  # type: ignore[no-untyped-def]
         if buf[0:2] != journal.MAGIC:
             return None
-        return struct.unpack_from("<I", buf, 4)[0], 0
+        return struct.unpack_from("<I", buf, 4)[0], len(journal.LAYOUTS) - 1     # this firmware's layout
 
 
 class ForgetfulJournal(journal.Journal):
@@ -165,8 +165,11 @@ class ReactionLosingJournal(journal.Journal):
     def load(self, state):  # type: ignore[no-untyped-def]
         result = journal.Journal.load(self, state)
         state.low_left_min = 0
-        state.rx_kind = 0
-        state.rx_grade = 0
+        state.rx_crs = 0
+        state.rx_icans = 0
+        state.rx_neuro = 0
+        state.rx_seizure = 0
+        state.rx_other = 0
         return result
 
 

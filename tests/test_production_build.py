@@ -70,7 +70,7 @@ print("HELLO", hello[3], hello[4])
 for cmd, nargs in ((48, 1), (49, 2), (50, 0), (51, 0)):     # ADVANCE, FAULT, RESET, HEAP ids of a sim build
     print("SIM", cmd, call(cmd, [0] * nargs, auth.ROLE_BENCH)[0])
 print("STATUS", call(P.CMD_STATUS, [], auth.ROLE_BENCH)[0])
-print("SETUP", call(pump.CMD_SETUP, [4242, kernel.IND_MRD, 70000, 0], auth.ROLE_CLINICIAN)[0])
+print("SETUP", call(pump.CMD_SETUP, [4242, kernel.IND_MRD, 70000, 0, 0], auth.ROLE_CLINICIAN)[0])
 for name in ("simboard", "simhal"):
     try:
         __import__("firmware." + name)

@@ -132,7 +132,7 @@ def test_the_two_codecs_agree(ftype: int, seq: int, cmd: int, ints: list[int]) -
     dec = P.Decoder()
     results = [dec.push(b) for b in data]
     assert results[-1] == P.FRAME and results.count(P.FRAME) == 1
-    assert dec.header() == (1, ftype, seq, cmd, len(ints)) and dec.ints(len(ints)) == ints
+    assert dec.header() == (P.VERSION, ftype, seq, cmd, len(ints)) and dec.ints(len(ints)) == ints
     assert 0x03 not in data and 0x7E not in data[1:-1]
 
 
@@ -157,8 +157,8 @@ def _signed(seq: int, cmd: int, args: list[int], counter: int) -> bytes:
 def _running_board() -> simboard.Sim:
     sim = simboard.make_board()
     b = sim.board
-    b.feed(C.encode_frame(1, 1, P.CMD_HELLO, [1]))
-    for i, (cmd, args) in enumerate([(1, [4242, k.IND_MRD, 70000, 0]), (2, [4242, 1, 56000, 240000, 48, 0, 0, 0]),
+    b.feed(C.encode_frame(1, 1, P.CMD_HELLO, [P.VERSION]))
+    for i, (cmd, args) in enumerate([(1, [4242, k.IND_MRD, 70000, 0, 0]), (2, [4242, 1, 56000, 240000, 5000, 48, 0, 0, 0]),
                                      (5, [1]), (5, [2]), (3, [])]):
         b.feed(_signed(10 + i, cmd, args, 10 + i))
     b.feed(_signed(20, SIM.CMD_ADVANCE, [60], 20))

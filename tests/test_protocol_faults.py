@@ -84,7 +84,7 @@ class CommandCounter:
 def _ready(link: ScriptedLink) -> Pump:
     p = Pump(link, timeout_s=0.02, retries=4)
     assert p.setup(PID, k.IND_MRD, 70000, 0).ok
-    assert p.bag(PID, 1, 56000, 240000, 48, 0).ok
+    assert p.bag(PID, 1, 56000, 240000, 5000, 48, 0).ok
     p.ack(k.ACK_PREMED)
     p.ack(k.ACK_SUPERVISION)
     return p

@@ -22,7 +22,10 @@ statements
 expressions
   int and bool literals; names (parameters, assigned locals, module constants); `s.field`;
   `+`, `-`; `*` with at least one constant operand (a product of two non-constant operands
-  is REJECTED, not over-approximated); `//` and `%` by a positive constant; unary `-`, `+`;
+  is REJECTED, not over-approximated); `//` and `%` by a positive constant (one exception:
+  in the helpers of ORDER_DIVISION, where a bag order is accepted, `//` by a parameter that the
+  callers have checked positive: a bag's concentration, DESIGN.md; Z3 divides exactly, the
+  verifier proves the divisor positive at every call); unary `-`, `+`;
   `not`; `and`, `or`; comparisons `== != < <= > >=` (chains too); `a if c else b`;
   `min(a, b)`, `max(a, b)`; `&` and `|` (the verifier proves their operands stay in [0, 255]
   and translates them exactly, bit by bit); calls of helpers. A helper that assigns state
@@ -38,6 +41,11 @@ import re
 import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
+
+# Helpers where `x // p` by a parameter p is allowed (DESIGN.md: the order's one product of two
+# inputs, a bag's concentration times the volume it infuses, is computed once, where the bag is
+# accepted). The verifier adds an obligation at each such division that p > 0 on its path.
+ORDER_DIVISION = frozenset({"_order_ng_per_day"})
 
 STATE_PARAM = "s"
 STATE_CLASS = "State"
@@ -438,6 +446,9 @@ class _Checker:
                 if not (self.is_const(node.left) or self.is_const(node.right)):
                     self.err(node, "product of two non-constant operands is nonlinear: rejected "
                                    "(DESIGN.md: a constant times a variable; precompute it where an order is accepted)")
+            elif (isinstance(op, ast.FloorDiv) and fn.name in ORDER_DIVISION and isinstance(node.right, ast.Name)
+                  and node.right.id in fn.params):
+                pass                        # the order's division (ORDER_DIVISION)
             elif isinstance(op, (ast.FloorDiv, ast.Mod)):
                 v = self.const_value(node.right)
                 if v is None:

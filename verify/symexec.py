@@ -30,7 +30,7 @@ from typing import Any, Union
 
 import z3
 
-from .subset import INVARIANT, STATE_PARAM, Kernel, _is_docstring
+from .subset import INVARIANT, ORDER_DIVISION, STATE_PARAM, Kernel, _is_docstring
 
 Val = Union[int, bool, z3.ExprRef]
 
@@ -213,6 +213,7 @@ class Translator:
         self.consts = kernel.constants
         self.fnodes = {n: f.node for n, f in kernel.functions.items()}
         self.obligations: list[Obligation] = []
+        self._fn_stack: list[str] = []
 
     # ---------------------------------------------------------------- public API
     def run(self, entry: str, fields: dict[str, Val], args: dict[str, Val]) -> Result:
@@ -255,7 +256,11 @@ class Translator:
         node = self.fnodes[fname]
         ctx = _Ctx(fields, dict(params), live, True, outer)
         body = node.body[1:] if node.body and _is_docstring(node.body[0]) else node.body
-        self._block(body, ctx)
+        self._fn_stack.append(fname)
+        try:
+            self._block(body, ctx)
+        finally:
+            self._fn_stack.pop()
         ret: Val = None  # type: ignore[assignment]
         if ctx.rets and all(v is not None for _, v in ctx.rets):
             # the recorded conditions are disjoint; the last return is the default
@@ -378,6 +383,12 @@ class Translator:
             if is_sym(a) and is_sym(b):
                 raise TranslationError("line %d: product of two non-constant operands" % node.lineno)
             return a * b
+        if isinstance(op, ast.FloorDiv) and is_sym(b) and self._fn_stack and self._fn_stack[-1] in ORDER_DIVISION:
+            # the order's division by a positive input (subset.ORDER_DIVISION): exact in Z3 for a
+            # positive divisor, which every path that reaches it must show
+            self.obligations.append(Obligation(node.lineno, "divisor of '//' > 0",
+                                               z3.Implies(zbool(ctx.guard(g)), zint(b) > 0)))
+            return a / b
         if isinstance(op, (ast.FloorDiv, ast.Mod)):
             if is_sym(b) or b <= 0:  # type: ignore[operator]
                 raise TranslationError("line %d: divisor is not a positive constant" % node.lineno)

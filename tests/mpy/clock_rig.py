@@ -161,7 +161,7 @@ class Rig:
         return status
 
     def setup(self, indication=k.IND_MRD, weight_g=70000, bsa_cm2=0):
-        return self.command(pump.CMD_SETUP, [PID, indication, weight_g, bsa_cm2])
+        return self.command(pump.CMD_SETUP, [PID, indication, weight_g, bsa_cm2, 0])
 
     def bag(self, hours=24, ng_per_day=-1):
         """A bag of ng_per_day (default: the cap in force) for `hours`; drug = rate x days,
@@ -171,8 +171,11 @@ class Rig:
             ng_per_day = s.cap_ng_per_day
         days = hours // 24
         drug_ng = ng_per_day * days
-        volume_ul = 240000
-        status = self.command(pump.CMD_BAG, [PID, self.c.s.last_bag_id + 1, drug_ng, volume_ul, hours, 1 if hours >= 72 else 0, 0, 0])
+        rate = {24: k.RATE_24H_UL_PER_H, 48: k.RATE_48H_UL_PER_H, 72: k.RATE_72H_UL_PER_H,
+                96: k.RATE_96H_UL_PER_H, 168: k.RATE_7D_UL_PER_H}[hours]
+        volume_ul = rate * hours        # no overfill: the bag holds what it infuses (EXT-rates)
+        status = self.command(pump.CMD_BAG, [PID, self.c.s.last_bag_id + 1, drug_ng, volume_ul, rate, hours,
+                                             1 if hours >= 72 else 0, 0, 0])
         if status == k.OK:
             self.bag_seq = self.c.s.bag_seq
             self.bag_drug_ng = drug_ng

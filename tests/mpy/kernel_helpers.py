@@ -5,15 +5,42 @@ PID = 4242
 MIN_PER_DAY = 1440
 
 
+CONS_CYCLES = 4     # the site's consolidation course in these tests (L2.3-course)
+
+
+def course_cycles(indication):
+    return CONS_CYCLES if indication == k.IND_CONS else 0
+
+
 def patient(indication=k.IND_MRD, weight_g=70000, bsa_cm2=0):
     s = k.State()
-    assert k.setup(s, PID, indication, weight_g, bsa_cm2) == k.OK
+    assert k.setup(s, PID, indication, weight_g, bsa_cm2, course_cycles(indication)) == k.OK
     return s
 
 
-def load_bag(s, ng_per_day, hours=24, volume_ul=240000, room_min=0, fridge_min=0):
-    drug_ng = ng_per_day * hours // 24
-    return k.bag(s, PID, s.last_bag_id + 1, drug_ng, volume_ul, hours, 1 if hours >= 72 else 0, room_min, fridge_min)
+def rate(hours):
+    """EXT-rates: the kernel's table rate for a duration (uL/h), 0 if none."""
+    return {24: k.RATE_24H_UL_PER_H, 48: k.RATE_48H_UL_PER_H, 72: k.RATE_72H_UL_PER_H,
+            96: k.RATE_96H_UL_PER_H, 168: k.RATE_7D_UL_PER_H}.get(hours, 0)
+
+
+def infused(hours):
+    """The volume a bag infuses at the table rate (a bag with no overfill holds exactly this)."""
+    return rate(hours) * hours if rate(hours) else 240000
+
+
+def prepared_ng(ng_per_day, hours, volume_ul):
+    """Drug to put in a bag of volume_ul so that it delivers ng_per_day (EXT-rates)."""
+    return ng_per_day * volume_ul // (rate(hours) * 24)
+
+
+def load_bag(s, ng_per_day, hours=24, volume_ul=None, room_min=0, fridge_min=0):
+    """A bag at the table rate; by default without overfill (it holds what it infuses)."""
+    if volume_ul is None:
+        volume_ul = infused(hours)
+    drug_ng = prepared_ng(ng_per_day, hours, volume_ul)
+    return k.bag(s, PID, s.last_bag_id + 1, drug_ng, volume_ul, rate(hours), hours, 1 if hours >= 72 else 0,
+                 room_min, fridge_min)
 
 
 def ack_all(s):

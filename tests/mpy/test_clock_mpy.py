@@ -62,8 +62,8 @@ class TestClockFaults(unittest.TestCase):
         self.assertEqual(r.therapy(), k.OK)              # 28 mcg/day
         r.minutes(461)                                   # 462 minutes booked (START books the first):
                                                          # 8983 ng in this 24 h window
-        self.assertEqual(r.command(pump.CMD_REACTION, [k.RX_CRS, 3]), k.OK)
-        self.assertEqual(r.command(pump.CMD_RESOLVED, []), k.OK)
+        self.assertEqual(r.command(pump.CMD_REACTION, [k.RX_CRS, 3, 1]), k.OK)
+        self.assertEqual(r.command(pump.CMD_RESOLVED, [k.RX_CRS]), k.OK)
         self.assertEqual(r.c.s.cap_ng_per_day, 9000)     # L2.4-restart-9
         self.assertEqual(r.bag(24, 9000), k.OK)
         r.ack()

@@ -18,8 +18,8 @@ def new_board(storage=None):
 def therapy(c):
     """Patient, bag, start: the record now holds a running infusion."""
     c.boot()
-    assert c.command(pump.CMD_SETUP, [4242, k.IND_MRD, 70000, 0]) == k.OK
-    assert c.command(pump.CMD_BAG, [4242, 1, 28000, 240000, 24, 0, 0, 0]) == k.OK
+    assert c.command(pump.CMD_SETUP, [4242, k.IND_MRD, 70000, 0, 0]) == k.OK
+    assert c.command(pump.CMD_BAG, [4242, 1, 28000, 240000, 10000, 24, 0, 0, 0]) == k.OK
     c.command(pump.CMD_ACK, [k.ACK_PREMED])
     c.command(pump.CMD_ACK, [k.ACK_SUPERVISION])
     assert c.command(pump.CMD_START, []) == k.OK
@@ -194,7 +194,7 @@ class TestNothingLost(unittest.TestCase):
         st.fail = True
         # not on the device: never answered OK and not applied; the motor stops and the fault
         # is latched instead
-        self.assertEqual(c.command(pump.CMD_REACTION, [k.RX_CRS, 4]), k.E_FAULT)
+        self.assertEqual(c.command(pump.CMD_REACTION, [k.RX_CRS, 4, 1]), k.E_FAULT)
         self.assertEqual(c.motor.ul_per_h, 0)
         self.assertEqual((c.s.locked, c.s.fault, c.s.mode), (0, 1, k.MODE_STOPPED))
         self.assertTrue(c.unsaved)
@@ -210,7 +210,7 @@ class TestNothingLost(unittest.TestCase):
         self.assertTrue(journal.EV_FAULT in codes and journal.EV_LOCK not in codes, codes)
         # the clinician clears the fault and enters the reaction again: now it is recorded
         self.assertEqual(c2.command(pump.CMD_CLEAR_FAULT, []), k.OK)
-        self.assertEqual(c2.command(pump.CMD_REACTION, [k.RX_CRS, 4]), k.OK)
+        self.assertEqual(c2.command(pump.CMD_REACTION, [k.RX_CRS, 4, 1]), k.OK)
         c3, _ = new_board(st)
         self.assertEqual(c3.boot(0), journal.LOAD_OK)
         self.assertEqual(c3.s.locked, 1)                      # L2.4-crs-4: kept across a reboot
@@ -221,11 +221,11 @@ class TestNothingLost(unittest.TestCase):
         c, _ = new_board(st)
         therapy(c)
         st.fail = True
-        self.assertEqual(c.command(pump.CMD_REACTION, [k.RX_SEIZURE, 2]), k.E_FAULT)
+        self.assertEqual(c.command(pump.CMD_REACTION, [k.RX_SEIZURE, 2, 1]), k.E_FAULT)
         self.assertEqual(c.s.seizures, 0)                     # not acknowledged: not counted
         st.fail = False
         self.assertEqual(c.command(pump.CMD_CLEAR_FAULT, []), k.OK)
-        self.assertEqual(c.command(pump.CMD_REACTION, [k.RX_SEIZURE, 2]), k.OK)
+        self.assertEqual(c.command(pump.CMD_REACTION, [k.RX_SEIZURE, 2, 1]), k.OK)
         self.assertEqual((c.s.seizures, c.s.locked), (1, 0))  # one seizure: not locked
 
     def test_a_write_that_fails_once_is_not_acknowledged(self):
@@ -239,8 +239,8 @@ class TestNothingLost(unittest.TestCase):
         st = FailsOnce(journal.TOTAL_BYTES)
         c, _ = new_board(st)
         c.boot()
-        c.command(pump.CMD_SETUP, [4242, k.IND_MRD, 70000, 0])
-        c.command(pump.CMD_BAG, [4242, 1, 28000, 240000, 24, 0, 0, 0])
+        c.command(pump.CMD_SETUP, [4242, k.IND_MRD, 70000, 0, 0])
+        c.command(pump.CMD_BAG, [4242, 1, 28000, 240000, 10000, 24, 0, 0, 0])
         c.command(pump.CMD_ACK, [k.ACK_PREMED])
         c.command(pump.CMD_ACK, [k.ACK_SUPERVISION])
         st.fail = True
@@ -266,7 +266,7 @@ class TestNothingLost(unittest.TestCase):
         c, _ = new_board(st)
         therapy(c)
         del st.landed[:]
-        self.assertEqual(c.command(pump.CMD_REACTION, [k.RX_CRS, 4]), k.OK)
+        self.assertEqual(c.command(pump.CMD_REACTION, [k.RX_CRS, 4, 1]), k.OK)
         slots = [i for i, off in enumerate(st.landed) if off < journal.RING_OFFSET]
         events = [i for i, off in enumerate(st.landed) if off >= journal.RING_OFFSET]
         self.assertEqual(len(slots), 1)
@@ -298,7 +298,7 @@ class TestRecordFormat(unittest.TestCase):
         self.assertEqual((c.s.fault, c.s.mode), (1, k.MODE_NO_PATIENT))
         # never erased by a new set-up: the fault cannot be cleared on another firmware's record
         self.assertEqual(c.command(pump.CMD_CLEAR_FAULT, []), k.E_FAULT)
-        self.assertEqual(c.command(pump.CMD_SETUP, [1, k.IND_MRD, 70000, 0]), k.E_FAULT)
+        self.assertEqual(c.command(pump.CMD_SETUP, [1, k.IND_MRD, 70000, 0, 0]), k.E_FAULT)
         for _ in range(3):
             c.tick()
         self.assertEqual(bytes(st.data[:2 * journal.SLOT_BYTES]), kept)
@@ -369,9 +369,9 @@ class TestStartStatus(unittest.TestCase):
         c, _ = new_board()
         c.boot()
         self.assertEqual(c.status()["start_status"], k.E_STATE)          # no patient yet
-        c.command(pump.CMD_SETUP, [4242, k.IND_RR, 70000, 0])
+        c.command(pump.CMD_SETUP, [4242, k.IND_RR, 70000, 0, 0])
         self.assertEqual(c.status()["start_status"], k.E_NO_BAG)
-        c.command(pump.CMD_BAG, [4242, 1, 63000, 240000, 168, 1, 0, 0])  # 7 days at 9 mcg/day
+        c.command(pump.CMD_BAG, [4242, 1, 63000, 100800, 600, 168, 1, 0, 0])  # 7 days at 9 mcg/day
         self.assertEqual(c.status()["start_status"], k.E_REINIT)         # cycle start: premed + supervision
         c.command(pump.CMD_ACK, [k.ACK_PREMED])
         c.command(pump.CMD_ACK, [k.ACK_SUPERVISION])
@@ -380,7 +380,7 @@ class TestStartStatus(unittest.TestCase):
         for _ in range(7 * 1440):
             c.tick()                                                     # days 1-7 at the step dose
         self.assertEqual(c.s.bag_loaded, 0)
-        c.command(pump.CMD_BAG, [4242, 2, 196000, 240000, 168, 1, 0, 0])  # day 8: 28 mcg/day
+        c.command(pump.CMD_BAG, [4242, 2, 196000, 100800, 600, 168, 1, 0, 0])  # day 8: 28 mcg/day
         st = c.status()
         self.assertEqual((st["need_premed"], st["start_status"]), (0, k.E_STEP_PREMED))
         before = dict(c.s.__dict__)

@@ -54,7 +54,7 @@ class TestInterruptions(unittest.TestCase):
         s = patient()
         self.assertEqual(start_bag(s, 28000, 168), k.OK)
         run(s, 3 * MIN_PER_DAY)
-        k.reaction(s, k.RX_CRS, 3)
+        k.reaction(s, k.RX_CRS, 3, k.SCALE_CTCAE)
         run(s, 7 * MIN_PER_DAY)                        # exactly 7 days off
         self.assertEqual(s.cycle, 1)
         # 3 days ran, and the minute booked at the last tick before the reaction counts
@@ -65,7 +65,7 @@ class TestInterruptions(unittest.TestCase):
         s = patient()
         self.assertEqual(start_bag(s, 28000, 168), k.OK)
         run(s, 3 * MIN_PER_DAY)
-        k.reaction(s, k.RX_CRS, 3)
+        k.reaction(s, k.RX_CRS, 3, k.SCALE_CTCAE)
         run(s, 7 * MIN_PER_DAY + 1)
         self.assertEqual(s.cycle, 2)
         self.assertEqual(s.cycle_run_min, 0)
@@ -121,7 +121,7 @@ class TestReactions(unittest.TestCase):
     def test_L2_4_crs_4_permanent(self):
         s = patient()
         self.assertEqual(start_bag(s, 28000), k.OK)
-        k.reaction(s, k.RX_CRS, 4)
+        k.reaction(s, k.RX_CRS, 4, k.SCALE_CTCAE)
         self.assertEqual(s.locked, 1)
         self.assertEqual(s.mode, k.MODE_STOPPED)
         self.assertEqual(load_bag(s, 9000), k.E_LOCKED)
@@ -131,10 +131,10 @@ class TestReactions(unittest.TestCase):
         s = patient()
         self.assertEqual(start_bag(s, 28000, 48), k.OK)
         run(s, 600)
-        k.reaction(s, k.RX_CRS, 3)
+        k.reaction(s, k.RX_CRS, 3, k.SCALE_CTCAE)
         self.assertEqual(k.start(s), k.E_WITHHOLD)
         run(s, 2 * MIN_PER_DAY)
-        self.assertEqual(k.resolved(s), k.OK)
+        self.assertEqual(k.resolved(s, k.RX_CRS), k.OK)
         self.assertEqual(s.cap_ng_per_day, 9000)
         self.assertEqual(load_bag(s, 28000), k.E_DOSE_CAP)
         for _ in range(7):
@@ -146,36 +146,36 @@ class TestReactions(unittest.TestCase):
     def test_L2_4_seizure_second_is_permanent(self):
         s = patient()
         self.assertEqual(start_bag(s, 28000), k.OK)
-        k.reaction(s, k.RX_SEIZURE, 3)
+        k.reaction(s, k.RX_SEIZURE, 3, k.SCALE_CTCAE)
         self.assertEqual(s.locked, 0)
         run(s, 3 * MIN_PER_DAY)                        # grade 3: withheld at least 3 days (L2.4-neuro-3)
-        self.assertEqual(k.resolved(s), k.OK)
-        k.reaction(s, k.RX_SEIZURE, 2)
+        self.assertEqual(k.resolved(s, k.RX_SEIZURE), k.OK)
+        k.reaction(s, k.RX_SEIZURE, 2, k.SCALE_CTCAE)
         self.assertEqual(s.locked, 1)
 
     def test_L2_4_seizure_first_of_grade_2_is_counted_and_therapy_goes_on(self):
         s = patient()
         self.assertEqual(start_bag(s, 28000), k.OK)
-        self.assertEqual(k.reaction(s, k.RX_SEIZURE, 2), k.OK)
-        self.assertEqual((s.seizures, s.mode, s.rx_kind, s.locked), (1, k.MODE_RUNNING, k.RX_NONE, 0))
-        self.assertEqual(k.reaction(s, k.RX_SEIZURE, 1), k.OK)     # more than one: permanent
+        self.assertEqual(k.reaction(s, k.RX_SEIZURE, 2, k.SCALE_CTCAE), k.OK)
+        self.assertEqual((s.seizures, s.mode, s.rx_seizure, s.locked), (1, k.MODE_RUNNING, 0, 0))
+        self.assertEqual(k.reaction(s, k.RX_SEIZURE, 1, k.SCALE_CTCAE), k.OK)     # more than one: permanent
         self.assertEqual((s.locked, s.lock_reason), (1, k.RX_SEIZURE))
 
     def test_L2_4_seizure_of_grade_3_is_withheld_like_a_grade_3_neurologic_event(self):
         s = patient()
         self.assertEqual(start_bag(s, 28000), k.OK)
-        k.reaction(s, k.RX_SEIZURE, 3)
-        self.assertEqual((s.mode, s.rx_kind, s.rx_grade), (k.MODE_STOPPED, k.RX_SEIZURE, 3))
+        k.reaction(s, k.RX_SEIZURE, 3, k.SCALE_CTCAE)
+        self.assertEqual((s.mode, s.rx_seizure), (k.MODE_STOPPED, 3))
         run(s, 3 * MIN_PER_DAY - 1)
-        self.assertEqual(k.resolved(s), k.E_WITHHOLD)  # at least 3 days (L2.4-neuro-3)
+        self.assertEqual(k.resolved(s, k.RX_SEIZURE), k.E_WITHHOLD)  # at least 3 days (L2.4-neuro-3)
         run(s, 1)
-        self.assertEqual(k.resolved(s), k.OK)
+        self.assertEqual(k.resolved(s, k.RX_SEIZURE), k.OK)
         self.assertEqual(s.low_left_min, 7 * MIN_PER_DAY)   # restart at 9 mcg/day (L2.4-restart-9)
 
     def test_L2_4_seizure_of_grade_3_unresolved_past_7_days_is_permanent(self):
         s = patient()
         self.assertEqual(start_bag(s, 28000), k.OK)
-        k.reaction(s, k.RX_SEIZURE, 3)
+        k.reaction(s, k.RX_SEIZURE, 3, k.SCALE_CTCAE)
         run(s, 7 * MIN_PER_DAY)
         self.assertEqual(s.locked, 0)
         run(s, 1)
@@ -184,26 +184,26 @@ class TestReactions(unittest.TestCase):
     def test_L2_4_seizure_of_grade_3_at_9_mcg_and_of_grade_4_are_permanent(self):
         s = patient(k.IND_RR)
         self.assertEqual(start_bag(s, 9000), k.OK)
-        k.reaction(s, k.RX_SEIZURE, 3)                 # began at 9 mcg/day (L2.4-neuro-3)
+        k.reaction(s, k.RX_SEIZURE, 3, k.SCALE_CTCAE)                 # began at 9 mcg/day (L2.4-neuro-3)
         self.assertEqual(s.locked, 1)
         s = patient()
         self.assertEqual(start_bag(s, 28000), k.OK)
-        k.reaction(s, k.RX_SEIZURE, 4)                 # L2.4-neuro-4
+        k.reaction(s, k.RX_SEIZURE, 4, k.SCALE_CTCAE)                 # L2.4-neuro-4
         self.assertEqual((s.locked, s.lock_reason), (1, k.RX_SEIZURE))
 
     def test_L2_4_neuro_3_withhold_at_least_3_days(self):
         s = patient()
         self.assertEqual(start_bag(s, 28000), k.OK)
-        k.reaction(s, k.RX_NEURO, 3)
+        k.reaction(s, k.RX_NEURO, 3, k.SCALE_CTCAE)
         run(s, 3 * MIN_PER_DAY - 1)
-        self.assertEqual(k.resolved(s), k.E_WITHHOLD)
+        self.assertEqual(k.resolved(s, k.RX_NEURO), k.E_WITHHOLD)
         run(s, 1)
-        self.assertEqual(k.resolved(s), k.OK)
+        self.assertEqual(k.resolved(s, k.RX_NEURO), k.OK)
 
     def test_L2_4_neuro_3_at_9_mcg_is_permanent(self):
         s = patient(k.IND_RR)
         self.assertEqual(start_bag(s, 9000), k.OK)
-        k.reaction(s, k.RX_NEURO, 3)
+        k.reaction(s, k.RX_NEURO, 3, k.SCALE_CTCAE)
         self.assertEqual(s.locked, 1)
 
     def test_L2_4_neuro_3_occurred_at_9_mcg_means_the_bag_running_not_the_cap_in_force(self):
@@ -213,7 +213,7 @@ class TestReactions(unittest.TestCase):
         self.assertEqual(start_bag(s, 9000, 24), k.OK)
         run(s, 600)
         self.assertEqual((s.cap_ng_per_day, s.bag_ng_per_day), (28000, 9000))
-        k.reaction(s, k.RX_NEURO, 3)
+        k.reaction(s, k.RX_NEURO, 3, k.SCALE_CTCAE)
         self.assertEqual(s.locked, 1)
 
     def test_L2_2_step_a_low_dose_bag_ends_the_day_the_dose_steps_up(self):
@@ -240,8 +240,8 @@ class TestReactions(unittest.TestCase):
                 self.assertEqual(start_bag(s, 9000 if s.step_run_min < 7 * MIN_PER_DAY else 28000), k.OK)
             run(s, MIN_PER_DAY)
         k.stop(s, k.STOP_CLINICIAN)
-        k.reaction(s, k.RX_CRS, 3)
-        self.assertEqual(k.resolved(s), k.OK)           # restart at 9 for 7 days (L2.4-restart-9)
+        k.reaction(s, k.RX_CRS, 3, k.SCALE_CTCAE)
+        self.assertEqual(k.resolved(s, k.RX_CRS), k.OK)           # restart at 9 for 7 days (L2.4-restart-9)
         k.remove_bag(s)
         self.assertEqual(start_bag(s, 9000, 24), k.OK)
         run(s, 5 * MIN_PER_DAY)                         # the day bag ran, then 4 days stopped
@@ -262,36 +262,36 @@ class TestReactions(unittest.TestCase):
         s = patient()
         self.assertEqual(start_bag(s, 28000, 48), k.OK)
         run(s, 600)
-        k.reaction(s, k.RX_CRS, 3)
+        k.reaction(s, k.RX_CRS, 3, k.SCALE_CTCAE)
         run(s, 60)
-        self.assertEqual(k.resolved(s), k.OK)
+        self.assertEqual(k.resolved(s, k.RX_CRS), k.OK)
         self.assertEqual(s.cap_ng_per_day, 9000)
-        self.assertEqual(k.reaction(s, k.RX_ICANS, 3), k.OK)
-        self.assertEqual((s.locked, s.rx_kind), (0, k.RX_ICANS))    # withheld, not discontinued
+        self.assertEqual(k.reaction(s, k.RX_ICANS, 3, k.SCALE_CTCAE), k.OK)
+        self.assertEqual((s.locked, s.rx_icans), (0, 3))    # withheld, not discontinued
         # and once a 9 mcg/day bag has run, a grade 3 event is at the low dose
         run(s, 3 * MIN_PER_DAY)
-        self.assertEqual(k.resolved(s), k.OK)
+        self.assertEqual(k.resolved(s, k.RX_ICANS), k.OK)
         k.remove_bag(s)
         self.assertEqual(start_bag(s, 9000, 24), k.OK)
-        k.reaction(s, k.RX_NEURO, 3)
+        k.reaction(s, k.RX_NEURO, 3, k.SCALE_CTCAE)
         self.assertEqual(s.locked, 1)
 
     def test_L2_4_neuro_3_more_than_7_days_is_permanent(self):
         s = patient()
         self.assertEqual(start_bag(s, 28000), k.OK)
-        k.reaction(s, k.RX_NEURO, 3)
+        k.reaction(s, k.RX_NEURO, 3, k.SCALE_CTCAE)
         run(s, 7 * MIN_PER_DAY + 1)
         self.assertEqual(s.locked, 1)
 
     def test_L2_4_neuro_4_permanent(self):
         s = patient()
-        k.reaction(s, k.RX_NEURO, 4)
+        k.reaction(s, k.RX_NEURO, 4, k.SCALE_CTCAE)
         self.assertEqual(s.locked, 1)
 
     def test_L2_4_other_3_more_than_14_days_is_permanent(self):
         s = patient()
         self.assertEqual(start_bag(s, 28000), k.OK)
-        k.reaction(s, k.RX_OTHER, 3)
+        k.reaction(s, k.RX_OTHER, 3, k.SCALE_CTCAE)
         run(s, 14 * MIN_PER_DAY)
         self.assertEqual(s.locked, 0)
         run(s, 1)
@@ -300,24 +300,24 @@ class TestReactions(unittest.TestCase):
     def test_L2_4_other_4_asks_the_clinician(self):
         s = patient()
         self.assertEqual(start_bag(s, 28000), k.OK)
-        k.reaction(s, k.RX_OTHER, 4)
+        k.reaction(s, k.RX_OTHER, 4, k.SCALE_CTCAE)
         self.assertEqual(s.decision_pending, 1)
         self.assertEqual(s.locked, 0)
-        self.assertEqual(k.resolved(s), k.E_STATE)
+        self.assertEqual(k.resolved(s, k.RX_OTHER), k.E_DECISION)   # decided first
         self.assertEqual(k.decide(s, 0), k.OK)
-        self.assertEqual(k.resolved(s), k.OK)
+        self.assertEqual(k.resolved(s, k.RX_OTHER), k.OK)
         self.assertEqual(s.cap_ng_per_day, 9000)
         s2 = patient()
-        k.reaction(s2, k.RX_OTHER, 4)
+        k.reaction(s2, k.RX_OTHER, 4, k.SCALE_CTCAE)
         self.assertEqual(k.decide(s2, 1), k.OK)
         self.assertEqual(s2.locked, 1)
 
     def test_L2_4_restart_9_icans_grade_2_interrupts(self):
         s = patient()
         self.assertEqual(start_bag(s, 28000), k.OK)
-        k.reaction(s, k.RX_ICANS, 2)
+        k.reaction(s, k.RX_ICANS, 2, k.SCALE_CTCAE)
         self.assertEqual(s.mode, k.MODE_STOPPED)
-        self.assertEqual(k.resolved(s), k.OK)
+        self.assertEqual(k.resolved(s, k.RX_ICANS), k.OK)
         self.assertEqual(s.low_left_min, 7 * MIN_PER_DAY)
 
     def test_EXT_overdose_12h_no_restart_before_12_hours(self):
@@ -351,8 +351,8 @@ class TestFaults(unittest.TestCase):
         snap = sorted(s.__dict__.items())
         self.assertEqual(k.stop(s, 99), k.E_ARG)
         self.assertEqual(k.ack(s, 9), k.E_ARG)
-        self.assertEqual(k.reaction(s, 9, 3), k.E_ARG)
-        self.assertEqual(k.reaction(s, k.RX_CRS, 5), k.E_ARG)
+        self.assertEqual(k.reaction(s, 9, 3, k.SCALE_CTCAE), k.E_ARG)
+        self.assertEqual(k.reaction(s, k.RX_CRS, 5, k.SCALE_CTCAE), k.E_ARG)
         self.assertEqual(sorted(s.__dict__.items()), snap)
 
     def test_L2_reinit_4h_backwards_outage_is_unknown(self):

@@ -2,7 +2,7 @@
 import unittest
 
 from fw import kernel as k
-from kernel_helpers import PID, MIN_PER_DAY, patient, load_bag, ack_all, start_bag, run
+from kernel_helpers import PID, MIN_PER_DAY, patient, load_bag, ack_all, start_bag, run, rate, infused
 
 
 class TestCaps(unittest.TestCase):
@@ -29,23 +29,23 @@ class TestCaps(unittest.TestCase):
 
     def test_L2_dose_28_bsa_missing_below_45_kg_refused(self):
         s = k.State()
-        self.assertEqual(k.setup(s, PID, k.IND_MRD, 30000, 0), k.E_BSA)
+        self.assertEqual(k.setup(s, PID, k.IND_MRD, 30000, 0, 0), k.E_BSA)
         self.assertEqual(s.mode, k.MODE_NO_PATIENT)
 
     def test_L2_weight_45_absurd_weights_refused_state_unchanged(self):
         for w in (-3000, 0, 499, 300001):
             s = k.State()
-            self.assertEqual(k.setup(s, PID, k.IND_MRD, w, 10000), k.E_WEIGHT)
+            self.assertEqual(k.setup(s, PID, k.IND_MRD, w, 10000, 0), k.E_WEIGHT)
             self.assertEqual(s.mode, k.MODE_NO_PATIENT)
             self.assertEqual(s.cap_full_ng_per_day, 0)
 
     def test_L1_unknown_indication_refused(self):
         s = k.State()
-        self.assertEqual(k.setup(s, PID, 7, 70000, 0), k.E_INDICATION)
+        self.assertEqual(k.setup(s, PID, 7, 70000, 0, 0), k.E_INDICATION)
 
     def test_setup_twice_refused(self):
         s = patient()
-        self.assertEqual(k.setup(s, PID + 1, k.IND_RR, 50000, 0), k.E_STATE)
+        self.assertEqual(k.setup(s, PID + 1, k.IND_RR, 50000, 0, 0), k.E_STATE)
         self.assertEqual(s.patient_id, PID)
 
 
@@ -108,14 +108,14 @@ class TestBag(unittest.TestCase):
     def test_L2_5_durations_only_the_five(self):
         s = patient()
         for h in (12, 25, 36, 120, 0, -24):
-            self.assertEqual(k.bag(s, PID, s.last_bag_id + 1, 9000, 240000, h, 0, 0, 0), k.E_DURATION)
+            self.assertEqual(k.bag(s, PID, s.last_bag_id + 1, 9000, infused(h), rate(h), h, 0, 0, 0), k.E_DURATION)
         for h in (24, 48, 72, 96, 168):
             self.assertEqual(load_bag(s, 9000, h), k.OK)
 
     def test_L2_5_durations_preservative_must_match(self):
         s = patient()
-        self.assertEqual(k.bag(s, PID, s.last_bag_id + 1, 9000, 240000, 24, 1, 0, 0), k.E_PRESERVATIVE)
-        self.assertEqual(k.bag(s, PID, s.last_bag_id + 1, 27000, 240000, 72, 0, 0, 0), k.E_PRESERVATIVE)
+        self.assertEqual(k.bag(s, PID, s.last_bag_id + 1, 9000, infused(24), rate(24), 24, 1, 0, 0), k.E_PRESERVATIVE)
+        self.assertEqual(k.bag(s, PID, s.last_bag_id + 1, 27000, infused(72), rate(72), 72, 0, 0, 0), k.E_PRESERVATIVE)
 
     def test_L2_5_min_weight_5_4_kg(self):
         s = patient(k.IND_MRD, 5399, 3000)
@@ -135,13 +135,13 @@ class TestBag(unittest.TestCase):
     def test_L2_dose_28_bag_rate_rounds_up_against_the_cap(self):
         s = patient(k.IND_MRD, 40000, 12345)             # cap 18517.5 ng/day -> 18517
         self.assertEqual(s.cap_full_ng_per_day, 18517)
-        self.assertEqual(k.bag(s, PID, s.last_bag_id + 1, 3 * 18517, 240000, 72, 1, 0, 0), k.OK)
-        self.assertEqual(k.bag(s, PID, s.last_bag_id + 1, 3 * 18517 + 1, 240000, 72, 1, 0, 0), k.E_DOSE_CAP)
-        self.assertEqual(k.bag(s, PID, s.last_bag_id + 1, 7 * 18517 + 1, 240000, 168, 1, 0, 0), k.E_DOSE_CAP)
+        self.assertEqual(k.bag(s, PID, s.last_bag_id + 1, 3 * 18517, infused(72), rate(72), 72, 1, 0, 0), k.OK)
+        self.assertEqual(k.bag(s, PID, s.last_bag_id + 1, 3 * 18517 + 1, infused(72), rate(72), 72, 1, 0, 0), k.E_DOSE_CAP)
+        self.assertEqual(k.bag(s, PID, s.last_bag_id + 1, 7 * 18517 + 1, infused(168), rate(168), 168, 1, 0, 0), k.E_DOSE_CAP)
 
     def test_L2_5_errors_bag_for_another_patient(self):
         s = patient()
-        self.assertEqual(k.bag(s, PID + 1, s.last_bag_id + 1, 9000, 240000, 24, 0, 0, 0), k.E_PATIENT)
+        self.assertEqual(k.bag(s, PID + 1, s.last_bag_id + 1, 9000, infused(24), rate(24), 24, 0, 0, 0), k.E_PATIENT)
 
     def test_L2_6_bag_24_48_storage_includes_infusion_time(self):
         s = patient()
@@ -254,8 +254,8 @@ class TestBooking(unittest.TestCase):
         s = patient()
         self.assertEqual(start_bag(s, 28000, 24), k.OK)
         run(s, 600)
-        k.reaction(s, k.RX_CRS, 3)
-        self.assertEqual(k.resolved(s), k.OK)
+        k.reaction(s, k.RX_CRS, 3, k.SCALE_CTCAE)
+        self.assertEqual(k.resolved(s, k.RX_CRS), k.OK)
         k.remove_bag(s)
         self.assertEqual(s.cap_ng_per_day, 9000)
         self.assertTrue(s.day_ng > 9000)
@@ -295,38 +295,38 @@ class TestBagIdentity(unittest.TestCase):
 
     def test_L2_6_bag_24_48_the_loaded_bags_order_sent_again_keeps_its_clocks(self):
         s = patient()
-        self.assertEqual(k.bag(s, PID, 7, 28000, 240000, 24, 0, 600, 0), k.OK)
+        self.assertEqual(k.bag(s, PID, 7, 28000, infused(24), rate(24), 24, 0, 600, 0), k.OK)
         ack_all(s)
         self.assertEqual(k.start(s), k.OK)
         run(s, 20 * 60)
         self.assertEqual(k.stop(s, k.STOP_BAG_CHANGE), k.OK)
         before = dict(s.__dict__)
         # a retry whose reply was lost: the same order again changes nothing
-        self.assertEqual(k.bag(s, PID, 7, 28000, 240000, 24, 0, 600, 0), k.OK)
+        self.assertEqual(k.bag(s, PID, 7, 28000, infused(24), rate(24), 24, 0, 600, 0), k.OK)
         self.assertEqual(dict(s.__dict__), before)
         self.assertEqual(s.bag_room_min, 600 + 20 * 60)       # room time goes on (L2.6-bag-24-48)
 
     def test_L2_6_bag_24_48_a_bag_hung_before_never_starts_its_clocks_again(self):
         s = patient()
-        self.assertEqual(k.bag(s, PID, 5, 56000, 240000, 48, 0, 0, 0), k.OK)
+        self.assertEqual(k.bag(s, PID, 5, 56000, infused(48), rate(48), 48, 0, 0, 0), k.OK)
         ack_all(s)
         self.assertEqual(k.start(s), k.OK)
         run(s, 60)
         k.stop(s, k.STOP_BAG_CHANGE)
         self.assertEqual(k.remove_bag(s), k.OK)
         before = dict(s.__dict__)
-        self.assertEqual(k.bag(s, PID, 5, 56000, 240000, 48, 0, 0, 0), k.E_BAG_ID)   # removed, hung again
-        self.assertEqual(k.bag(s, PID, 4, 56000, 240000, 48, 0, 0, 0), k.E_BAG_ID)   # older than one hung
+        self.assertEqual(k.bag(s, PID, 5, 56000, infused(48), rate(48), 48, 0, 0, 0), k.E_BAG_ID)   # removed, hung again
+        self.assertEqual(k.bag(s, PID, 4, 56000, infused(48), rate(48), 48, 0, 0, 0), k.E_BAG_ID)   # older than one hung
         self.assertEqual(dict(s.__dict__), before)
-        self.assertEqual(k.bag(s, PID, 6, 56000, 240000, 48, 0, 0, 0), k.OK)         # a new bag
+        self.assertEqual(k.bag(s, PID, 6, 56000, infused(48), rate(48), 48, 0, 0, 0), k.OK)         # a new bag
 
     def test_L2_5_errors_the_loaded_bags_identity_with_other_contents_is_refused(self):
         s = patient()
-        self.assertEqual(k.bag(s, PID, 3, 28000, 240000, 24, 0, 0, 0), k.OK)
+        self.assertEqual(k.bag(s, PID, 3, 28000, infused(24), rate(24), 24, 0, 0, 0), k.OK)
         before = dict(s.__dict__)
-        self.assertEqual(k.bag(s, PID, 3, 27000, 240000, 24, 0, 0, 0), k.E_BAG_ID)
-        self.assertEqual(k.bag(s, PID, 3, 28000, 250000, 24, 0, 0, 0), k.E_BAG_ID)
-        self.assertEqual(k.bag(s, PID, 0, 28000, 240000, 24, 0, 0, 0), k.E_ARG)
+        self.assertEqual(k.bag(s, PID, 3, 27000, infused(24), rate(24), 24, 0, 0, 0), k.E_BAG_ID)
+        self.assertEqual(k.bag(s, PID, 3, 28000, 250000, rate(24), 24, 0, 0, 0), k.E_BAG_ID)
+        self.assertEqual(k.bag(s, PID, 0, 28000, infused(24), rate(24), 24, 0, 0, 0), k.E_ARG)
         self.assertEqual(dict(s.__dict__), before)
 
 

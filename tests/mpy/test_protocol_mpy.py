@@ -17,43 +17,44 @@ CRC_CHECK = ("123456789", 0xCBF43926)
 
 # name, TYPE, SEQ, CMD, arguments, frame (hex)
 FRAME_VECTORS = [
-    ("hello-request", 1, 1, 32, [1], "7e01010100200101000000765ce9557e"),
-    ("hello-reply", 2, 1, 32, [0, 1, 100, 1, 10080, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-     "7e01020100200e0000000001000000640000000100000060270000000000000000000000000000000000000000000000"
-     "000000000000000000000000000000d36a09e27e"),
-    ("status-request", 1, 2, 33, [], "7e010102002100de8668617e"),
-    ("setup-request", 1, 5, 1, [4242, 2, 70000, 0], "7e0101050001049210000002000000701101000000000019358da47e"),
-    ("bag-request", 1, 6, 2, [4242, 1, 196000, 240000, 168, 1, 0, 0],
-     "7e0101060002089210000001000000a0fd020080a97d2300a8000000010000000000000000000000b54189127e"),
-    ("start-request-stuffed", 1, 894, 3, [], "7e01017d5e7d237d2300836175e57e"),
-    ("start-reply-stuffed", 2, 894, 3, [0], "7e01027d5e7d237d230100000000efe978117e"),
-    ("flush-reply-refused", 2, 9, 11, [19], "7e010209000b0113000000e711fa287e"),
-    ("events-request", 1, 10, 34, [0], "7e01010a002201000000004e86f7fd7e"),
-    ("stop-reply-arity", 2, 11, 4, [103], "7e01020b000401670000008493d47f7e"),
-    ("nak-bad-crc", 4, 0, 0, [101], "7e01040000000165000000c57c3c607e"),
-    ("event-bag-end", 3, 7, 5, [7, 10080, 0, 0], "7e017d23070005040700000060270000000000000000000051b9a5c87e"),
-    ("advance-request", 1, 12, 48, [1440], "7e01010c003001a0050000b7f7263e7e"),
-    ("fault-request-power-cut", 1, 13, 49, [5, -1], "7e01010d00310205000000ffffffffddaf11307e"),
+    ("hello-request", 1, 1, 32, [2], "7e020101002001020000009b486bac7e"),
+    ("hello-reply", 2, 1, 32, [0, 2, 300, 1, 10080, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+     "7e02020100200e00000000020000002c0100000100000060270000000000000000000000000000000000000000000000"
+     "0000000000000000000000000000009820046a7e"),
+    ("status-request", 1, 2, 33, [], "7e02010200210070f4fce77e"),
+    ("setup-request", 1, 5, 1, [4242, 2, 70000, 0, 0], "7e0201050001059210000002000000701101000000000000000000e30fee1c7e"),
+    ("bag-request", 1, 6, 2, [4242, 1, 220500, 113400, 600, 168, 1, 0, 0],
+     "7e0201060002099210000001000000545d7d2300f8ba010058020000a8000000010000000000000000000000975fc773"
+     "7e"),
+    ("start-request-stuffed", 1, 894, 3, [], "7e02017d5e7d237d23002d13e1637e"),
+    ("start-reply-stuffed", 2, 894, 3, [0], "7e02027d5e7d237d230100000000ec524ffa7e"),
+    ("flush-reply-refused", 2, 9, 11, [19], "7e020209000b0113000000e4aacdc37e"),
+    ("events-request", 1, 10, 34, [0], "7e02010a002201000000004d3dc0167e"),
+    ("stop-reply-arity", 2, 11, 4, [103], "7e02020b000401670000008728e3947e"),
+    ("nak-bad-crc", 4, 0, 0, [101], "7e02040000000165000000c6c70b8b7e"),
+    ("event-bag-end", 3, 7, 5, [7, 10080, 0, 0], "7e027d2307000504070000006027000000000000000000001114ddf17e"),
+    ("advance-request", 1, 12, 48, [1440], "7e02010c003001a0050000b44c11d57e"),
+    ("fault-request-power-cut", 1, 13, 49, [5, -1], "7e02010d00310205000000ffffffff068a704c7e"),
 ]
 
 # name, frame (hex), status of the NAK
 REJECT_VECTORS = [
-    ("bad-crc", "7e01010100200101000000765ce9567e", 101),
-    ("too-short", "7e0101007e", 100),
-    ("escape-then-flag", "7e01017d7e", 100),
+    ("bad-crc", "7e020101002001020000009b486bad7e", 101),
+    ("too-short", "7e0201007e", 100),
+    ("escape-then-flag", "7e02017d7e", 100),
 ]
 
 # name, request (hex), complete answer of a freshly booted simulated board (hex)
 EXCHANGE_VECTORS = [
-    ("start-before-hello", "7e010114007d2300bdc8a8b37e", "7e010214007d230168000000ed90299f7e"),
-    ("unknown-command", "7e0101150063007fc4e96e7e", "7e010215006301660000001ae8a8bb7e"),
-    ("stop-wrong-arity", "7e010116000400f196e0567e", "7e010216000401670000007d5eb76a987e"),
-    ("length-mismatch", "7e010117000402010000002a59a0347e", "7e010217000401640000000e1875467e"),
-    ("reply-type-from-host", "7e010218002100f54b6c197e", "7e01021800210164000000279e34c87e"),
-    ("version-2", "7e020119002100ee24e4607e", "7e0102190021026b0000000100000077610d067e"),
-    ("bad-crc", "7e01010100200101000000765ce9567e", "7e01040000000165000000c57c3c607e"),
-    ("too-short", "7e0101007e", "7e01040000000164000000a01b80d87e"),
-    ("escape-then-flag", "7e01017d7e", "7e01040000000164000000a01b80d87e"),
+    ("start-before-hello", "7e020114007d230013ba3c357e", "7e020214007d230168000000ee2b1e747e"),
+    ("unknown-command", "7e020115006300d1b67d5de87e", "7e0202150063016600000019539f507e"),
+    ("stop-wrong-arity", "7e0201160004005fe474d07e", "7e020216000401670000007d5d0c5d737e"),
+    ("length-mismatch", "7e0201170004020100000029e297df7e", "7e020217000401640000000da342ad7e"),
+    ("reply-type-from-host", "7e0202180021005b39f89f7e", "7e0202180021016400000024257d23237e"),
+    ("version-3", "7e7d2301190021004bf7b8ab7e", "7e0202190021026b0000000200000042ebd9687e"),
+    ("bad-crc", "7e020101002001020000009b486bad7e", "7e02040000000165000000c6c70b8b7e"),
+    ("too-short", "7e0201007e", "7e02040000000164000000a3a0b7337e"),
+    ("escape-then-flag", "7e02017d7e", "7e02040000000164000000a3a0b7337e"),
 ]
 
 PID = 4242
@@ -145,8 +146,8 @@ class Host:
         return replies[0][3]
 
     def running_patient(self):
-        assert self.call(pump.CMD_SETUP, [PID, k.IND_MRD, 70000, 0])[0] == k.OK
-        assert self.call(pump.CMD_BAG, [PID, 1, 56000, 240000, 48, 0, 0, 0])[0] == k.OK
+        assert self.call(pump.CMD_SETUP, [PID, k.IND_MRD, 70000, 0, 0])[0] == k.OK
+        assert self.call(pump.CMD_BAG, [PID, 1, 56000, 240000, 5000, 48, 0, 0, 0])[0] == k.OK
         self.call(pump.CMD_ACK, [k.ACK_PREMED])
         self.call(pump.CMD_ACK, [k.ACK_SUPERVISION])
         assert self.call(pump.CMD_START)[0] == k.OK
@@ -244,7 +245,7 @@ class TestBoard(unittest.TestCase):
     def test_hello_reports_version_build_and_kernel_hash(self):
         host = Host(hello=False)
         ints = host.call(P.CMD_HELLO, [P.VERSION])
-        self.assertEqual(ints[:5], [k.OK, P.VERSION, 200, P.BUILD_SIM, simboard.MAX_ADVANCE_MIN])
+        self.assertEqual(ints[:5], [k.OK, P.VERSION, 300, P.BUILD_SIM, simboard.MAX_ADVANCE_MIN])
         self.assertTrue(ints[5] in (P.HASH_SOURCE, P.HASH_MPY))
         self.assertEqual(len(ints), 14 + len(P.HELLO_AUTH_FIELDS) + len(P.HELLO_STATE_FIELDS))
         self.assertTrue(ints[6:14] != [0] * 8)
@@ -252,13 +253,13 @@ class TestBoard(unittest.TestCase):
 
     def test_therapy_commands_need_a_session(self):
         host = Host(hello=False)
-        self.assertEqual(host.call(pump.CMD_SETUP, [PID, k.IND_MRD, 70000, 0]), [P.E_OUT_OF_STATE])
+        self.assertEqual(host.call(pump.CMD_SETUP, [PID, k.IND_MRD, 70000, 0, 0]), [P.E_OUT_OF_STATE])
         self.assertEqual(host.call(SIM.CMD_ADVANCE, [10]), [P.E_OUT_OF_STATE])
         self.assertEqual(host.status()["mode"], k.MODE_NO_PATIENT)
-        self.assertEqual(host.call(P.CMD_HELLO, [2])[:2], [P.E_VERSION, P.VERSION])
-        self.assertEqual(host.call(pump.CMD_SETUP, [PID, k.IND_MRD, 70000, 0]), [P.E_OUT_OF_STATE])
+        self.assertEqual(host.call(P.CMD_HELLO, [P.VERSION + 1])[:2], [P.E_VERSION, P.VERSION])
+        self.assertEqual(host.call(pump.CMD_SETUP, [PID, k.IND_MRD, 70000, 0, 0]), [P.E_OUT_OF_STATE])
         host.call(P.CMD_HELLO, [P.VERSION])
-        self.assertEqual(host.call(pump.CMD_SETUP, [PID, k.IND_MRD, 70000, 0]), [k.OK])
+        self.assertEqual(host.call(pump.CMD_SETUP, [PID, k.IND_MRD, 70000, 0, 0]), [k.OK])
 
     def test_a_retried_request_is_answered_from_the_cache_not_applied_again(self):
         host = Host()
@@ -394,8 +395,8 @@ class TestBoard(unittest.TestCase):
         d = host.board.controller.status()
         for name in P.STATUS_FIELDS:
             self.assertTrue(name in d, name)
-        self.assertEqual(len(P.STATUS_FIELDS), 42)
-        self.assertEqual(len(host.call(P.CMD_STATUS)), 43)
+        self.assertEqual(len(P.STATUS_FIELDS), 49)
+        self.assertEqual(len(host.call(P.CMD_STATUS)), 50)
 
 
 if __name__ == "__main__":
@@ -416,7 +417,7 @@ class TestAuthorisation(unittest.TestCase):
         host = Host()
         host.running_patient()
         before = host.status()
-        for cmd, args in ((pump.CMD_STOP, [k.STOP_CLINICIAN]), (pump.CMD_BAG, [PID, 2, 9000, 240000, 24, 0, 0, 0]),
+        for cmd, args in ((pump.CMD_STOP, [k.STOP_CLINICIAN]), (pump.CMD_BAG, [PID, 2, 9000, 240000, 10000, 24, 0, 0, 0]),
                           (P.CMD_STATUS, []), (SIM.CMD_ADVANCE, [60])):
             self.assertEqual(host.call(cmd, args, role=0), [P.E_UNAUTHORISED, auth.R_NOT_AUTHENTICATED])
         after = host.status()
@@ -458,12 +459,12 @@ class TestAuthorisation(unittest.TestCase):
 
     def test_roles_pharmacy_orders_bags_clinician_treats_bench_reads(self):
         host = Host()
-        self.assertEqual(host.call(pump.CMD_SETUP, [PID, k.IND_MRD, 70000, 0], role=auth.ROLE_PHARMACY),
+        self.assertEqual(host.call(pump.CMD_SETUP, [PID, k.IND_MRD, 70000, 0, 0], role=auth.ROLE_PHARMACY),
                          [P.E_UNAUTHORISED, auth.R_ROLE])
-        self.assertEqual(host.call(pump.CMD_SETUP, [PID, k.IND_MRD, 70000, 0], role=auth.ROLE_BENCH),
+        self.assertEqual(host.call(pump.CMD_SETUP, [PID, k.IND_MRD, 70000, 0, 0], role=auth.ROLE_BENCH),
                          [P.E_UNAUTHORISED, auth.R_ROLE])
-        self.assertEqual(host.call(pump.CMD_SETUP, [PID, k.IND_MRD, 70000, 0]), [k.OK])
-        bag = [PID, 1, 56000, 240000, 48, 0, 0, 0]
+        self.assertEqual(host.call(pump.CMD_SETUP, [PID, k.IND_MRD, 70000, 0, 0]), [k.OK])
+        bag = [PID, 1, 56000, 240000, 5000, 48, 0, 0, 0]
         self.assertEqual(host.call(pump.CMD_BAG, bag, role=auth.ROLE_CLINICIAN), [P.E_UNAUTHORISED, auth.R_ROLE])
         self.assertEqual(host.call(pump.CMD_BAG, bag, role=auth.ROLE_BENCH), [P.E_UNAUTHORISED, auth.R_ROLE])
         self.assertEqual(host.call(pump.CMD_BAG, bag), [k.OK])
@@ -473,7 +474,7 @@ class TestAuthorisation(unittest.TestCase):
 
     def test_wrong_key_or_tampered_frame_is_refused(self):
         host = Host()
-        host.call(pump.CMD_SETUP, [PID, k.IND_MRD, 70000, 0])
+        host.call(pump.CMD_SETUP, [PID, k.IND_MRD, 70000, 0, 0])
         forged = bytearray(unhexlify(hexlify(host.request(620, pump.CMD_STOP, [k.STOP_CLINICIAN]))))
         # change the reason inside the signed part and fix up the CRC: only the MAC can tell
         dec = P.Decoder()
@@ -504,12 +505,12 @@ class TestAuthorisation(unittest.TestCase):
         host = Host()
         host.board.auth = auth.Auth()
         self.assertEqual(host.call(P.CMD_HELLO, [P.VERSION])[14], 0)
-        self.assertEqual(host.call(pump.CMD_SETUP, [PID, k.IND_MRD, 70000, 0]), [P.E_UNAUTHORISED, auth.R_NO_KEY])
+        self.assertEqual(host.call(pump.CMD_SETUP, [PID, k.IND_MRD, 70000, 0, 0]), [P.E_UNAUTHORISED, auth.R_NO_KEY])
         self.assertEqual(host.call(P.CMD_STATUS), [P.E_UNAUTHORISED, auth.R_NO_KEY])
 
     def test_corrupt_counter_record_refuses_authenticated_commands(self):
         host = Host()
-        host.call(pump.CMD_SETUP, [PID, k.IND_MRD, 70000, 0])
+        host.call(pump.CMD_SETUP, [PID, k.IND_MRD, 70000, 0, 0])
         data = host.sim.counter_storage.data
         for i in range(len(data)):
             data[i] = 0x5A
@@ -533,7 +534,7 @@ class TestAuthorisation(unittest.TestCase):
         # the lock-out event must outlive any number of frames without a key (journal rings)
         host = Host()
         host.running_patient()
-        self.assertEqual(host.call(pump.CMD_REACTION, [k.RX_CRS, 4]), [k.OK])
+        self.assertEqual(host.call(pump.CMD_REACTION, [k.RX_CRS, 4, 1]), [k.OK])
         locks = [ev for ev in host.board.controller.journal.events(0) if ev[2] == journal.EV_LOCK]
         self.assertEqual(len(locks), 1)
         for minute in range(40):                        # 8 logged refusals a minute: 320 records
