@@ -320,6 +320,8 @@ def _lock(s, kind):
 
 def _begin_cycle(s, number):
     """Start cycle `number`, or close the course when none is left (L2.x-course)."""
+    s.cycle_ask = 0                                         # L2.4-new-cycle: answered by the new cycle
+    s.int_decided = 0
     if number > s.max_cycles:
         s.phase = PHASE_DONE
         return
@@ -332,8 +334,6 @@ def _begin_cycle(s, number):
     s.free_len_min = FREE_SHORT_MIN                         # L2-cycle-42
     if s.indication == IND_RR and number >= RR_FIRST_CONTINUED_CYCLE:
         s.free_len_min = FREE_LONG_MIN                      # L2.2-cycle-84
-    s.cycle_ask = 0                                         # L2.4-new-cycle: answered by the new cycle
-    s.int_decided = 0
     # L2-premed (first dose of each cycle), L2-hosp / L2-reinit-4h (cycle starts supervised)
     s.need_premed = 1
     s.need_supervision = 1
@@ -411,6 +411,8 @@ def _end_checks(s):
         s.int_start_min = -1
         s.phase = PHASE_FREE
         s.free_min = 0
+        s.cycle_ask = 0                                     # L2.4-new-cycle: no cycle left to decide on
+        s.int_decided = 0
         _unload_bag(s)
         return
     if s.bag_loaded == 1 and (s.bag_run_min >= s.bag_duration_min or (s.bag_in_window == 1 and _low_left(s) == 0)):
@@ -1207,7 +1209,8 @@ def invariant(s):
             and s.bag_room_limit_min == 0 and s.bag_volume_ul == 0 and s.bag_ul == 0
             and s.bag_ng == 0 and s.acc_ng == 0 and s.acc_ul == 0))
         and (s.bag_loaded == 0 or (
-            s.bag_run_min <= s.bag_duration_min and s.bag_room_min < s.bag_room_limit_min
+            s.bag_volume_ul >= BAG_VOLUME_MIN_UL                # EXT-rates: the order's division is by it
+            and s.bag_run_min <= s.bag_duration_min and s.bag_room_min < s.bag_room_limit_min
             and s.bag_ul <= s.bag_volume_ul
             and (((s.bag_duration_min == 1440 or s.bag_duration_min == 2880) and s.bag_room_limit_min == ROOM_24_48_MIN)
                  or ((s.bag_duration_min == 4320 or s.bag_duration_min == 5760) and s.bag_room_limit_min == ROOM_72_96_MIN)

@@ -27,8 +27,11 @@ NO_PATIENT, STOPPED, RUNNING = 0, 1, 2
 INFUSION, FREE, DONE = 0, 1, 2
 MRD, RR, CONS = 1, 2, 3
 RX_NONE, RX_CRS, RX_NEURO, RX_ICANS, RX_SEIZURE, RX_OTHER = 0, 1, 2, 3, 4, 5
+SCALE_CTCAE, SCALE_ASTCT = 1, 2      # L2.4-grading
 OK = 0
 E_FAULT = 23                         # the kernel's status: a fault is latched
+E_DECISION = 20                      # the kernel's status: a clinician decision comes first
+E_SCALE = 27                         # the kernel's status: the grade's scale is not the label's
 AL_CAP, AL_BAG_EXPIRED, AL_POWER, AL_FAULT, AL_REINIT, AL_LOCKED = 1, 4, 8, 16, 32, 64
 COUNTER_MAX = 1000000000             # kernel totals saturate here (documented in the kernel)
 
@@ -51,7 +54,10 @@ NEW_CYCLE_MIN = 10080                # L2.4-resume-7d / L2.4-new-cycle: 7 days
 NEURO3_MIN_WITHHOLD_MIN = 4320       # L2.4-neuro-3: at least 3 days
 NEURO3_MAX_RESOLVE_MIN = 10080       # L2.4-neuro-3: more than 7 days -> permanent
 OTHER3_MAX_RESOLVE_MIN = 20160       # L2.4-other-3: more than 14 days -> permanent
-MAX_CYCLES = {MRD: 4, RR: 9, CONS: 4}    # L2.1-course, L2.2-course, L2.3-course (CONS: EXT)
+MAX_CYCLES = {MRD: 4, RR: 9}            # L2.1-course, L2.2-course
+CONS_CYCLES_MAX = 9                      # L2.3-course: the site's count, 1..9 (no label number)
+BAG_DRUG_MAX_NG = 392000                 # the kernel's documented plausibility bound (overfill included)
+RATE_UL_PER_H = {24: 10000, 48: 5000, 72: 1800, 96: 1800, 168: 600}       # EXT-rates, the site's table
 DURATIONS_H = (24, 48, 72, 96, 168)      # L2.5-durations
 ROOM_LIMIT_MIN = {24: 2880, 48: 2880, 72: 5760, 96: 5760, 168: 10080}      # L2.6-bag-*
 FRIDGE_LIMIT_MIN = {24: 11520, 48: 11520, 72: 20160, 96: 20160, 168: 20160}
@@ -120,6 +126,13 @@ class L:
     @staticmethod
     def div(a: Any, c: int) -> Any:
         return a // c if _py(a) else a / c
+
+    @staticmethod
+    def ceil_div(a: Any, b: Any) -> Any:
+        """ceil(a / b) for b > 0; b may be a term (a bag's volume: EXT-rates)."""
+        if _py(a) and _py(b):
+            return -(-a // b) if b > 0 else 0       # b is 0 only where another entry point ran
+        return (_zi(a) + _zi(b) - 1) / _zi(b)
 
     @staticmethod
     def mod(a: Any, c: int) -> Any:
@@ -274,12 +287,28 @@ def _by_duration(d: Any, table: dict[int, int]) -> Any:
     return out
 
 
-def _rx_rank(s: S) -> Any:
-    """How strict the withheld reaction's rules are: 2 grade-3 neurologic (min 3 days, max 7
-    days), 1 other grade >= 3 (max 14 days), 0 none."""
-    neuro3 = L.And(L.In(s.rx_kind, (RX_NEURO, RX_ICANS, RX_SEIZURE)), s.rx_grade == 3)
-    other3 = L.And(s.rx_kind == RX_OTHER, s.rx_grade >= 3)
-    return L.If(neuro3, 2, L.If(other3, 1, 0))
+def holding(s: S) -> Any:
+    """A Table 4 hold of some kind is open (each kind has its own: CRS, ICANS, neurologic event,
+    seizure, other)."""
+    return L.Or(s.rx_crs != 0, s.rx_icans != 0, s.rx_neuro != 0, s.rx_seizure != 0, s.rx_other != 0)
+
+
+# the grade-3 neurologic holds (L2.4-neuro-3): (kind, grade field, onset field, grade-3 entry field)
+NEURO3_HOLDS = ((RX_ICANS, "rx_icans", "rx_icans_onset_min", "rx_icans_g3_min"),
+                (RX_NEURO, "rx_neuro", "rx_neuro_onset_min", "rx_neuro_g3_min"),
+                (RX_SEIZURE, "rx_seizure", "rx_seizure_onset_min", "rx_seizure_g3_min"))
+HOLD_FIELD = {RX_CRS: "rx_crs", RX_ICANS: "rx_icans", RX_NEURO: "rx_neuro", RX_SEIZURE: "rx_seizure",
+              RX_OTHER: "rx_other"}
+
+
+def ended(st: Step) -> Any:
+    """The therapy was ended (END_THERAPY): the record of this patient is archived by the
+    controller, the kernel starts again with no patient."""
+    return accepted(st, "end_therapy")
+
+
+def _scale_ok(kind: Any, scale: Any) -> Any:
+    return L.Or(scale == SCALE_CTCAE, L.And(kind == RX_ICANS, scale == SCALE_ASTCT))
 
 
 def _conservation(pre: S, post: S, st: Step) -> Any:
@@ -321,16 +350,21 @@ PROPERTIES: list[Property] = [
            ("0 <= acc_ng < 1440", lambda s: L.And(s.acc_ng >= 0, s.acc_ng < MIN_PER_DAY)),
        ],
        step=[
-           ("0 <= delta(course_ng) <= floor((acc_ng + bag_ng_per_day) / 1440)",
-            lambda pre, post, st: L.And(post.course_ng >= pre.course_ng,
-                                        post.course_ng - pre.course_ng <= L.div(pre.acc_ng + pre.bag_ng_per_day, MIN_PER_DAY))),
-           ("motor not running before the step -> delta(course_ng) == 0, unless a start booked its first minute",
-            lambda pre, post, st: L.Implies(L.And(pre.mode != RUNNING, L.Not(accepted(st, "start"))),
+           ("0 <= delta(course_ng) <= floor((acc_ng + bag_ng_per_day) / 1440), unless the therapy was ended",
+            lambda pre, post, st: L.Implies(L.Not(ended(st)), L.And(
+                post.course_ng >= pre.course_ng,
+                post.course_ng - pre.course_ng <= L.div(pre.acc_ng + pre.bag_ng_per_day, MIN_PER_DAY)))),
+           ("motor not running before the step -> delta(course_ng) == 0, unless a start booked its first minute "
+            "or the therapy was ended (a new patient's record starts at 0)",
+            lambda pre, post, st: L.Implies(L.And(pre.mode != RUNNING, L.Not(accepted(st, "start")), L.Not(ended(st))),
                                             post.course_ng == pre.course_ng)),
+           ("therapy ended -> it was stopped, and nothing is running",
+            lambda pre, post, st: L.Implies(ended(st), L.And(pre.mode == STOPPED, post.mode == NO_PATIENT,
+                                                             post.motor_ul_per_h == 0))),
            ("delivered minute -> 1440*delta(course_ng) + delta(acc_ng) == bag_ng_per_day (or remainder discarded with the bag)",
             _conservation),
-           ("no minute delivered -> delta(course_ng) == 0 and acc_ng kept or discarded",
-            lambda pre, post, st: L.Implies(L.Not(delivered(pre, post, st)),
+           ("no minute delivered (therapy not ended) -> delta(course_ng) == 0 and acc_ng kept or discarded",
+            lambda pre, post, st: L.Implies(L.And(L.Not(delivered(pre, post, st)), L.Not(ended(st))),
                                             L.And(post.course_ng == pre.course_ng,
                                                   L.Or(post.acc_ng == pre.acc_ng, post.acc_ng == 0)))),
            ("tick -> the 24 h window advances one minute (day_min + 1 mod 1440)",
@@ -341,7 +375,10 @@ PROPERTIES: list[Property] = [
     _p("constant-rate",
        "While running, the motor's flow equals the bag's flow; a running pump's bag rates (uL/h and ng/day) never "
        "change; the bag rates change only when a new bag is accepted (bag_seq increments) or the bag is unloaded "
-       "(rates 0); an accepted bag's rates come from the bag itself (volume / duration, drug / days rounded up).",
+       "(rates 0); an accepted bag runs at the rate on its label, which is the site's rate for its duration "
+       "(EXT-rates: 10, 5, 1.8, 1.8, 0.6 mL/h for 24, 48, 72, 96, 168 h), never at volume / duration, and fits in "
+       "the bag (rate x duration <= volume); its daily drug rate is its concentration times the volume it infuses "
+       "a day, ceil(drug_ng * rate * 24 / volume_ul): the overfill is never given.",
        ["L2-constant-rate", "EXT-rates"],
        state=[
            ("running -> motor_ul_per_h == bag_ul_per_h", lambda s: L.Implies(running(s), s.motor_ul_per_h == s.bag_ul_per_h)),
@@ -360,14 +397,22 @@ PROPERTIES: list[Property] = [
                                                  L.And(post.bag_loaded == 0, post.bag_ul_per_h == 0, post.bag_ng_per_day == 0)))),
            ("bag_seq changes -> a bag was accepted",
             lambda pre, post, st: L.Implies(post.bag_seq != pre.bag_seq, accepted(st, "bag"))),
-           ("accepted bag -> bag_ul_per_h == volume_ul // duration_h",
+           ("accepted bag -> bag_ul_per_h == the labelled rate == the table rate for its duration, and "
+            "rate x duration <= bag volume",
             lambda pre, post, st: L.Implies(hung(pre, st), L.Or(*[
-                L.And(st.arg("bag", "duration_h") == h, post.bag_ul_per_h == L.div(st.arg("bag", "volume_ul"), h))
+                L.And(st.arg("bag", "duration_h") == h, st.arg("bag", "rate_ul_per_h") == RATE_UL_PER_H[h],
+                      post.bag_ul_per_h == RATE_UL_PER_H[h], RATE_UL_PER_H[h] * h <= st.arg("bag", "volume_ul"))
                 for h in DURATIONS_H]))),
-           ("accepted bag -> bag_ng_per_day == ceil(drug_ng / days)",
+           ("accepted bag -> bag_ng_per_day == ceil(drug_ng * rate * 24 / volume_ul) (concentration x volume a day)",
             lambda pre, post, st: L.Implies(hung(pre, st), L.Or(*[
-                L.And(st.arg("bag", "duration_h") == h, post.bag_ng_per_day == L.div(st.arg("bag", "drug_ng") + h // 24 - 1, h // 24))
+                L.And(st.arg("bag", "duration_h") == h,
+                      post.bag_ng_per_day == L.ceil_div(st.arg("bag", "drug_ng") * (RATE_UL_PER_H[h] * 24),
+                                                        st.arg("bag", "volume_ul")))
                 for h in DURATIONS_H]))),
+           ("a bag order whose rate is not the table's for its duration is refused",
+            lambda pre, post, st: L.Implies(L.And(st.is_("bag"), st.arg("bag", "bag_id") > pre.last_bag_id, L.And(*[
+                L.Implies(st.arg("bag", "duration_h") == h, st.arg("bag", "rate_ul_per_h") != RATE_UL_PER_H[h])
+                for h in DURATIONS_H])), st.ret != OK)),
        ]),
     _p("reinit",
        "Only `start` starts the motor. No transition from stopped to running while an interruption of 4 h or more "
@@ -447,9 +492,9 @@ PROPERTIES: list[Property] = [
        step=[
            ("resolved accepted -> low_left_min == 10080",
             lambda pre, post, st: L.Implies(accepted(st, "resolved"), post.low_left_min == RESTART_LOW_MIN)),
-           ("step_run_min changes only at setup (to 0) or by one delivered R/R minute",
+           ("step_run_min changes only at setup or the end of therapy (to 0) or by one delivered R/R minute",
             lambda pre, post, st: L.Implies(post.step_run_min != pre.step_run_min,
-                                            L.Or(L.And(st.is_("setup"), post.step_run_min == 0),
+                                            L.Or(L.And(L.Or(st.is_("setup"), ended(st)), post.step_run_min == 0),
                                                  L.And(delivered(pre, post, st), pre.indication == RR,
                                                        post.step_run_min == pre.step_run_min + 1)))),
            ("a delivered R/R minute in the step window is counted",
@@ -463,8 +508,8 @@ PROPERTIES: list[Property] = [
                                             L.Or(post.bag_loaded == 0, post.bag_seq != pre.bag_seq))),
            ("a bag accepted while a low-dose window is open is marked as hung in it",
             lambda pre, post, st: L.Implies(L.And(hung(pre, st), window_open(pre)), post.bag_in_window == 1)),
-           ("low_left_min decreases only by one delivered minute",
-            lambda pre, post, st: L.Implies(post.low_left_min < pre.low_left_min,
+           ("low_left_min decreases only by one delivered minute (or to 0 when the therapy is ended)",
+            lambda pre, post, st: L.Implies(L.And(post.low_left_min < pre.low_left_min, L.Not(ended(st))),
                                             L.And(delivered(pre, post, st), post.low_left_min == pre.low_left_min - 1))),
        ]),
     _p("bag-limits",
@@ -494,8 +539,10 @@ PROPERTIES: list[Property] = [
                       post.last_bag_id == st.arg("bag", "bag_id")),
                 L.And(pre.bag_loaded == 1, st.arg("bag", "bag_id") == pre.bag_id,
                       *[post._f[f] == pre._f[f] for f in pre._f])))),
-           ("the highest bag identity hung never goes down while the patient is set up",
-            lambda pre, post, st: L.Implies(pre.mode != NO_PATIENT, post.last_bag_id >= pre.last_bag_id)),
+           ("the highest bag identity hung never goes down while the patient is set up (the next patient's "
+            "bags count from 0)",
+            lambda pre, post, st: L.Implies(L.And(pre.mode != NO_PATIENT, L.Not(ended(st))),
+                                            post.last_bag_id >= pre.last_bag_id)),
            ("accepted bag -> duration in {24, 48, 72, 96, 168} h",
             lambda pre, post, st: L.Implies(hung(pre, st), L.In(st.arg("bag", "duration_h"), DURATIONS_H))),
            ("accepted bag -> preservative == 1 exactly when duration >= 72 h",
@@ -514,9 +561,9 @@ PROPERTIES: list[Property] = [
                 st.arg("bag", "fridge_min") <= _by_duration(st.arg("bag", "duration_h"), FRIDGE_LIMIT_MIN),
                 st.arg("bag", "room_min") + 60 * st.arg("bag", "duration_h")
                 <= _by_duration(st.arg("bag", "duration_h"), ROOM_LIMIT_MIN)))),
-           ("accepted bag -> 1 <= drug_ng <= 196000 and 10 mL <= volume <= 1 L (kernel's documented plausibility)",
+           ("accepted bag -> 1 <= drug_ng <= 392000 and 10 mL <= volume <= 1 L (kernel's documented plausibility)",
             lambda pre, post, st: L.Implies(hung(pre, st), L.And(
-                st.arg("bag", "drug_ng") >= 1, st.arg("bag", "drug_ng") <= 196000,
+                st.arg("bag", "drug_ng") >= 1, st.arg("bag", "drug_ng") <= BAG_DRUG_MAX_NG,
                 st.arg("bag", "volume_ul") >= 10000, st.arg("bag", "volume_ul") <= 1000000))),
            ("accepted bag -> loaded with its room time and duration",
             lambda pre, post, st: L.Implies(hung(pre, st), L.And(
@@ -538,26 +585,35 @@ PROPERTIES: list[Property] = [
        ]),
     _p("cycles",
        "At most 28 days of infusion per cycle; never running in the treatment-free interval or after the course is "
-       "done; the course has at most 4 cycles (MRD+, consolidation) or 9 (R/R); the treatment-free interval is 14 "
+       "done; the course has 4 cycles (MRD+), 9 (R/R) or the site's number given at set-up (consolidation, 1..9); "
+       "the treatment-free interval is 14 "
        "days (56 days for R/R cycles 6-9) and the next cycle begins only when it has elapsed; a cycle ends only "
        "after 28 infusion days; no bag that would run past day 28; a restart after an interruption of at most 7 "
-       "days continues the same cycle, after more than 7 days it starts a new cycle.",
+       "days continues the same cycle; after more than 7 days off for an adverse reaction it starts a new cycle; "
+       "after more than 7 days off for another cause the pump does not decide: it starts only once the clinician "
+       "chose a new cycle or to go on with this one.",
        ["L2-cycle-42", "L2.2-cycle-84", "L2.4-resume-7d", "L2.4-new-cycle", "L2.1-course", "L2.2-course", "L2.3-course"],
        state=[
            ("cycle_run_min <= 40320", lambda s: s.cycle_run_min <= CYCLE_INFUSION_MIN),
            ("running -> phase is infusion and 1 <= cycle <= max_cycles",
             lambda s: L.Implies(running(s), L.And(s.phase == INFUSION, s.cycle >= 1, s.cycle <= s.max_cycles))),
-           ("patient set up -> max_cycles per indication (MRD+ 4, R/R 9, consolidation 4) and 1 <= cycle <= max_cycles",
+           ("patient set up -> max_cycles per indication (MRD+ 4, R/R 9, consolidation the site's 1..9) and "
+            "1 <= cycle <= max_cycles",
             lambda s: L.Implies(s.mode != NO_PATIENT, L.And(
-                s.max_cycles == L.If(s.indication == RR, MAX_CYCLES[RR], L.If(s.indication == MRD, MAX_CYCLES[MRD], MAX_CYCLES[CONS])),
+                L.If(s.indication == RR, s.max_cycles == MAX_CYCLES[RR],
+                     L.If(s.indication == MRD, s.max_cycles == MAX_CYCLES[MRD],
+                          L.And(s.max_cycles >= 1, s.max_cycles <= CONS_CYCLES_MAX))),
                 s.cycle >= 1, s.cycle <= s.max_cycles))),
            ("patient set up -> free_len_min == (R/R and cycle >= 6 ? 56 d : 14 d)",
             lambda s: L.Implies(s.mode != NO_PATIENT, s.free_len_min == L.If(
                 L.And(s.indication == RR, s.cycle >= RR_FIRST_CONTINUED_CYCLE), FREE_LONG_MIN, FREE_SHORT_MIN))),
        ],
        step=[
+           ("consolidation set up -> the course is the site's count given (L2.3-course)",
+            lambda pre, post, st: L.Implies(L.And(accepted(st, "setup"), st.arg("setup", "indication") == CONS),
+                                            post.max_cycles == st.arg("setup", "course_cycles"))),
            ("free interval -> infusion only by a tick once free_min + 1 >= free_len_min, as the next cycle from day 0",
-            lambda pre, post, st: L.Implies(L.And(pre.phase == FREE, post.phase == INFUSION), L.And(
+            lambda pre, post, st: L.Implies(L.And(pre.phase == FREE, post.phase == INFUSION, L.Not(ended(st))), L.And(
                 st.is_("tick"), pre.free_min + 1 >= pre.free_len_min, post.cycle == pre.cycle + 1, post.cycle_run_min == 0))),
            ("infusion -> free interval only by a tick or a power-up once 28 infusion days were booked (and have run)",
             lambda pre, post, st: L.Implies(L.And(pre.phase == INFUSION, post.phase == FREE), L.And(
@@ -571,11 +627,13 @@ PROPERTIES: list[Property] = [
                 L.And(post.cycle_run_min == 0, post.cycle_ng == 0),
                 L.And(accepted(st, "start"), post.cycle_run_min == 1,
                       post.cycle_ng == L.div(pre.acc_ng + pre.bag_ng_per_day, MIN_PER_DAY))))),
-           ("course done stays done", lambda pre, post, st: L.Implies(pre.phase == DONE, post.phase == DONE)),
-           ("cycle number never decreases and grows by at most one",
-            lambda pre, post, st: L.And(post.cycle >= pre.cycle, post.cycle <= pre.cycle + 1)),
+           ("course done stays done (until the therapy is ended)",
+            lambda pre, post, st: L.Implies(L.And(pre.phase == DONE, L.Not(ended(st))), post.phase == DONE)),
+           ("cycle number never decreases and grows by at most one (until the therapy is ended)",
+            lambda pre, post, st: L.Implies(L.Not(ended(st)), L.And(post.cycle >= pre.cycle,
+                                                                     post.cycle <= pre.cycle + 1))),
            ("cycle_run_min changes only by a delivered minute or a new cycle (from 0, or 1 if a start booked it)",
-            lambda pre, post, st: L.Implies(post.cycle_run_min != pre.cycle_run_min, L.Or(
+            lambda pre, post, st: L.Implies(L.And(post.cycle_run_min != pre.cycle_run_min, L.Not(ended(st))), L.Or(
                 L.And(delivered(pre, post, st), post.cycle_run_min == pre.cycle_run_min + 1),
                 L.And(post.cycle == pre.cycle + 1, L.Or(post.cycle_run_min == 0,
                                                         L.And(delivered(pre, post, st), post.cycle_run_min == 1)))))),
@@ -589,37 +647,65 @@ PROPERTIES: list[Property] = [
                 L.And(post.cycle == pre.cycle, L.Or(post.cycle_run_min == pre.cycle_run_min + 1,
                                                     L.And(pre.booked_min == pre.now_min,
                                                           post.cycle_run_min == pre.cycle_run_min))))),
-           ("restart after an interruption of more than 7 days -> a new cycle from day 0 (its first minute booked)",
+           ("restart after more than 7 days off for an adverse reaction (a Table 4 hold opened in it) -> a new "
+            "cycle from day 0 (its first minute booked)",
+            lambda pre, post, st: L.Implies(
+                L.And(interruption_open(pre), post.mode == RUNNING, pre.now_min - pre.int_start_min > NEW_CYCLE_MIN,
+                      pre.int_rx == 1),
+                post.cycle_run_min == 1)),
+           ("restart after more than 7 days off for another cause -> a new cycle, or the same one only if the "
+            "clinician chose to go on with it",
             lambda pre, post, st: L.Implies(
                 L.And(interruption_open(pre), post.mode == RUNNING, pre.now_min - pre.int_start_min > NEW_CYCLE_MIN),
-                post.cycle_run_min == 1)),
+                L.Or(post.cycle_run_min == 1, pre.int_decided == 1))),
+           ("while the clinician is asked (more than 7 days off, not for a reaction) the motor does not start",
+            lambda pre, post, st: L.Implies(L.And(st.is_("start"), pre.cycle_ask == 1), L.Not(running(post)))),
+           ("the clinician's answer: a new cycle from day 0 (or the course done), or this cycle goes on",
+            lambda pre, post, st: L.Implies(accepted(st, "cycle_decision"), L.And(
+                pre.cycle_ask == 1, post.cycle_ask == 0,
+                L.If(st.arg("cycle_decision", "new_cycle") == 1,
+                     L.Or(L.And(post.cycle == pre.cycle + 1, post.cycle_run_min == 0), post.phase == DONE),
+                     L.And(post.cycle == pre.cycle, post.int_decided == 1))))),
        ]),
     _p("lockout",
-       "Once locked, never running again and locked stays 1; never running while a reaction is withheld or a "
+       "Once locked, never running again and locked stays 1; never running while a reaction hold is open or a "
        "clinician decision is pending; no stopped -> running within 720 min of an overdose; Table 4 applied: grade 4 "
-       "CRS, grade 4 neurologic/ICANS, a second seizure and a grade 3 neurologic event that began at the low dose (the bag running or last running) lock; a grade 3 "
-       "neurologic event is released only after 3 to 7 days, another grade 3 reaction within 14 days, and an open "
-       "grade-3 rule is never weakened by a later reaction entry; unresolved grade 3 neurologic events lock after 7 "
-       "days; another grade 4 reaction asks the clinician, whose 'discontinue' locks.",
-       ["L2.4-crs-4", "L2.4-seizure", "L2.4-neuro-3", "L2.4-neuro-4", "L2.4-other-3", "L2.4-other-4", "EXT-overdose-12h"],
+       "CRS, grade 4 neurologic/ICANS/seizure, a second seizure of any grade and a grade 3 neurologic event that "
+       "began at the low dose (the bag running or last running) lock; grade 3 CRS, grade 2 ICANS, grade 3 "
+       "neurologic events and other grade 3-4 reactions open a hold of their kind; several kinds can be open at "
+       "once, each with its own onset, and a kind entered again keeps its onset and never lowers its grade; a "
+       "grade 3 neurologic hold is released only 3 days or more after its grade 3 entry and at most 7 days after "
+       "its onset, another grade 3 reaction within 14 days; unresolved ones lock when their limit passes; "
+       "resolving one kind leaves the others open; another grade 4 reaction asks the clinician, whose "
+       "'discontinue' locks; a grade names its scale, CTCAE (ASTCT allowed for ICANS), any other is refused.",
+       ["L2.4-crs-4", "L2.4-seizure", "L2.4-neuro-3", "L2.4-neuro-4", "L2.4-icans-2", "L2.4-other-3",
+        "L2.4-other-4", "L2.4-restart-9", "L2.4-grading", "EXT-overdose-12h"],
        state=[
            ("locked -> not running", lambda s: L.Implies(s.locked == 1, L.Not(running(s)))),
-           ("reaction withheld -> not running", lambda s: L.Implies(s.rx_kind != RX_NONE, L.Not(running(s)))),
+           ("a reaction hold open -> not running", lambda s: L.Implies(holding(s), L.Not(running(s)))),
            ("decision pending -> not running", lambda s: L.Implies(s.decision_pending == 1, L.Not(running(s)))),
        ],
        step=[
-           ("locked stays locked", lambda pre, post, st: L.Implies(pre.locked == 1, post.locked == 1)),
+           ("locked stays locked (until the therapy is ended)",
+            lambda pre, post, st: L.Implies(L.And(pre.locked == 1, L.Not(ended(st))), post.locked == 1)),
            ("motor starts -> no overdose in the last 720 min",
             lambda pre, post, st: L.Implies(L.And(started(pre, post), pre.overdose_min >= 0),
                                             pre.now_min - pre.overdose_min >= OVERDOSE_WAIT_MIN)),
            ("overdose accepted -> stopped, overdose_min == now",
             lambda pre, post, st: L.Implies(accepted(st, "overdose"),
                                             L.And(L.Not(running(post)), post.overdose_min == pre.now_min))),
-           ("a valid reaction entry (kind 1-5, grade 1-4) for a set-up patient is accepted",
+           ("a valid reaction entry (kind 1-5, grade 1-4, its scale the label's) for a set-up patient is accepted",
             lambda pre, post, st: L.Implies(L.And(st.is_("reaction"), pre.mode != NO_PATIENT,
                                                   st.arg("reaction", "kind") >= RX_CRS, st.arg("reaction", "kind") <= RX_OTHER,
-                                                  st.arg("reaction", "grade") >= 1, st.arg("reaction", "grade") <= 4),
+                                                  st.arg("reaction", "grade") >= 1, st.arg("reaction", "grade") <= 4,
+                                                  _scale_ok(st.arg("reaction", "kind"), st.arg("reaction", "scale"))),
                                             st.ret == OK)),
+           ("a grade on another scale (CTCAE; ASTCT only for ICANS) is refused and changes nothing",
+            lambda pre, post, st: L.Implies(L.And(st.is_("reaction"), pre.mode != NO_PATIENT,
+                                                  st.arg("reaction", "kind") >= RX_CRS, st.arg("reaction", "kind") <= RX_OTHER,
+                                                  st.arg("reaction", "grade") >= 1, st.arg("reaction", "grade") <= 4,
+                                                  L.Not(_scale_ok(st.arg("reaction", "kind"), st.arg("reaction", "scale")))),
+                                            L.And(st.ret == E_SCALE, *[post._f[f] == pre._f[f] for f in pre._f]))),
            ("an overdose report for a set-up patient is accepted",
             lambda pre, post, st: L.Implies(L.And(st.is_("overdose"), pre.mode != NO_PATIENT), st.ret == OK)),
            ("grade 4 CRS -> locked",
@@ -628,7 +714,7 @@ PROPERTIES: list[Property] = [
            ("grade 4 neurologic, ICANS or seizure -> locked",
             lambda pre, post, st: L.Implies(L.And(accepted(st, "reaction"), L.In(st.arg("reaction", "kind"), (RX_NEURO, RX_ICANS, RX_SEIZURE)),
                                                   st.arg("reaction", "grade") == 4), post.locked == 1)),
-           ("second seizure -> locked",
+           ("second seizure (any grade) -> locked",
             lambda pre, post, st: L.Implies(L.And(accepted(st, "reaction"), st.arg("reaction", "kind") == RX_SEIZURE,
                                                   pre.seizures >= 1), post.locked == 1)),
            ("grade 3 neurologic/ICANS/seizure that began at the low dose (the bag running, or last running, at most "
@@ -639,10 +725,33 @@ PROPERTIES: list[Property] = [
            ("the dose a reaction begins at is the bag's rate: a start sets it, nothing else changes it but a new patient",
             lambda pre, post, st: L.Implies(post.run_ng_per_day != pre.run_ng_per_day,
                                             L.Or(L.And(accepted(st, "start"), post.run_ng_per_day == pre.bag_ng_per_day),
-                                                 st.is_("setup")))),
-           ("reaction of grade >= 3 -> not running",
-            lambda pre, post, st: L.Implies(L.And(accepted(st, "reaction"), st.arg("reaction", "grade") >= 3),
-                                            L.Not(running(post)))),
+                                                 st.is_("setup"), ended(st)))),
+           ("grade 3 CRS, grade 2-3 ICANS, grade 3 neurologic event or seizure, other grade 3-4 -> the hold of its "
+            "kind is open (or locked), the motor stopped",
+            lambda pre, post, st: L.Implies(
+                L.And(accepted(st, "reaction"), L.Or(st.arg("reaction", "grade") >= 3,
+                                                     L.And(st.arg("reaction", "kind") == RX_ICANS,
+                                                           st.arg("reaction", "grade") == 2))),
+                L.And(L.Not(running(post)), L.Or(post.locked == 1, *[
+                    L.And(st.arg("reaction", "kind") == kind, post._f[name] != 0)
+                    for kind, name in HOLD_FIELD.items()])))),
+           ("a hold opened by an entry starts its own clock now (onset, and the grade 3 entry's 3-day floor)",
+            lambda pre, post, st: L.Implies(accepted(st, "reaction"), L.And(*[
+                L.And(L.Implies(L.And(pre._f[g] == 0, post._f[g] != 0), post._f[onset] == pre.now_min),
+                      L.Implies(L.And(st.arg("reaction", "kind") == kind, st.arg("reaction", "grade") == 3,
+                                      post._f[g] == 3, post.locked == 0), post._f[g3] == pre.now_min))
+                for kind, g, onset, g3 in NEURO3_HOLDS]))),
+           ("an open hold is never weakened by a later entry: its grade does not drop, its onset stays",
+            lambda pre, post, st: L.Implies(st.is_("reaction"), L.And(
+                *[L.Implies(pre._f[g] != 0, L.And(post._f[g] >= pre._f[g], post._f[onset] == pre._f[onset]))
+                  for _, g, onset, _ in NEURO3_HOLDS],
+                L.Implies(pre.rx_other != 0, L.And(post.rx_other >= pre.rx_other,
+                                                   post.rx_other_onset_min == pre.rx_other_onset_min)),
+                L.Implies(pre.rx_crs != 0, post.rx_crs == pre.rx_crs)))),
+           ("resolving one kind closes only that kind's hold",
+            lambda pre, post, st: L.Implies(accepted(st, "resolved"), L.And(*[
+                L.If(st.arg("resolved", "kind") == kind, post._f[name] == 0, post._f[name] == pre._f[name])
+                for kind, name in HOLD_FIELD.items()]))),
            ("other grade 4 reaction -> decision pending (or locked)",
             lambda pre, post, st: L.Implies(L.And(accepted(st, "reaction"), st.arg("reaction", "kind") == RX_OTHER,
                                                   st.arg("reaction", "grade") == 4),
@@ -650,25 +759,24 @@ PROPERTIES: list[Property] = [
            ("clinician decides to discontinue -> locked",
             lambda pre, post, st: L.Implies(L.And(accepted(st, "decide"), st.arg("decide", "discontinue") == 1),
                                             post.locked == 1)),
-           ("grade 3 neurologic released -> withheld 3 to 7 days",
+           ("grade 3 neurologic hold released -> 3 days or more after its grade 3 entry, at most 7 days after its onset",
+            lambda pre, post, st: L.Implies(L.Not(ended(st)), L.And(*[
+                L.Implies(L.And(pre._f[g] == 3, post._f[g] == 0),
+                          L.And(pre.now_min - pre._f[g3] >= NEURO3_MIN_WITHHOLD_MIN,
+                                pre.now_min - pre._f[onset] <= NEURO3_MAX_RESOLVE_MIN))
+                for _, g, onset, g3 in NEURO3_HOLDS]))),
+           ("other grade >= 3 hold released -> within 14 days of its onset",
             lambda pre, post, st: L.Implies(
-                L.And(L.In(pre.rx_kind, (RX_NEURO, RX_ICANS, RX_SEIZURE)), pre.rx_grade == 3, post.rx_kind == RX_NONE),
-                L.And(pre.now_min - pre.rx_start_min >= NEURO3_MIN_WITHHOLD_MIN,
-                      pre.now_min - pre.rx_start_min <= NEURO3_MAX_RESOLVE_MIN))),
-           ("other grade >= 3 released -> within 14 days",
+                L.And(pre.rx_other >= 3, post.rx_other == 0, L.Not(ended(st))),
+                pre.now_min - pre.rx_other_onset_min <= OTHER3_MAX_RESOLVE_MIN)),
+           ("a minute tick with a grade 3 neurologic hold open more than 7 days after its onset -> locked",
+            lambda pre, post, st: L.Implies(st.is_("tick"), L.And(*[
+                L.Implies(L.And(pre._f[g] == 3, post.now_min - pre._f[onset] > NEURO3_MAX_RESOLVE_MIN), post.locked == 1)
+                for _, g, onset, _ in NEURO3_HOLDS]))),
+           ("a minute tick with another grade >= 3 hold open more than 14 days after its onset -> locked",
             lambda pre, post, st: L.Implies(
-                L.And(pre.rx_kind == RX_OTHER, pre.rx_grade >= 3, post.rx_kind == RX_NONE),
-                pre.now_min - pre.rx_start_min <= OTHER3_MAX_RESOLVE_MIN)),
-           ("a minute tick with a grade 3 neurologic event withheld more than 7 days -> locked",
-            lambda pre, post, st: L.Implies(
-                L.And(st.is_("tick"), L.In(pre.rx_kind, (RX_NEURO, RX_ICANS, RX_SEIZURE)), pre.rx_grade == 3,
-                      post.now_min - pre.rx_start_min > NEURO3_MAX_RESOLVE_MIN),
+                L.And(st.is_("tick"), pre.rx_other >= 3, post.now_min - pre.rx_other_onset_min > OTHER3_MAX_RESOLVE_MIN),
                 post.locked == 1)),
-           ("an open grade-3 rule is not weakened by a later reaction entry (rank kept, clock not restarted)",
-            lambda pre, post, st: L.Implies(
-                L.And(st.is_("reaction"), pre.rx_kind != RX_NONE, post.rx_kind != RX_NONE, post.locked == 0),
-                L.And(_rx_rank(post) >= _rx_rank(pre),
-                      L.Implies(_rx_rank(post) == _rx_rank(pre), post.rx_start_min == pre.rx_start_min)))),
        ]),
     _p("alarms",
        "The pump alarms while its cause lasts: a locked pump shows the lock-out alarm, a latched fault stops the "
@@ -704,8 +812,10 @@ PROPERTIES: list[Property] = [
        ]),
     _p("patient",
        "Therapy is for one patient set up once with a labelled indication; the caps derive from the patient: "
-       ">= 45 kg fixed 28 and 9 mcg/day, < 45 kg 15 and 5 mcg/m2/day (BSA-based) capped at 28 and 9 mcg/day; "
-       "patient data never change after set-up.",
+       ">= 45 kg fixed 28 and 9 mcg/day, < 45 kg 15 and 5 mcg/m2/day (BSA-based) capped at 28 and 9 mcg/day, "
+       "from the current weight and BSA; the patient and indication never change until the therapy is ended; "
+       "weight and BSA change only by an accepted update while stopped, and a loaded bag above the new cap "
+       "is taken off.",
        ["L1.1", "L1.2", "L1.3", "L2-weight-45", "L2-dose-28"],
        state=[
            ("patient set up -> indication in {MRD+, R/R, consolidation}",
@@ -725,10 +835,22 @@ PROPERTIES: list[Property] = [
                 pre.mode == NO_PATIENT, pre.fault == 0, post.mode == STOPPED,
                 post.patient_id == st.arg("setup", "patient_id"), post.indication == st.arg("setup", "indication"),
                 post.weight_g == st.arg("setup", "weight_g")))),
-           ("patient data unchanged after set-up",
-            lambda pre, post, st: L.Implies(pre.mode != NO_PATIENT, L.And(*[
-                post._f[f] == pre._f[f] for f in ("patient_id", "indication", "weight_g", "bsa_cm2",
-                                                  "cap_full_ng_per_day", "cap_low_ng_per_day")]))),
+           ("patient and indication unchanged after set-up, until the therapy is ended",
+            lambda pre, post, st: L.Implies(L.And(pre.mode != NO_PATIENT, L.Not(ended(st))), L.And(*[
+                post._f[f] == pre._f[f] for f in ("patient_id", "indication")]))),
+           ("weight, BSA and caps change only by an accepted update_patient, made while stopped, recording the "
+            "values entered (or by the end of therapy)",
+            lambda pre, post, st: L.Implies(L.And(pre.mode != NO_PATIENT, L.Not(ended(st)),
+                                                  L.Or(*[post._f[f] != pre._f[f] for f in
+                                                         ("weight_g", "bsa_cm2", "cap_full_ng_per_day",
+                                                          "cap_low_ng_per_day")])),
+                                            L.And(accepted(st, "update_patient"), pre.mode == STOPPED,
+                                                  post.weight_g == st.arg("update_patient", "weight_g")))),
+           ("after an accepted update, a loaded bag is within the new cap in force, and a preservative bag stays "
+            "only for 5.4 kg or more",
+            lambda pre, post, st: L.Implies(L.And(accepted(st, "update_patient"), post.bag_loaded == 1), L.And(
+                post.bag_ng_per_day <= post.cap_ng_per_day,
+                L.Implies(post.bag_duration_min > 2880, post.weight_g >= WEIGHT_PRESERVATIVE_MIN_G)))),
        ]),
     # ---- the clock (L2-reinit-4h): time that cannot be known is never counted as minutes,
     # and never shortens an interruption; the board's side is tests/test_clock_faults.py
@@ -809,24 +931,26 @@ PROPERTIES: list[Property] = [
            ("an open interruption keeps its start, and stays unknown once unknown, while it stays open",
             lambda pre, post, st: L.Implies(L.And(interruption_open(pre), interruption_open(post)), L.And(
                 post.int_start_min == pre.int_start_min, post.int_unknown >= pre.int_unknown))),
-           ("an open interruption closes only by a start that runs the motor, or by the tick or power-up that ends "
-            "the cycle whose 28 days were booked before the stop",
+           ("an open interruption closes only by a start that runs the motor, by the tick or power-up that ends "
+            "the cycle whose 28 days were booked before the stop, or by the end of therapy",
             lambda pre, post, st: L.Implies(L.And(interruption_open(pre), L.Not(interruption_open(post))), L.Or(
-                L.And(st.is_("start"), running(post)),
+                L.And(st.is_("start"), running(post)), ended(st),
                 L.And(L.Or(st.is_("tick"), st.is_("power_up")), pre.phase == INFUSION,
                       pre.cycle_run_min >= CYCLE_INFUSION_MIN, post.phase == FREE)))),
-           ("reinit_needed is cleared only by a start that runs the motor",
+           ("reinit_needed is cleared only by a start that runs the motor (or the end of therapy)",
             lambda pre, post, st: L.Implies(L.And(pre.reinit_needed == 1, post.reinit_needed == 0),
-                                            L.And(st.is_("start"), running(post)))),
+                                            L.Or(L.And(st.is_("start"), running(post)), ended(st)))),
        ]),
     _p("totals-monotone",
-       "The delivered-dose record never goes down: no entry point lowers course_ng or course_ul; while the same "
+       "The delivered-dose record never goes down: no entry point but the end of therapy lowers course_ng or "
+       "course_ul (the ended therapy's record is archived first, by the controller); while the same "
        "bag stays loaded (no new bag accepted) its delivered drug and volume, run time and room-temperature time "
        "never go down; bag_seq never goes down.",
        ["L2.5-errors", "L2-dose-28"],
        step=[
-           ("course_ng and course_ul never decrease",
-            lambda pre, post, st: L.And(post.course_ng >= pre.course_ng, post.course_ul >= pre.course_ul)),
+           ("course_ng and course_ul never decrease (until the therapy is ended)",
+            lambda pre, post, st: L.Implies(L.Not(ended(st)), L.And(post.course_ng >= pre.course_ng,
+                                                                     post.course_ul >= pre.course_ul))),
            ("same bag loaded -> bag_ng, bag_ul, bag_run_min, bag_room_min never decrease",
             lambda pre, post, st: L.Implies(L.And(pre.bag_loaded == 1, post.bag_loaded == 1, L.Not(hung(pre, st))),
                                             L.And(post.bag_ng >= pre.bag_ng, post.bag_ul >= pre.bag_ul,
