@@ -47,7 +47,7 @@ def test_mutants_cover_every_operator_and_stay_in_the_subset(tmp_path):
 
 def test_L2_dose_28_mutant_sample_is_caught(tmp_path):
     for desc in ("setup: removed 's.indication = indication'",
-                 "_bag_ng_per_day: removed 'return drug_ng'",
+                 "_order_ng_per_day: removed 'return (drug_ng * (RATE_24H_UL_PER_H * 24) + volume_ul - 1) // volu...'",
                  "CAP_FULL_NG_PER_DAY = 28001 (was 28000)",
                  "start: removed 'if s.locked == 1'"):
         res = prove_quick(str(_write(tmp_path, _mutant(desc))))
@@ -59,9 +59,10 @@ def test_L2_reinit_4h_mutant_of_the_4h_constant_is_caught(tmp_path):
     assert res["caught"] and res["by"] in ("reinit", "kernel-invariant")
 
 
-def test_L2_4_neuro_3_equivalent_mutant_is_recognised(tmp_path):
-    """_rx_rank only compares ranks, so returning 3 instead of 2 changes nothing observable."""
-    m = _mutant("_rx_rank: literal 2 -> 3")
+def test_L2_5_min_weight_equivalent_mutant_is_recognised(tmp_path):
+    """Bag durations are 24, 48, 72, 96 or 168 h (the kernel's invariant), so 'longer than 2881
+    minutes' picks the same preservative bags as 'longer than 2880': nothing observable changes."""
+    m = _mutant("update_patient: literal 2880 -> 2881")
     assert equivalent(str(KERNEL), str(_write(tmp_path, m)))
     m2 = _mutant("STOP_BAG_EXPIRED = 7 (was 6)")
     assert not equivalent(str(KERNEL), str(_write(tmp_path, m2)))

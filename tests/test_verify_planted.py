@@ -107,15 +107,16 @@ def test_L2_reinit_4h_planted_bug_with_a_spent_resource_limit_is_unknown_not_a_p
 
 
 def test_L2_4_neuro_3_planted_missing_withhold_is_falsified(tmp_path):
-    path = plant(tmp_path, """        if held_min < NEURO3_MIN_WITHHOLD_MIN:
-            return E_WITHHOLD                               # L2.4-neuro-3: at least 3 days
+    path = plant(tmp_path, """    if s.now_min - g3_min < NEURO3_MIN_WITHHOLD_MIN:
+        return E_WITHHOLD                                   # L2.4-neuro-3: at least 3 days
 """, "")
     _, res = falsify(path, "lockout", tmp_path, depth=4)
     assert res.status == FALSIFIED
     doc = load_trace(res.trace)
     assert [s["entry"] for s in doc["steps"]][-1] == "resolved"
     rep = replay_cpython(doc)
-    assert rep["violated"] and "grade 3 neurologic released -> withheld 3 to 7 days" in rep["failing_checks"]
+    assert rep["violated"] and any(c.startswith("grade 3 neurologic hold released -> 3 days or more")
+                                   for c in rep["failing_checks"])
 
 
 def test_L2_5_min_weight_planted_bug_is_falsified(tmp_path):
@@ -147,17 +148,38 @@ def test_EXT_no_flush_landed_kernel_flush_changes_nothing(tmp_path):
 
 
 def test_L2_4_neuro_3_a_milder_reaction_replacing_a_grade_3_rule_is_falsified(tmp_path):
-    """The bug the verifier found in the landed kernel (fixed there): a later, milder reaction
-    entry overwrote an open grade 3 neurologic rule, so `resolved` could release at once."""
-    path = plant(tmp_path, """    elif _rx_rank(kind, grade) < _rx_rank(s.rx_kind, s.rx_grade):
-        return OK                                           # L2.4-neuro-3, L2.4-other-3: the stricter open rule stays
-""", "")
+    """A kind entered again while its hold is open must not lower its grade (0.2.0 found this with
+    one hold for every kind): planted here as an ICANS grade 2 entry overwriting an open grade 3."""
+    path = plant(tmp_path, "        s.rx_icans = max(s.rx_icans, grade)                 # L2.4-icans-2 (2), L2.4-neuro-3 (3)\n",
+                 "        s.rx_icans = grade\n")
     _, res = falsify(path, "lockout", tmp_path, depth=4)
     assert res.status == FALSIFIED
     doc = load_trace(res.trace)
-    assert [s["entry"] for s in doc["steps"]] == ["setup", "reaction", "reaction"]
+    assert [s["entry"] for s in doc["steps"]][-1] == "reaction"
     rep = replay_cpython(doc)
-    assert rep["violated"] and any("not weakened by a later reaction" in c for c in rep["failing_checks"])
+    assert rep["violated"] and any("never weakened by a later entry" in c for c in rep["failing_checks"])
+
+
+def test_L2_4_neuro_3_one_onset_for_every_open_reaction_is_falsified(tmp_path):
+    """Each reaction keeps its own onset (ICANS can follow CRS, 5.2): a kernel whose ICANS hold
+    takes its onset from an earlier entry (here: it never records its own) is caught."""
+    path = plant(tmp_path, """        if s.rx_icans == 0:
+            s.rx_icans_onset_min = s.now_min
+""", "")
+    _, res = falsify(path, "lockout", tmp_path, depth=4)
+    assert res.status == FALSIFIED
+    rep = replay_cpython(load_trace(res.trace))
+    assert rep["violated"]
+
+
+def test_EXT_rates_a_bag_run_at_volume_over_duration_is_falsified(tmp_path):
+    """0.2.0 ran a bag at volume / duration: with the overfill, a 12.5% overdose (EXT-rates)."""
+    path = plant(tmp_path, "    s.bag_ul_per_h = rate_ul_per_h                          # EXT-rates: the labelled rate\n",
+                 "    s.bag_ul_per_h = volume_ul // 24\n")       # what 0.2.0 did with a 24 h bag
+    _, res = falsify(path, "constant-rate", tmp_path, depth=3)
+    assert res.status == FALSIFIED
+    rep = replay_cpython(load_trace(res.trace))
+    assert rep["violated"] and any("the labelled rate" in c for c in rep["failing_checks"])
 
 
 def test_EXT_pump_power_up_with_a_backwards_clock_must_stop_the_motor(tmp_path):

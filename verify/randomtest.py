@@ -28,6 +28,7 @@ from .subset import Kernel, load_kernel
 _WEIGHTS = [500, 5399, 5400, 5401, 20000, 44999, 45000, 45001, 70000, 300000]
 _BSA = [500, 999, 6000, 6001, 18000, 18667, 18668, 35000]
 _DURATIONS = [24, 48, 72, 96, 168]
+_RATES_UL_PER_H = {24: 10000, 48: 5000, 72: 1800, 96: 1800, 168: 600}     # EXT-rates: the site's table
 _TIMES = [0, 1, 59, 60, 239, 240, 241, 719, 720, 721, 1439, 1440, 4319, 4320, 4321, 10079, 10080, 10081,
           20159, 20160, 20161, 40319, 40320]
 
@@ -57,19 +58,33 @@ def random_step(rng: random.Random, kernel: Kernel, patient_id: int = 7) -> tupl
     if entry == "tick":
         repeat = rng.choice([1, 1, 1, 5, 60, 240, 720, 1440])
     elif entry == "setup":
-        args.update(patient_id=_int(rng, [patient_id]), indication=_int(rng, [1, 2, 3]),
-                    weight_g=_int(rng, _WEIGHTS), bsa_cm2=_int(rng, _BSA))
+        indication = _int(rng, [1, 2, 3])
+        args.update(patient_id=_int(rng, [patient_id]), indication=indication,
+                    weight_g=_int(rng, _WEIGHTS), bsa_cm2=_int(rng, _BSA),
+                    course_cycles=_int(rng, [1, 4, 9] if indication == 3 else [0], -1, 10))
     elif entry == "bag":
         d = _int(rng, _DURATIONS, 0, 200)
         days = max(d // 24, 1)
         rate = _int(rng, [250, 750, 3000, 9000, 18000, 27000, 28000])
-        args.update(patient_id=_int(rng, [patient_id]), drug_ng=_int(rng, [rate * days, rate * days - 1, rate * days + 1]),
-                    volume_ul=_int(rng, [10000, 240000, 1000000]), duration_h=d,
+        flow = _RATES_UL_PER_H.get(d, 1000)
+        infused = flow * d
+        volume = _int(rng, [infused, infused * 9 // 8, 10000, 240000, 1000000])
+        per_day = max(flow * 24, 1)
+        drug = rate * volume // per_day         # the bag's concentration gives `rate` a day (EXT-rates)
+        args.update(patient_id=_int(rng, [patient_id]), drug_ng=_int(rng, [drug, drug - 1, drug + 1]),
+                    volume_ul=volume, rate_ul_per_h=_int(rng, [flow], 0, 20000), duration_h=d,
                     preservative=_int(rng, [0 if d <= 48 else 1], -1, 2),
                     room_min=_int(rng, [0, 1, 60, 1440, 2880 - 60 * d, 5760 - 60 * d, 10080 - 60 * d]),
                     fridge_min=_int(rng, [0, 11520, 20160]))
     elif entry == "reaction":
-        args.update(kind=_int(rng, [1, 2, 3, 4, 5], 0, 6), grade=_int(rng, [1, 2, 3, 4], 0, 5))
+        args.update(kind=_int(rng, [1, 2, 3, 4, 5], 0, 6), grade=_int(rng, [1, 2, 3, 4], 0, 5),
+                    scale=_int(rng, [1, 1, 1, 2], 0, 3))
+    elif entry == "resolved":
+        args.update(kind=_int(rng, [1, 2, 3, 4, 5], 0, 6))
+    elif entry == "cycle_decision":
+        args.update(new_cycle=_int(rng, [0, 1], -1, 2))
+    elif entry == "update_patient":
+        args.update(weight_g=_int(rng, _WEIGHTS), bsa_cm2=_int(rng, _BSA))
     elif entry == "power_up":
         args.update(outage_min=_int(rng, [-1] + _TIMES, -2, 10 ** 7))
     elif entry == "ack":
@@ -173,8 +188,10 @@ def campaign(path: str, seconds: float | None = None, seed: int = 0, max_len: in
         steps = []
         # most sequences start with a valid set-up, a bag and the acknowledgements
         if rng.random() < 0.8:
-            steps.append(("setup", {"patient_id": 7, "indication": rng.choice([1, 2, 3]),
-                                    "weight_g": rng.choice(_WEIGHTS), "bsa_cm2": rng.choice(_BSA)}, 1))
+            indication = rng.choice([1, 2, 3])
+            steps.append(("setup", {"patient_id": 7, "indication": indication,
+                                    "weight_g": rng.choice(_WEIGHTS), "bsa_cm2": rng.choice(_BSA),
+                                    "course_cycles": rng.choice([1, 4, 9]) if indication == 3 else 0}, 1))
         for _ in range(n):
             steps.append(random_step(rng, kernel))
         bad, idx = run_sequence(mod, kernel, steps, props)
