@@ -230,6 +230,8 @@ def model_names(patient: dict[str, Any]) -> dict[str, int]:
     for n, days in enumerate(lim.treatment_free_days, 1):
         names["free_days_%d" % n] = days
     names.update(_WORDS)
+    # the kernel's status names, for a check of `start_status` (what START would answer now)
+    names.update({entry[0]: code for code, entry in codes.STATUS.items() if entry[0].startswith("E_")})
     return names
 
 
