@@ -22,6 +22,7 @@ MAX_GAP_MS = 5 * MS_PER_MIN     # longest gap between polls taken as a late tick
 MAX_TICKS_PER_POLL = MAX_GAP_MS // MS_PER_MIN + 1
 FAULT_CLOCK = 1                 # EV_FAULT kind of a clock fault (b: the gap in seconds)
 FAULT_RECORD = 2                # EV_FAULT kind of a failed record write
+FAULT_MOTOR = 3                 # EV_FAULT kind of a motor that did not take its rate
 DECISION_OTHER4 = 1             # EV_DECISION a: the L2.4-other-4 decision (b: 1 discontinue)
 DECISION_CYCLE = 2              # EV_DECISION a: the L2.4-new-cycle decision (b: 1 new cycle)
 GAP_LOG_MAX_S = 1000000000      # the logged gap is clamped to the journal's int32
@@ -288,8 +289,11 @@ class Controller:
         if not self.motor.set_rate(s.motor_ul_per_h):
             if s.mode == kernel.MODE_RUNNING:
                 kernel.fault(s)
+                self._event(journal.EV_FAULT, FAULT_MOTOR, 0)
                 if self.persist:
                     self.unsaved = not self.journal.save(s)
+                if not self.unsaved:
+                    self._flush_events()        # the fault's state is on the device: log it
             self.motor.set_rate(0)
         if s.mode != kernel.MODE_RUNNING and self.carry_ms:
             self.pending_ms += self.carry_ms    # the stopped part of START's minute counts again

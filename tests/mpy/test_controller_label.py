@@ -67,6 +67,19 @@ class TestAnswersAreLogged(unittest.TestCase):
         self.assertEqual((c.s.cap_full_ng_per_day, c.s.bag_loaded), (19500, 0))
 
 
+class TestMotorFault(unittest.TestCase):
+    def test_EXT_pump_a_motor_that_stops_answering_is_a_logged_fault(self):
+        c, _ = new_board()
+        running(c)
+        c.motor.fail = True
+        mark = c.journal.event_seq
+        c.tick()
+        self.assertEqual((c.s.mode, c.s.fault), (k.MODE_STOPPED, 1))
+        got = codes(c, mark)
+        self.assertTrue((journal.EV_FAULT, pump.FAULT_MOTOR, 0) in got)
+        self.assertEqual(c.journal.events()[-1][2], journal.EV_FAULT)   # logged after its state
+
+
 class TestEndOfTherapy(unittest.TestCase):
     def test_end_of_therapy_keeps_the_old_record_readable(self):
         c, st = new_board()
