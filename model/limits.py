@@ -82,13 +82,19 @@ def cap_low_ng_per_day(weight_g: int, bsa_cm2: int) -> int:
     return min(CAP_LOW_MAX_NG_PER_DAY, (bsa_cm2 * STEP_DOSE_PER_M2.value * NG_PER_MCG) // CM2_PER_M2)
 
 
-def bag_drug_ng_per_day(drug_ng: int, duration_h: int) -> int:
-    return drug_ng * H_PER_DAY // duration_h
+def bag_rate_ul_per_h(duration_h: int, ext: ExtConfig = DEFAULT_EXT) -> int:
+    """EXT-rates: the site's rate for a bag of this duration, in whole uL/h (the rate on its label)."""
+    rate = ext.bag_rate_ml_per_h(duration_h) * 1000
+    if rate != int(rate):
+        raise ValueError("EXT-rates: a rate of %s mL/h is not a whole number of uL/h" % (rate / 1000))
+    return int(rate)
 
 
-def bag_flow_ul_per_h(volume_ul: int, duration_h: int) -> int:
-    # EXT-rates: the rate comes from the prepared bag, never from a table
-    return volume_ul // duration_h
+def bag_drug_ng_per_day(drug_ng: int, volume_ul: int, duration_h: int, ext: ExtConfig = DEFAULT_EXT) -> int:
+    """EXT-rates: what a prepared bag delivers a day, the kernel's way: its concentration times the
+    volume it infuses a day, rounded up to the ng (the overfill is never given)."""
+    per_day_ul = bag_rate_ul_per_h(duration_h, ext) * H_PER_DAY
+    return -(-drug_ng * per_day_ul // volume_ul)
 
 
 def max_cycles(indication_code: int, ext: ExtConfig = DEFAULT_EXT) -> int:

@@ -59,12 +59,22 @@ def test_L2_5_min_weight_preservative_allowed_from_5400_g() -> None:
     assert K.kernel_limits(Patient("rr", 5.39, 0.3)).preservative_allowed == 0
 
 
-def test_L2_5_durations_bag_rate_conventions() -> None:
+def test_EXT_rates_bag_rate_conventions() -> None:
     assert K.DURATIONS_H == (24, 48, 72, 96, 168)
-    assert K.bag_drug_ng_per_day(56000, 48) == 28000
-    assert K.bag_drug_ng_per_day(63001, 168) == 9000  # floor, as the kernel does
-    assert K.bag_flow_ul_per_h(240000, 24) == 10000  # EXT-rates: 10 mL/h
-    assert K.bag_flow_ul_per_h(240000, 48) == 5000  # EXT-rates: 5 mL/h
+    assert [K.bag_rate_ul_per_h(h) for h in K.DURATIONS_H] == [10000, 5000, 1800, 1800, 600]
+    assert K.bag_drug_ng_per_day(31500, 270000, 24) == 28000      # 270 mL prepared for 240 mL
+    assert K.bag_drug_ng_per_day(56000, 240000, 48) == 28000
+    assert K.bag_drug_ng_per_day(63001, 100800, 168) == 9001      # rounded up, as the kernel does
+
+
+def test_EXT_rates_the_kernels_rate_table_is_the_sites_setting() -> None:
+    """One table, written twice (the kernel must stay in the verifiable subset): they agree."""
+    from blinpump.firmware import kernel
+    assert [kernel._rate_ul_per_h(h) for h in K.DURATIONS_H] == [K.bag_rate_ul_per_h(h) for h in K.DURATIONS_H]
+    for h in K.DURATIONS_H:
+        for drug, volume in ((31500, 270000), (196000, 100800), (9000, 1000000)):
+            if K.bag_rate_ul_per_h(h) * h <= volume:
+                assert kernel._order_ng_per_day(drug, volume, h) == K.bag_drug_ng_per_day(drug, volume, h)
 
 
 def test_L2_6_storage_limits_in_minutes() -> None:
