@@ -140,7 +140,8 @@ def bench_mutants(n: int, min_budget: float) -> tuple[dict, list[dict]]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--mutants", type=int, default=100, help="mutants to run (spread sample)")
+    ap.add_argument("--mutants", type=int, default=100,
+                    help="mutants to run (spread sample); 0 keeps the mutant figures of the last full run")
     ap.add_argument("--depths", default="1,2,3,4,5,6", help="BMC depths for the table")
     ap.add_argument("--bmc-timeout", type=float, default=120.0, help="per-check timeout of the BMC table (s)")
     ap.add_argument("--min-budget", type=float, default=1.0, help="least Hypothesis budget per mutant (s)")
@@ -151,16 +152,25 @@ def main(argv: list[str] | None = None) -> int:
                  "z3": z3.get_version_string()}
     out.update(bench_proofs())
     out["bmc_table"] = bench_bmc([int(d) for d in args.depths.split(",")], args.bmc_timeout)
-    summary, rows = bench_mutants(args.mutants, args.min_budget)
-    out.update(summary)
+    rows = None
+    if args.mutants > 0:
+        summary, rows = bench_mutants(args.mutants, args.min_budget)
+        out.update(summary)
+    else:                                   # the proof and BMC figures only: keep the mutant ones
+        old = json.loads(Path(args.out).read_text()) if Path(args.out).exists() else {}
+        kept = ("mutants_", "mutation_score_", "verifier_seconds_median", "hypothesis_budget_rule", "per_operator",
+                "survivors")
+        out.update({key: value for key, value in old.items() if key.startswith(kept)})
+        out["mutants_note"] = "not rerun with the proof figures: from the last run with --mutants"
     out["bench_seconds"] = round(time.time() - t0, 1)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
-    Path(args.out).with_name("verify_mutants.json").write_text(json.dumps(rows, indent=1) + "\n")
+    if rows is not None:
+        Path(args.out).with_name("verify_mutants.json").write_text(json.dumps(rows, indent=1) + "\n")
     log("wrote %s" % args.out)
-    print(json.dumps({k: out[k] for k in ("prove_seconds_median", "properties_proved", "mutants_total",
-                                           "mutants_caught_verifier", "mutants_caught_hypothesis",
-                                           "mutants_equivalent")}))
+    print(json.dumps({k: out.get(k) for k in ("prove_seconds_median", "properties_proved", "mutants_total",
+                                               "mutants_caught_verifier", "mutants_caught_hypothesis",
+                                               "mutants_equivalent")}))
     return 0
 
 

@@ -607,7 +607,11 @@ def check_events(cut: Cut) -> str | None:
     newest = seqs[-1] if seqs else -1
     present = set(evs)
     expected = dict(w.ring)
-    if cut.torn_event:
+    if cut.torn_event and w.event is not None and w.event in present:
+        # cut after the last byte that differed from what the slot held: the record is whole
+        # on the device (its CRC checks), so it is logged, and the next seq follows it
+        expected[w.ring_slot] = w.event
+    elif cut.torn_event:
         del_slot = w.ring_slot
         expected.pop(del_slot, None)      # overwritten by the torn record: older than the ring
     elif w.event is not None and cut.complete:
