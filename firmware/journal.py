@@ -185,8 +185,13 @@ class Journal:
 
     def archive(self, state):
         """Keep `state` readable in the archive (the next of ARCHIVE_SLOTS, oldest overwritten
-        first), before END_THERAPY clears it. True once it is on the device."""
+        first), before END_THERAPY clears it. True once it is on the device. The same therapy
+        archived again (END_THERAPY retried after a failed write or a power cut) rewrites its
+        own slot: one ended therapy is one archive."""
         n = self.archive_count()
+        newest = kernel.State()
+        if n > 0 and self.archived(0, newest) and _same_therapy(newest, state):
+            n = n - 1
         self._fill(state, n + 1)
         return self.storage.write(ARCHIVE_OFFSET + (n % ARCHIVE_SLOTS) * SLOT_BYTES, self._slot)
 
@@ -208,7 +213,7 @@ class Journal:
         buf = bytearray(self.storage.read(ARCHIVE_OFFSET + ((n - 1 - back) % ARCHIVE_SLOTS) * SLOT_BYTES,
                                           SLOT_BYTES))
         info = self._slot_info(buf)
-        if info is None or info[0] != n - back or LAYOUTS[info[1]] is not FIELDS:
+        if info is None or info[1] < 0 or info[0] != n - back or LAYOUTS[info[1]] is not FIELDS:
             return False
         for i in range(NFIELDS):
             setattr(state, FIELDS[i], struct.unpack_from("<i", buf, HEADER_BYTES + 4 * i)[0])
@@ -289,6 +294,12 @@ class Journal:
         return out
 
 
+def _same_therapy(a, b):
+    """Two records of one therapy: same patient, same bags, same course given, same minute."""
+    return (a.patient_id == b.patient_id and a.bag_seq == b.bag_seq and a.course_ng == b.course_ng
+            and a.now_min == b.now_min)
+
+
 def _migrate_0_2(state, buf):
     """A 0.2.0 record: its one reaction hold becomes the hold of its kind, with its onset (the
     clocks of Table 4 go on), and a loaded bag is taken off with the bag-expired alarm: it ran
@@ -306,7 +317,9 @@ def _migrate_0_2(state, buf):
         state.rx_seizure, state.rx_seizure_onset_min, state.rx_seizure_g3_min = 3, onset, onset
     elif kind == kernel.RX_OTHER:
         state.rx_other, state.rx_other_onset_min = grade, onset
-    if kind != kernel.RX_NONE and state.int_start_min >= 0:
+    if state.decision_pending == 1 and state.rx_other != 4:
+        state.rx_other, state.rx_other_onset_min = 4, onset     # 0.2.0 kept one hold: the decision's stays open
+    if state.int_start_min >= 0 and (kind != kernel.RX_NONE or state.int_reason == kernel.STOP_REACTION):
         state.int_rx = 1
     if state.bag_loaded == 1:
         kernel._stop_motor(state, kernel.STOP_POWER)      # an interruption opens now, if it ran

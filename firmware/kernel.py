@@ -287,7 +287,7 @@ def _stop_motor(s, reason):
         s.int_start_min = s.now_min
         s.int_reason = reason
         s.int_unknown = 0
-        s.int_rx = 0
+        s.int_rx = 1 if reason == STOP_REACTION else 0      # L2.4-new-cycle: stopped for a reaction
         s.int_decided = 0
     s.motor_ul_per_h = 0
 
@@ -359,6 +359,8 @@ def _update_interruption(s):
             _begin_cycle(s, s.cycle + 1)                    # L2.4-new-cycle: for an adverse reaction
         elif s.int_decided == 0:
             s.cycle_ask = 1                                 # L2.4-new-cycle: another cause; the clinician decides
+    elif s.int_unknown == 1 and s.phase == PHASE_INFUSION and s.cycle_run_min > 0 and s.int_decided == 0:
+        s.cycle_ask = 1                                     # L2.4-new-cycle: how long it was cannot be known
 
 
 def _quantum_ng(s):
@@ -795,25 +797,26 @@ def _check_scale(kind, scale):
 
 def _open_hold(s, kind, grade):
     """Open (or raise) the hold of this kind. A kind entered again while its hold is open is the
-    same reaction: its onset stays (the 7-day and 14-day limits run from it), a grade 3 entry
-    restarts its 3-day floor, and its grade never drops (L2.4-neuro-3, L2.4-other-3)."""
+    same reaction: its onset stays (the 7-day and 14-day limits run from it), its 3-day floor runs
+    from the entry that first made it grade 3, and its grade never drops (L2.4-neuro-3,
+    L2.4-other-3): documenting it again never moves a clock."""
     if kind == RX_CRS:
         s.rx_crs = 3                                        # L2.4-restart-9: grade 3 CRS
     elif kind == RX_ICANS:
         if s.rx_icans == 0:
             s.rx_icans_onset_min = s.now_min
-        if grade == 3:
+        if grade == 3 and s.rx_icans != 3:
             s.rx_icans_g3_min = s.now_min                   # L2.4-neuro-3: at least 3 days from here
         s.rx_icans = max(s.rx_icans, grade)                 # L2.4-icans-2 (2), L2.4-neuro-3 (3)
     elif kind == RX_NEURO:
         if s.rx_neuro == 0:
             s.rx_neuro_onset_min = s.now_min
-        s.rx_neuro_g3_min = s.now_min
+            s.rx_neuro_g3_min = s.now_min
         s.rx_neuro = 3                                      # L2.4-neuro-3
     elif kind == RX_SEIZURE:
         if s.rx_seizure == 0:
             s.rx_seizure_onset_min = s.now_min
-        s.rx_seizure_g3_min = s.now_min
+            s.rx_seizure_g3_min = s.now_min
         s.rx_seizure = 3                                    # L2.4-seizure, L2.4-neuro-3
     else:
         if s.rx_other == 0:

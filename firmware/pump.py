@@ -131,6 +131,11 @@ class Controller:
         for a in args:
             if not isinstance(a, int) or isinstance(a, bool):
                 return kernel.E_ARG
+        if cid == CMD_SETUP and self.persist:
+            refused = self._ended_before(args[0])
+            if refused != kernel.OK:
+                self.note(journal.EV_COMMAND, cid, refused)     # nothing changed: logged now
+                return refused
         if cid == CMD_CLEAR_FAULT and not self.persist:
             if self.load_result == journal.LOAD_INCOMPATIBLE:
                 return kernel.E_FAULT   # another firmware's record: never replaced from here
@@ -174,6 +179,29 @@ class Controller:
             self.pending_ms = 0
             self.last_ms = now
         return status
+
+    def _ended_before(self, patient_id):
+        """SETUP of a patient whose therapy was ended on this board (the newest archived record of
+        that patient, of the last journal.ARCHIVE_SLOTS): refused while what that record says
+        still holds. Locked is permanent (L2.4-*: E_LOCKED); an open Table 4 hold or a pending
+        decision is never forgotten by ending and starting again (E_WITHHOLD, E_DECISION); the
+        12 hours after an overdose run on (EXT-overdose-12h). The kernel's clock runs on across
+        patients, so the overdose time compares."""
+        old = self._undo                    # free until the command copies the state into it
+        back = 0
+        while back < journal.ARCHIVE_SLOTS:
+            if self.journal.archived(back, old) and old.patient_id == patient_id:
+                if old.locked == 1:
+                    return kernel.E_LOCKED
+                if kernel._holding(old):
+                    return kernel.E_WITHHOLD
+                if old.decision_pending == 1:
+                    return kernel.E_DECISION
+                if old.overdose_min >= 0 and self.s.now_min - old.overdose_min < kernel.OVERDOSE_WAIT_MIN:
+                    return kernel.E_OVERDOSE_12H
+                return kernel.OK
+            back += 1
+        return kernel.OK
 
     def _end_allowed(self):
         """END_THERAPY would be accepted (kernel.end_therapy run on a copy)."""

@@ -659,6 +659,8 @@ def _way_back(c: pump.Controller) -> list[tuple[int, list[int], int]]:
         todo.append((pump.CMD_SETUP, [PATIENT_ID, k.IND_MRD, WEIGHT_G, 0, 0], k.OK))
     if s.rx_crs != 0:
         todo += [(pump.CMD_START, [], k.E_WITHHOLD), (pump.CMD_RESOLVED, [k.RX_CRS], k.OK)]
+    if s.cycle_ask == 1:                # an outage of unknown length: the clinician goes on (L2.4-new-cycle)
+        todo.append((pump.CMD_CYCLE_DECISION, [0], k.OK))
     todo.append((pump.CMD_ACK_ALARM, [255], k.OK))
     return todo
 

@@ -658,6 +658,15 @@ PROPERTIES: list[Property] = [
             lambda pre, post, st: L.Implies(
                 L.And(interruption_open(pre), post.mode == RUNNING, pre.now_min - pre.int_start_min > NEW_CYCLE_MIN),
                 L.Or(post.cycle_run_min == 1, pre.int_decided == 1))),
+           ("restart after an interruption of unknown length in a cycle begun -> a new cycle, or the same one "
+            "only if the clinician chose to go on with it",
+            lambda pre, post, st: L.Implies(
+                L.And(interruption_open(pre), post.mode == RUNNING, pre.int_unknown == 1, pre.phase == INFUSION,
+                      pre.cycle_run_min > 0),
+                L.Or(post.cycle_run_min == 1, pre.int_decided == 1))),
+           ("a stop for a reaction makes its interruption one for an adverse reaction",
+            lambda pre, post, st: L.Implies(L.And(accepted(st, "stop"), st.arg("stop", "reason") == 3),
+                                            post.int_rx == 1)),
            ("while the clinician is asked (more than 7 days off, not for a reaction) the motor does not start",
             lambda pre, post, st: L.Implies(L.And(st.is_("start"), pre.cycle_ask == 1), L.Not(running(post)))),
            ("the clinician's answer: a new cycle from day 0 (or the course done), or this cycle goes on",
@@ -735,12 +744,13 @@ PROPERTIES: list[Property] = [
                 L.And(L.Not(running(post)), L.Or(post.locked == 1, *[
                     L.And(st.arg("reaction", "kind") == kind, post._f[name] != 0)
                     for kind, name in HOLD_FIELD.items()])))),
-           ("a hold opened by an entry starts its own clock now (onset, and the grade 3 entry's 3-day floor)",
+           ("a hold opened by an entry starts its own clock now (its onset; and its 3-day floor when it "
+            "first becomes grade 3); a hold already at grade 3 keeps its floor",
             lambda pre, post, st: L.Implies(accepted(st, "reaction"), L.And(*[
                 L.And(L.Implies(L.And(pre._f[g] == 0, post._f[g] != 0), post._f[onset] == pre.now_min),
-                      L.Implies(L.And(st.arg("reaction", "kind") == kind, st.arg("reaction", "grade") == 3,
-                                      post._f[g] == 3, post.locked == 0), post._f[g3] == pre.now_min))
-                for kind, g, onset, g3 in NEURO3_HOLDS]))),
+                      L.Implies(L.And(pre._f[g] != 3, post._f[g] == 3), post._f[g3] == pre.now_min),
+                      L.Implies(L.And(pre._f[g] == 3, post._f[g] == 3), post._f[g3] == pre._f[g3]))
+                for _, g, onset, g3 in NEURO3_HOLDS]))),
            ("an open hold is never weakened by a later entry: its grade does not drop, its onset stays",
             lambda pre, post, st: L.Implies(st.is_("reaction"), L.And(
                 *[L.Implies(pre._f[g] != 0, L.And(post._f[g] >= pre._f[g], post._f[onset] == pre._f[onset]))

@@ -204,6 +204,8 @@ class Rig:
             self.setup()
         if self.c.s.fault == 1:
             self.clear_fault()
+        if self.c.s.cycle_ask == 1:         # an interruption of unknown length: go on (L2.4-new-cycle)
+            self.command(pump.CMD_CYCLE_DECISION, [0])
         if self.c.s.bag_loaded == 0:
             self.bag(hours)
         self.ack()

@@ -120,6 +120,10 @@ class TestClockFaults(unittest.TestCase):
         r.clock_step(3 * WEEK_MS, 3 * WEEK_MS)
         self.assertEqual(r.clear_fault(), k.OK)
         self.assertEqual(r.bag(168), k.OK)
+        # three weeks no clock measured: more than 7 days or not, the pump cannot know; the
+        # clinician decides the cycle (L2.4-new-cycle), then re-initiates (L2-reinit-4h)
+        self.assertEqual(start_without_acks(r.c.s), k.E_DECISION)
+        self.assertEqual(r.command(pump.CMD_CYCLE_DECISION, [0]), k.OK)
         self.assertEqual(start_without_acks(r.c.s), k.E_REINIT)
         self.assertEqual(r.start(), k.E_REINIT)
         r.ack()

@@ -125,6 +125,64 @@ class TestEndOfTherapy(unittest.TestCase):
         self.assertFalse(c.journal.archived(journal.ARCHIVE_SLOTS, old))
 
 
+class TestTheSamePatientAgain(unittest.TestCase):
+    def ended(self, c, then):
+        """Set up patient PID, run, stop, `then(c)`, end the therapy."""
+        running(c)
+        c.command(pump.CMD_STOP, [k.STOP_CLINICIAN])
+        then(c)
+        self.assertEqual(c.command(pump.CMD_END_THERAPY, []), k.OK)
+
+    def test_L2_4_crs_4_a_locked_patient_ended_cannot_be_set_up_again(self):
+        c, _ = new_board()
+        self.ended(c, lambda c: c.command(pump.CMD_REACTION, [k.RX_CRS, 4, k.SCALE_CTCAE]))
+        mark = c.journal.event_seq
+        self.assertEqual(c.command(pump.CMD_SETUP, [PID, k.IND_MRD, 70000, 0, 0]), k.E_LOCKED)
+        self.assertEqual(c.s.mode, k.MODE_NO_PATIENT)
+        self.assertTrue((journal.EV_COMMAND, pump.CMD_SETUP, k.E_LOCKED) in codes(c, mark))
+        self.assertEqual(c.command(pump.CMD_SETUP, [PID + 1, k.IND_MRD, 70000, 0, 0]), k.OK)   # another patient
+
+    def test_L2_4_neuro_3_an_open_hold_is_not_forgotten_by_ending_and_starting_again(self):
+        c, _ = new_board()
+        self.ended(c, lambda c: c.command(pump.CMD_REACTION, [k.RX_NEURO, 3, k.SCALE_CTCAE]))
+        self.assertEqual(c.command(pump.CMD_SETUP, [PID, k.IND_MRD, 70000, 0, 0]), k.E_WITHHOLD)
+
+    def test_EXT_overdose_12h_runs_on_across_an_end_of_therapy(self):
+        c, _ = new_board()
+        self.ended(c, lambda c: c.command(pump.CMD_OVERDOSE, []))
+        self.assertEqual(c.command(pump.CMD_SETUP, [PID, k.IND_MRD, 70000, 0, 0]), k.E_OVERDOSE_12H)
+        for _ in range(720):
+            k.tick(c.s)
+        c.tick()
+        self.assertEqual(c.command(pump.CMD_SETUP, [PID, k.IND_MRD, 70000, 0, 0]), k.OK)
+
+    def test_end_of_therapy_retried_after_a_failed_write_is_one_archive(self):
+        c, st = new_board()
+        running(c)
+        c.command(pump.CMD_STOP, [k.STOP_CLINICIAN])
+        saved = c.journal.save
+        c.journal.save = lambda state: False        # the record cannot be written
+        self.assertEqual(c.command(pump.CMD_END_THERAPY, []), k.E_FAULT)
+        c.journal.save = saved
+        self.assertEqual(c.s.patient_id, PID)       # not applied
+        self.assertEqual(c.command(pump.CMD_CLEAR_FAULT, []), k.OK)
+        self.assertEqual(c.command(pump.CMD_END_THERAPY, []), k.OK)
+        self.assertEqual(c.journal.archive_count(), 1)
+
+    def test_an_archive_slot_of_another_layout_is_not_read_as_a_therapy(self):
+        c, st = new_board()
+        c.boot()
+        body = bytearray(journal.HEADER_BYTES + 4 * 10)
+        body[0:2] = journal.MAGIC
+        body[2] = journal.VERSION
+        body[3] = 10
+        struct.pack_into("<I", body, 4, 1)
+        struct.pack_into("<I", body, 8, 12345)      # a layout word no firmware wrote
+        slot = bytes(body) + struct.pack("<I", crc32(bytes(body)) & 0xFFFFFFFF)
+        st.write(journal.ARCHIVE_OFFSET, slot)
+        self.assertFalse(c.journal.archived(0, k.State()))
+
+
 def record_0_2(values):
     """A slot written by firmware 0.2.0 (format 2, its layout), with these field values."""
     fields = journal.LAYOUT_0_2
@@ -161,6 +219,15 @@ class TestMigration(unittest.TestCase):
         s = c.s
         self.assertEqual((s.rx_icans, s.rx_icans_onset_min, s.rx_icans_g3_min, s.int_rx), (3, 100, 100, 1))
         self.assertEqual(k.resolved(s, k.RX_ICANS), k.E_WITHHOLD)    # its 3 days still run from minute 100
+
+    def test_L2_4_other_4_a_0_2_0_decision_pending_stays_pending(self):
+        values = self.state_0_2()
+        values.update(rx_kind=k.RX_OTHER, rx_grade=3, decision_pending=1)   # 0.2.0 replaced the grade 4
+        st = simhal.MemStorage(journal.TOTAL_BYTES)
+        st.write(0, record_0_2(values))
+        c, _ = new_board(st)
+        self.assertEqual(c.boot(0), journal.LOAD_OK)
+        self.assertEqual((c.s.rx_other, c.s.decision_pending), (4, 1))
 
     def test_EXT_rates_a_0_2_0_bag_is_taken_off_it_ran_at_volume_over_duration(self):
         st = simhal.MemStorage(journal.TOTAL_BYTES)

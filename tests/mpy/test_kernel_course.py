@@ -343,6 +343,8 @@ class TestFaults(unittest.TestCase):
         self.assertEqual(k.start(s), k.E_FAULT)
         self.assertEqual(k.clear_fault(s), k.OK)
         ack_all(s)
+        self.assertEqual((s.cycle_ask, k.start(s)), (1, k.E_DECISION))   # L2.4-new-cycle: length unknown
+        self.assertEqual(k.cycle_decision(s, 0), k.OK)
         self.assertEqual(k.start(s), k.OK)
 
     def test_bad_arguments_leave_state_unchanged(self):

@@ -64,6 +64,18 @@ class TestSeveralReactions(unittest.TestCase):
         run(s, 1)
         self.assertEqual((s.locked, s.lock_reason), (1, k.RX_ICANS))
 
+    def test_L2_4_neuro_3_documenting_a_grade_3_again_never_moves_its_clocks(self):
+        s = patient()
+        stopped_28(s)
+        k.reaction(s, k.RX_NEURO, 3, CTCAE)
+        first = s.now_min
+        run(s, 5 * MIN_PER_DAY)
+        k.reaction(s, k.RX_NEURO, 3, CTCAE)           # still grade 3, entered again on day 5
+        self.assertEqual((s.rx_neuro_onset_min, s.rx_neuro_g3_min), (first, first))
+        run(s, MIN_PER_DAY)
+        self.assertEqual(k.resolved(s, k.RX_NEURO), k.OK)   # resolved on day 6: restart (L2.4-restart-9)
+        self.assertEqual(s.locked, 0)
+
     def test_L2_4_other_3_its_14_days_run_from_its_own_onset_while_crs_is_open(self):
         s = patient()
         stopped_28(s)
@@ -164,6 +176,27 @@ class TestLongInterruption(unittest.TestCase):
         self.assertEqual(s.cycle_ask, 1)
         k.reaction(s, k.RX_OTHER, 3, CTCAE)           # the cause is now an adverse reaction
         self.assertEqual((s.cycle, s.cycle_ask), (2, 0))
+
+
+    def test_L2_4_new_cycle_a_stop_for_a_reaction_over_7_days_is_a_new_cycle(self):
+        s = patient()
+        stopped_28(s)
+        k.stop(s, k.STOP_REACTION)                    # stopped for a reaction not graded at the pump
+        run(s, 7 * MIN_PER_DAY + 1)
+        self.assertEqual((s.cycle, s.cycle_ask), (2, 0))
+
+    def test_L2_4_new_cycle_an_interruption_of_unknown_length_asks_the_clinician(self):
+        s = patient()
+        stopped_28(s)
+        self.assertEqual(k.power_up(s, -1), k.OK)     # no clock measured the outage: it may be weeks
+        self.assertEqual((s.int_unknown, s.cycle_ask), (1, 1))
+        self.assertEqual(load_bag(s, 28000, 24), k.OK)
+        ack_all(s)
+        self.assertEqual(k.start(s), k.E_DECISION)
+        self.assertEqual(k.cycle_decision(s, 0), k.OK)
+        ack_all(s)
+        self.assertEqual(k.start(s), k.OK)
+        self.assertEqual(s.cycle, 1)
 
 
 class TestBagsAsPrepared(unittest.TestCase):
