@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ["firmware_bench.py", "verify_bench.py", "hil_bench.py", "hardening_power.py", "hardening_fuzz.py",
+BENCHES = ["firmware_bench.py", "verify_bench.py", "translation_bench.py", "hil_bench.py", "hardening_power.py", "hardening_fuzz.py",
            "hardening_clock.py", "hardening_auth.py", "hardening_soak.py", "hardening_reliability.py",
            "suite_repeat.py", "hardening.py",
            "explore.py"]   # last: the Hypothesis tests under the explore profile, at most 5 minutes

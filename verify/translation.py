@@ -1,0 +1,139 @@
+"""Translation validation: the Z3 transition relation the verifier proves things about must be
+the kernel that runs.
+
+For (state, entry point, input) triples drawn from reachable states (random command sequences
+from `State()`, verify/randomtest.random_step), the entry point is executed twice:
+- on CPython, by the kernel module itself (the file the verifier read);
+- symbolically, by verify/symexec.Translator on Z3 numerals (`z3.IntVal`), so every operator
+  goes through its Z3 translation (`div`, `ite`, the bit-level `&` and `|`, the order's
+  division), and each resulting term is reduced by `z3.simplify`.
+Every field and the return value must agree. A disagreement is a translation bug: a proof would
+then be about another program than the one on the board.
+
+`python -m blinpump.verify.translation [N]` runs N triples (bench/verify_bench.py records the
+count and the time; tests/test_verify_translation.py runs a sample).
+"""
+from __future__ import annotations
+
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import z3
+
+from .randomtest import random_step
+from .replay import load_module
+from .subset import Kernel, load_kernel
+from .symexec import Translator
+
+KERNEL = Path(__file__).resolve().parent.parent / "firmware" / "kernel.py"
+
+
+def _num(term: Any) -> int | None:
+    """The integer a fully reduced term stands for (booleans as 0/1), or None if not a numeral."""
+    if isinstance(term, bool):
+        return int(term)
+    if isinstance(term, int):
+        return term
+    t = z3.simplify(term)
+    if z3.is_int_value(t):
+        return t.as_long()
+    if z3.is_true(t):
+        return 1
+    if z3.is_false(t):
+        return 0
+    return None
+
+
+def symbolic_step(tr: Translator, kernel: Kernel, entry: str, fields: dict[str, int],
+                  args: dict[str, int]) -> tuple[dict[str, int | None], int | None]:
+    """The entry point through the Z3 translation, on numerals: (fields after, return value)."""
+    zf = {n: z3.IntVal(v) for n, v in fields.items()}
+    za = {p: z3.IntVal(args[p]) for p in kernel.entry_params(entry)}
+    res = tr.run(entry, zf, za)
+    out = {n: _num(res.fields[n]) for n in kernel.field_names}
+    return out, (None if res.ret is None else _num(res.ret))
+
+
+def _therapy(rng: random.Random, mod: Any, s: Any) -> list[tuple[str, dict[str, int], int]]:
+    """A valid start of therapy, so that the sample reaches infusing states: set-up, a bag at the
+    cap in force at the table rate (the bag's concentration chosen for it), both
+    acknowledgements, start; then ticks follow from the random steps."""
+    indication = rng.choice([1, 2, 3])
+    weight_g, bsa_cm2 = rng.choice([(70000, 0), (45000, 0), (30000, 10000), (12000, 5500)])
+    cap = 9000 if indication == 2 else (28000 if weight_g >= 45000 else min(bsa_cm2 * 3 // 2, 28000))
+    if indication == 2 and weight_g < 45000:
+        cap = min(bsa_cm2 // 2, 9000)
+    hours = rng.choice([24, 48, 72, 96, 168])
+    rate = {24: mod.RATE_24H_UL_PER_H, 48: mod.RATE_48H_UL_PER_H, 72: mod.RATE_72H_UL_PER_H,
+            96: mod.RATE_96H_UL_PER_H, 168: mod.RATE_7D_UL_PER_H}[hours]
+    volume = rate * hours * rng.choice([8, 9]) // 8          # with or without an overfill
+    drug = cap * volume // (rate * 24)
+    return [("setup", {"patient_id": 7, "indication": indication, "weight_g": weight_g, "bsa_cm2": bsa_cm2,
+                       "course_cycles": 4 if indication == 3 else 0}, 1),
+            ("bag", {"patient_id": 7, "bag_id": 1, "drug_ng": drug, "volume_ul": volume, "rate_ul_per_h": rate,
+                     "duration_h": hours, "preservative": 1 if hours >= 72 else 0, "room_min": 0,
+                     "fridge_min": 0}, 1),
+            ("ack", {"what": 1}, 1), ("ack", {"what": 2}, 1), ("start", {}, 1)]
+
+
+def validate(triples: int = 1000, seed: int = 0, kernel_path: str | Path = KERNEL,
+             max_len: int = 30, run_path: str | Path | None = None) -> dict[str, Any]:
+    """Draw `triples` (state, entry, input) triples from random sequences (deterministic for a
+    seed) and compare CPython with the Z3 translation on each. Returns counts and mismatches.
+    `run_path` executes another file than the one translated (the tests use it to show that a
+    difference is caught)."""
+    kernel = load_kernel(kernel_path)
+    mod = load_module(run_path if run_path is not None else kernel_path)
+    tr = Translator(kernel)
+    rng = random.Random(seed)
+    names = kernel.field_names
+    done = 0
+    entries: dict[str, int] = {}
+    mismatches: list[dict[str, Any]] = []
+    running = 0                         # triples whose pre-state infuses
+    t0 = time.perf_counter()
+    while done < triples:
+        s = mod.State()
+        prefix = _therapy(rng, mod, s) if rng.random() < 0.8 else []
+        for i in range(len(prefix) + rng.randint(1, max_len)):
+            if done >= triples:
+                break
+            entry, args, repeat = prefix[i] if i < len(prefix) else random_step(rng, kernel)
+            if entry == "tick":
+                for _ in range(repeat - 1):         # reach later states; the last tick is compared
+                    mod.tick(s)
+            pre = {n: int(getattr(s, n)) for n in names}
+            plist = [args[p] for p in kernel.entry_params(entry)]
+            ret = getattr(mod, entry)(s, *plist)
+            post = {n: int(getattr(s, n)) for n in names}
+            sym_post, sym_ret = symbolic_step(tr, kernel, entry, pre, args)
+            diff = [n for n in names if sym_post[n] != post[n]]
+            if ret is not None and sym_ret != int(ret):
+                diff.append("return value")
+            if diff:
+                mismatches.append({"entry": entry, "args": args, "pre": pre, "fields": diff[:8]})
+            entries[entry] = entries.get(entry, 0) + 1
+            running += pre["mode"] == 2
+            done += 1
+    return {"triples": done, "running_triples": running, "mismatches": len(mismatches),
+            "first_mismatches": mismatches[:5],
+            "entries": dict(sorted(entries.items())), "seed": seed,
+            "seconds": round(time.perf_counter() - t0, 2), "runtime": "CPython vs the Z3 translation"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    n = int(argv[0]) if argv else 1000
+    r = validate(n)
+    print("translation validation: %d triples, %d mismatches, %.1f s (%s)"
+          % (r["triples"], r["mismatches"], r["seconds"], r["runtime"]))
+    for m in r["first_mismatches"]:
+        print("  %s %s: %s" % (m["entry"], m["args"], ", ".join(m["fields"])))
+    return 1 if r["mismatches"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
