@@ -33,7 +33,7 @@ STATUS = {
     k.E_NO_FLUSH: ("E_NO_FLUSH", "EXT-no-flush", "no flush, prime or bolus while a line may be connected"),
     k.E_DECISION: ("E_DECISION", "L2.4-other-4/L2.4-new-cycle",
                    "clinician decision pending (DECIDE after another grade 4 reaction; CYCLE_DECISION after "
-                   "more than 7 days off not for a reaction)"),
+                   "more than 7 days off not for a reaction, or off for a time no clock measured)"),
     k.E_COURSE_DONE: ("E_COURSE_DONE", "L2.1-course/L2.2-course/L2.3-course", "course complete"),
     k.E_ARG: ("E_ARG", "L2.5-errors", "an argument is outside its range"),
     k.E_CYCLE_END: ("E_CYCLE_END", "L2-cycle-42", "duration_h: the bag would run past infusion day 28 of the cycle"),
