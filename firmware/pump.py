@@ -340,10 +340,16 @@ class Controller:
             self._event(journal.EV_STOP, s.int_reason, s.int_start_min)
         if mode == kernel.MODE_STOPPED and s.mode == kernel.MODE_RUNNING and int_start >= 0:
             self._event(journal.EV_RESUME, s.now_min - int_start, int_reason)
-        if bag_loaded == 1 and s.bag_loaded == 0 and s.alarm & kernel.AL_BAG_END and not alarm & kernel.AL_BAG_END:
-            self._event(journal.EV_BAG_END, 0, 0)
-        if bag_loaded == 1 and s.bag_loaded == 0 and s.alarm & kernel.AL_BAG_EXPIRED and not alarm & kernel.AL_BAG_EXPIRED:
-            self._event(journal.EV_BAG_EXPIRED, 0, 0)
+        # every bag end is an event, whatever the alarm bits already say: the stop's reason tells a
+        # running bag's end, the alarm bit a stopped one's
+        ended_running = mode == kernel.MODE_RUNNING and s.mode != kernel.MODE_RUNNING
+        if bag_loaded == 1 and s.bag_loaded == 0:
+            if ((ended_running and s.int_reason == kernel.STOP_BAG_END)
+                    or (s.alarm & kernel.AL_BAG_END and not alarm & kernel.AL_BAG_END)):
+                self._event(journal.EV_BAG_END, 0, 0)
+            elif ((ended_running and s.int_reason == kernel.STOP_BAG_EXPIRED)
+                  or (s.alarm & kernel.AL_BAG_EXPIRED and not alarm & kernel.AL_BAG_EXPIRED)):
+                self._event(journal.EV_BAG_EXPIRED, 0, 0)
         if s.alarm != alarm:
             self._event(journal.EV_ALARM, s.alarm, alarm)
         if s.locked and not locked:
@@ -402,6 +408,7 @@ class Controller:
     # ---------------------------------------------------------------- reading
     def status(self):
         s = self.s
+        start = self.start_status()
         return {
             "mode": s.mode, "now_min": s.now_min, "motor_ul_per_h": s.motor_ul_per_h,
             "cap_ng_per_day": s.cap_ng_per_day, "cap_full_ng_per_day": s.cap_full_ng_per_day,
@@ -412,14 +419,16 @@ class Controller:
             "bag_ng": s.bag_ng, "bag_ul": s.bag_ul, "day_ng": s.day_ng, "cycle_ng": s.cycle_ng,
             "course_ng": s.course_ng, "course_ul": s.course_ul, "alarm": s.alarm, "fault": s.fault,
             "locked": s.locked, "lock_reason": s.lock_reason, "reinit_needed": s.reinit_needed,
-            "need_premed": s.need_premed, "need_supervision": s.need_supervision,
+            # the premedication START asks for: a cycle start or re-initiation, or the step dose
+            "need_premed": 1 if s.need_premed == 1 or start == kernel.E_STEP_PREMED else 0,
+            "need_supervision": s.need_supervision,
             "int_start_min": s.int_start_min, "int_reason": s.int_reason, "rx_crs": s.rx_crs,
             "rx_icans": s.rx_icans, "rx_neuro": s.rx_neuro, "rx_seizure": s.rx_seizure,
             "rx_other": s.rx_other, "decision_pending": s.decision_pending,
             "overdose_min": s.overdose_min, "step_run_min": s.step_run_min,
             "low_left_min": s.low_left_min, "hospitalization": hospitalization_day(s),
             "events": self.journal.event_seq, "bag_id": s.bag_id, "last_bag_id": s.last_bag_id,
-            "start_status": self.start_status(), "cycle_ask": s.cycle_ask, "max_cycles": s.max_cycles,
+            "start_status": start, "cycle_ask": s.cycle_ask, "max_cycles": s.max_cycles,
             "weight_g": s.weight_g, "bsa_cm2": s.bsa_cm2,
         }
 

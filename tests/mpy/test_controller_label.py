@@ -67,6 +67,23 @@ class TestAnswersAreLogged(unittest.TestCase):
         self.assertEqual((c.s.cap_full_ng_per_day, c.s.bag_loaded), (19500, 0))
 
 
+class TestStatusAndEvents(unittest.TestCase):
+    def test_every_bag_end_is_an_event_whatever_the_alarm_bits(self):
+        c, _ = new_board()
+        running(c)
+        ends = 0
+        for bag_id in (2, 3):
+            for _ in range(1441):
+                c.tick()
+            ends += 1
+            self.assertTrue(c.s.alarm & k.AL_BAG_END)       # not acknowledged: the bit stays set
+            self.assertEqual([e[2] for e in c.journal.events()].count(journal.EV_BAG_END), ends)
+            self.assertEqual(c.command(pump.CMD_BAG, [PID, bag_id, 31500, 270000, 10000, 24, 0, 0, 0]), k.OK)
+            c.command(pump.CMD_ACK, [k.ACK_PREMED])
+            c.command(pump.CMD_ACK, [k.ACK_SUPERVISION])
+            self.assertEqual(c.command(pump.CMD_START, []), k.OK)
+
+
 class TestMotorFault(unittest.TestCase):
     def test_EXT_pump_a_motor_that_stops_answering_is_a_logged_fault(self):
         c, _ = new_board()

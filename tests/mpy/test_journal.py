@@ -382,7 +382,9 @@ class TestStartStatus(unittest.TestCase):
         self.assertEqual(c.s.bag_loaded, 0)
         c.command(pump.CMD_BAG, [4242, 2, 196000, 100800, 600, 168, 1, 0, 0])  # day 8: 28 mcg/day
         st = c.status()
-        self.assertEqual((st["need_premed"], st["start_status"]), (0, k.E_STEP_PREMED))
+        # STATUS says what START needs: the step dose's premedication (the kernel's own need_premed
+        # flag is for cycle starts and re-initiations)
+        self.assertEqual((c.s.need_premed, st["need_premed"], st["start_status"]), (0, 1, k.E_STEP_PREMED))
         before = dict(c.s.__dict__)
         self.assertEqual(c.command(pump.CMD_START, []), st["start_status"])   # START agrees
         c.command(pump.CMD_ACK, [k.ACK_PREMED])
