@@ -190,7 +190,7 @@ class Journal:
         own slot: one ended therapy is one archive."""
         n = self.archive_count()
         newest = kernel.State()
-        if n > 0 and self.archived(0, newest) and _same_therapy(newest, state):
+        if n > 0 and self.archived(0, newest, n) and _same_therapy(newest, state):
             n = n - 1
         self._fill(state, n + 1)
         return self.storage.write(ARCHIVE_OFFSET + (n % ARCHIVE_SLOTS) * SLOT_BYTES, self._slot)
@@ -204,10 +204,11 @@ class Journal:
                 newest = info[0]
         return newest
 
-    def archived(self, back, state):
+    def archived(self, back, state, count=-1):
         """Load the archive `back` therapies ago (0: the newest) into `state`: True if it is
-        there and readable (a record of this layout, CRC intact)."""
-        n = self.archive_count()
+        there and readable (a record of this layout, CRC intact). `count` is archive_count()
+        when the caller has it already (reading several archives scans the slots once)."""
+        n = count if count >= 0 else self.archive_count()
         if back < 0 or back >= ARCHIVE_SLOTS or back >= n:
             return False
         buf = bytearray(self.storage.read(ARCHIVE_OFFSET + ((n - 1 - back) % ARCHIVE_SLOTS) * SLOT_BYTES,

@@ -1033,22 +1033,8 @@ def _clear_patient(s):
     s.locked = 0
     s.lock_reason = 0
     s.overdose_min = -1
-    s.bag_loaded = 0
-    s.bag_ng_per_day = 0
-    s.bag_ul_per_h = 0
-    s.bag_duration_min = 0
-    s.bag_run_min = 0
-    s.bag_room_min = 0
-    s.bag_room_limit_min = 0
-    s.bag_volume_ul = 0
-    s.bag_ul = 0
-    s.bag_ng = 0
-    s.bag_id = 0
-    s.bag_in_window = 0
-    s.booked_min = -1
+    _unload_bag(s)                                          # the bag and its remainders
     s.last_bag_id = 0
-    s.acc_ng = 0
-    s.acc_ul = 0
     s.day_min = 0
     s.day_ng = 0
     s.day_cap_ng = 0

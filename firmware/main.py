@@ -213,9 +213,10 @@ class Board:
         is free between commands. E_ARG if there is none that far back."""
         c = self.controller
         scratch = c._undo
-        if not c.journal.archived(back, scratch):
+        count = c.journal.archive_count()
+        if not c.journal.archived(back, scratch, count):
             return [kernel.E_ARG]
-        values = [kernel.OK, c.journal.archive_count() - back]
+        values = [kernel.OK, count - back]
         for name in P.ARCHIVE_FIELDS:
             values.append(getattr(scratch, name))
         return values

@@ -188,9 +188,10 @@ class Controller:
         12 hours after an overdose run on (EXT-overdose-12h). The kernel's clock runs on across
         patients, so the overdose time compares."""
         old = self._undo                    # free until the command copies the state into it
+        count = self.journal.archive_count()
         back = 0
         while back < journal.ARCHIVE_SLOTS:
-            if self.journal.archived(back, old) and old.patient_id == patient_id:
+            if self.journal.archived(back, old, count) and old.patient_id == patient_id:
                 if old.locked == 1:
                     return kernel.E_LOCKED
                 if kernel._holding(old):

@@ -644,8 +644,7 @@ class _Run:
         bag_id = self.last_bag_id if given == "last" else self.last_bag_id + 1 if given is None else int(given)
         self.last_bag_id = max(self.last_bag_id, bag_id)
         rate_ul = round(step["rate_ml_per_h"] * 1000) if "rate_ml_per_h" in step else table_rate_ul_per_h(hours)
-        volume_ul = (round(step["volume_ml"] * 1000) if "volume_ml" in step
-                     else rate_ul * hours * OVERFILL_NUM // OVERFILL_DEN)
+        volume_ul = round(step["volume_ml"] * 1000) if "volume_ml" in step else standard_volume_ul(hours, rate_ul)
         args = [int(step.get("patient_id", self.patient_id)), bag_id,
                 prepared_drug_ng(ng_per_day, hours, volume_ul, rate_ul), volume_ul, rate_ul, hours,
                 int(preservative), minutes(step.get("room", 0)), minutes(step.get("fridge", 0))]
@@ -794,6 +793,13 @@ def table_rate_ul_per_h(hours: int) -> int:
         return 0
 
 
+def standard_volume_ul(hours: int, rate_ul_per_h: int | None = None) -> int:
+    """A bag as a scenario prepares it: OVERFILL_NUM / OVERFILL_DEN of what it infuses at its rate
+    (the table rate unless another is given)."""
+    rate = table_rate_ul_per_h(hours) if rate_ul_per_h is None else rate_ul_per_h
+    return rate * hours * OVERFILL_NUM // OVERFILL_DEN
+
+
 def prepared_drug_ng(ng_per_day: int, hours: int, volume_ul: int, rate_ul_per_h: int) -> int:
     """The drug to put in a bag of `volume_ul` so that it delivers `ng_per_day` at its rate: the
     daily dose times the bag volume over the volume infused per day (EXT-rates), rounded down (the
@@ -838,7 +844,7 @@ def run_course(pump: Pump, indication: str = "rr", weight_kg: float = 70.0, bsa_
                 hours = days * 24
                 bag_id += 1
                 rate_ul = table_rate_ul_per_h(hours)
-                volume_ul = rate_ul * hours * OVERFILL_NUM // OVERFILL_DEN
+                volume_ul = standard_volume_ul(hours)
                 st = pump.bag(PATIENT_ID, bag_id, prepared_drug_ng(dose.ng_per_day, hours, volume_ul, rate_ul),
                               volume_ul, rate_ul, hours, 1 if hours >= 72 else 0, 0, 0)
                 pump.ack(k.ACK_PREMED)

@@ -210,7 +210,7 @@ class BagOrder:
 
     @property
     def volume_ul(self) -> int:
-        return self.rate_ul_per_h * self.hours * scenarios.OVERFILL_NUM // scenarios.OVERFILL_DEN
+        return scenarios.standard_volume_ul(self.hours)
 
     @property
     def preservative(self) -> int:

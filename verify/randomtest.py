@@ -20,7 +20,7 @@ import time
 import zlib
 from typing import Any
 
-from .properties import PROPERTIES, Property, S, Step
+from .properties import PROPERTIES, RATE_UL_PER_H, Property, S, Step
 from .replay import load_module
 from .subset import Kernel, load_kernel
 
@@ -28,7 +28,6 @@ from .subset import Kernel, load_kernel
 _WEIGHTS = [500, 5399, 5400, 5401, 20000, 44999, 45000, 45001, 70000, 300000]
 _BSA = [500, 999, 6000, 6001, 18000, 18667, 18668, 35000]
 _DURATIONS = [24, 48, 72, 96, 168]
-_RATES_UL_PER_H = {24: 10000, 48: 5000, 72: 1800, 96: 1800, 168: 600}     # EXT-rates: the site's table
 _TIMES = [0, 1, 59, 60, 239, 240, 241, 719, 720, 721, 1439, 1440, 4319, 4320, 4321, 10079, 10080, 10081,
           20159, 20160, 20161, 40319, 40320]
 
@@ -66,7 +65,7 @@ def random_step(rng: random.Random, kernel: Kernel, patient_id: int = 7) -> tupl
         d = _int(rng, _DURATIONS, 0, 200)
         days = max(d // 24, 1)
         rate = _int(rng, [250, 750, 3000, 9000, 18000, 27000, 28000])
-        flow = _RATES_UL_PER_H.get(d, 1000)
+        flow = RATE_UL_PER_H.get(d, 1000)                 # EXT-rates: the label's table
         infused = flow * d
         volume = _int(rng, [infused, infused * 9 // 8, 10000, 240000, 1000000])
         per_day = max(flow * 24, 1)

@@ -57,22 +57,22 @@ def symbolic_step(tr: Translator, kernel: Kernel, entry: str, fields: dict[str, 
     return out, (None if res.ret is None else _num(res.ret))
 
 
-def _therapy(rng: random.Random, mod: Any, s: Any) -> list[tuple[str, dict[str, int], int]]:
+def _therapy(rng: random.Random, mod: Any) -> list[tuple[str, dict[str, int], int]]:
     """A valid start of therapy, so that the sample reaches infusing states: set-up, a bag at the
     cap in force at the table rate (the bag's concentration chosen for it), both
     acknowledgements, start; then ticks follow from the random steps."""
     indication = rng.choice([1, 2, 3])
     weight_g, bsa_cm2 = rng.choice([(70000, 0), (45000, 0), (30000, 10000), (12000, 5500)])
-    cap = 9000 if indication == 2 else (28000 if weight_g >= 45000 else min(bsa_cm2 * 3 // 2, 28000))
-    if indication == 2 and weight_g < 45000:
-        cap = min(bsa_cm2 // 2, 9000)
+    setup = {"patient_id": 7, "indication": indication, "weight_g": weight_g, "bsa_cm2": bsa_cm2,
+             "course_cycles": 4 if indication == 3 else 0}
+    trial = mod.State()                 # the cap in force after this set-up, the kernel's own
+    mod.setup(trial, *setup.values())
+    cap = trial.cap_ng_per_day
     hours = rng.choice([24, 48, 72, 96, 168])
-    rate = {24: mod.RATE_24H_UL_PER_H, 48: mod.RATE_48H_UL_PER_H, 72: mod.RATE_72H_UL_PER_H,
-            96: mod.RATE_96H_UL_PER_H, 168: mod.RATE_7D_UL_PER_H}[hours]
+    rate = mod._rate_ul_per_h(hours)
     volume = rate * hours * rng.choice([8, 9]) // 8          # with or without an overfill
     drug = cap * volume // (rate * 24)
-    return [("setup", {"patient_id": 7, "indication": indication, "weight_g": weight_g, "bsa_cm2": bsa_cm2,
-                       "course_cycles": 4 if indication == 3 else 0}, 1),
+    return [("setup", setup, 1),
             ("bag", {"patient_id": 7, "bag_id": 1, "drug_ng": drug, "volume_ul": volume, "rate_ul_per_h": rate,
                      "duration_h": hours, "preservative": 1 if hours >= 72 else 0, "room_min": 0,
                      "fridge_min": 0}, 1),
@@ -97,7 +97,7 @@ def validate(triples: int = 1000, seed: int = 0, kernel_path: str | Path = KERNE
     t0 = time.perf_counter()
     while done < triples:
         s = mod.State()
-        prefix = _therapy(rng, mod, s) if rng.random() < 0.8 else []
+        prefix = _therapy(rng, mod) if rng.random() < 0.8 else []
         for i in range(len(prefix) + rng.randint(1, max_len)):
             if done >= triples:
                 break
@@ -155,7 +155,7 @@ def cross_check_micropython(triples: int = 200, seed: int = 0, batch: int = 100,
     cases: list[tuple[str, list[int], list[int], list[int], int]] = []
     while len(cases) < triples:
         s = mod.State()
-        prefix = _therapy(rng, mod, s) if rng.random() < 0.8 else []
+        prefix = _therapy(rng, mod) if rng.random() < 0.8 else []
         for i in range(len(prefix) + rng.randint(1, 20)):
             entry, args, repeat = prefix[i] if i < len(prefix) else random_step(rng, kernel)
             if entry == "tick":

@@ -171,8 +171,7 @@ class Rig:
             ng_per_day = s.cap_ng_per_day
         days = hours // 24
         drug_ng = ng_per_day * days
-        rate = {24: k.RATE_24H_UL_PER_H, 48: k.RATE_48H_UL_PER_H, 72: k.RATE_72H_UL_PER_H,
-                96: k.RATE_96H_UL_PER_H, 168: k.RATE_7D_UL_PER_H}[hours]
+        rate = k._rate_ul_per_h(hours)      # EXT-rates: the table rate
         volume_ul = rate * hours        # no overfill: the bag holds what it infuses (EXT-rates)
         status = self.command(pump.CMD_BAG, [PID, self.c.s.last_bag_id + 1, drug_ng, volume_ul, rate, hours,
                                              1 if hours >= 72 else 0, 0, 0])

@@ -1,5 +1,6 @@
-"""Shared set-up for the kernel tests; runs on CPython and on MicroPython."""
+"""Shared set-up for the kernel and controller tests; runs on CPython and on MicroPython."""
 from fw import kernel as k
+from fw import journal, pump, simhal
 
 PID = 4242
 MIN_PER_DAY = 1440
@@ -20,8 +21,7 @@ def patient(indication=k.IND_MRD, weight_g=70000, bsa_cm2=0):
 
 def rate(hours):
     """EXT-rates: the kernel's table rate for a duration (uL/h), 0 if none."""
-    return {24: k.RATE_24H_UL_PER_H, 48: k.RATE_48H_UL_PER_H, 72: k.RATE_72H_UL_PER_H,
-            96: k.RATE_96H_UL_PER_H, 168: k.RATE_7D_UL_PER_H}.get(hours, 0)
+    return k._rate_ul_per_h(hours)
 
 
 def infused(hours):
@@ -61,3 +61,10 @@ def run(s, minutes):
     for _ in range(minutes):
         k.tick(s)
         assert k.invariant(s)
+
+
+def new_board(storage=None):
+    """A controller on simulated storage (erased unless given), clock and motor."""
+    storage = storage or simhal.MemStorage(journal.TOTAL_BYTES)
+    c = pump.Controller(storage, simhal.SimClock(), simhal.SimMotor())
+    return c, storage

@@ -7,14 +7,9 @@ from binascii import crc32
 
 from fw import kernel as k
 from fw import journal, simhal, pump
+from kernel_helpers import new_board
 
 PID = 4242
-
-
-def new_board(storage=None):
-    storage = storage or simhal.MemStorage(journal.TOTAL_BYTES)
-    c = pump.Controller(storage, simhal.SimClock(), simhal.SimMotor())
-    return c, storage
 
 
 def running(c):

@@ -7,12 +7,7 @@ from binascii import crc32
 
 from fw import kernel as k
 from fw import journal, simhal, pump
-
-
-def new_board(storage=None):
-    storage = storage or simhal.MemStorage(journal.TOTAL_BYTES)
-    c = pump.Controller(storage, simhal.SimClock(), simhal.SimMotor())
-    return c, storage
+from kernel_helpers import new_board
 
 
 def therapy(c):
