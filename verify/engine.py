@@ -43,6 +43,7 @@ from typing import Any, Callable
 import z3
 
 from .properties import PROPERTIES, Property, S, Step
+from .relation import PREFIX as OBSERVER_PREFIX
 from .subset import Kernel, load_kernel
 from .symexec import (BIT_WIDTH, Result, Translator, as_bool, bit_fields, bits_of, clear_bits, input_vars, is_sym,
                       range_conjuncts, state_vars, value_of_bits, zbool)
@@ -138,7 +139,8 @@ class Engine:
         self.bmc_rlimit = bmc_rlimit
         self.unknown_reason = ""       # why the last induction check was neither sat nor unsat
         clear_bits()
-        self.tr = Translator(kernel)
+        # a product of kernel and label observer (verify/product.py) brings its own translator
+        self.tr: Any = kernel.translator() if hasattr(kernel, "translator") else Translator(kernel)
         self.entries = kernel.entries
         self.pre = state_vars(kernel, "pre.")
         self.inputs = {e: input_vars(kernel, e, "in.") for e in self.entries}
@@ -163,13 +165,20 @@ class Engine:
         """Each candidate: label, line, fn(fields) -> Bool term."""
         cands: list[dict[str, Any]] = []
         for i, f in enumerate(self.k.fields):
-            cands.append({"kind": "range", "line": f.line, "text": "%d <= s.%s <= %d" % (f.lo, f.name, f.hi),
+            owner = "observer" if f.name.startswith(OBSERVER_PREFIX) else "kernel"
+            cands.append({"kind": "range", "owner": owner, "line": f.line,
+                          "text": "%d <= s.%s <= %d" % (f.lo, f.name, f.hi),
                           "fn": (lambda fields, i=i: range_conjuncts(self.k, fields)[i][2])})
         inv = self.tr.invariant_conjuncts(self.k.initial)
         for j, (line, text, _) in enumerate(inv):
-            cands.append({"kind": "invariant", "line": line, "text": text,
+            owner = ("relation" if text.startswith("relation: ") else
+                     "observer" if text.startswith("observer: ") else "kernel")
+            cands.append({"kind": "invariant", "owner": owner, "line": line, "text": text,
                           "fn": (lambda fields, j=j: self.tr.invariant_conjuncts(fields)[j][2])})
         return cands
+
+    def dropped_of(self, owners: tuple[str, ...]) -> list[dict[str, Any]]:
+        return [d for d in self.dropped if d.get("owner", "kernel") in owners]
 
     def _cand_terms(self, fields: dict[str, Any]) -> list[Any]:
         ranges = [c for _, _, c in range_conjuncts(self.k, fields)]
@@ -190,7 +199,8 @@ class Engine:
                 active.add(i)
             else:
                 c = self.candidates[i]
-                init_dropped.append({"line": c["line"], "text": c["text"], "reason": "false in State()"})
+                init_dropped.append({"line": c["line"], "text": c["text"], "owner": c["owner"],
+                                     "reason": "false in State()"})
         # Fields in [0, 255] used by & and | are represented by their bits. That assumes their
         # range, so the result is kept only if those range conjuncts survive (then the
         # assumption was part of H anyway); otherwise Houdini runs again on plain integers.
@@ -254,7 +264,7 @@ class Engine:
                         s.pop()
                         for i in act:
                             c = self.candidates[i]
-                            dropped.append({"line": c["line"], "text": c["text"],
+                            dropped.append({"line": c["line"], "text": c["text"], "owner": c["owner"],
                                             "reason": "solver gave %s (%s) for entry %s" % (r, why, e)})
                         active = set()
                         changed = True
@@ -265,7 +275,7 @@ class Engine:
                     s.pop()
                     for i in bad:
                         c = self.candidates[i]
-                        dropped.append({"line": c["line"], "text": c["text"],
+                        dropped.append({"line": c["line"], "text": c["text"], "owner": c["owner"],
                                         "reason": "not preserved by %s" % e, "cti": cti})
                     if first_cti is None:
                         first_cti = cti
@@ -450,11 +460,16 @@ class Engine:
     def _prove_one(self, p: Property) -> PropertyResult:
         mk = lambda status, engine, k, detail="", trace=None, checks=None, data=None: PropertyResult(  # noqa: E731
             p.id, p.clauses, p.statement, status, engine, k, 0.0, trace, detail, checks or [], data)
-        if p.special == "invariant":
-            if not self.dropped:
-                return mk(PROVED, "k-induction", 1, "holds in State() and is inductive (%d conjuncts)" % len(self.H))
-            detail = "; ".join("line %d: %s (%s)" % (d["line"], d["text"], d["reason"]) for d in self.dropped)
-            found = self.bmc().search_invariant(self, self.bmc_budget_s) if self.depth > 0 else None
+        if p.special in ("invariant", "relation"):
+            owners = ("kernel",) if p.special == "invariant" else ("relation", "observer")
+            if p.special == "relation" and not hasattr(self.k, "observer"):
+                return mk(UNKNOWN, "k-induction", None, "no label observer in this run (verify/product.py)")
+            dropped = self.dropped_of(owners)
+            if not dropped:
+                n = sum(1 for i in self.H if self.candidates[i]["owner"] in owners)
+                return mk(PROVED, "k-induction", 1, "holds in the initial state and is inductive (%d conjuncts)" % n)
+            detail = "; ".join("line %d: %s (%s)" % (d["line"], d["text"], d["reason"]) for d in dropped)
+            found = self.bmc().search_invariant(self, self.bmc_budget_s, owners) if self.depth > 0 else None
             if found is not None:
                 doc = self._trace_doc(p.id, found, "bmc")
                 return mk(FALSIFIED, "bmc", None, detail, self._write_trace(doc), [], doc)
@@ -615,8 +630,10 @@ class _BMC:
         records how far the search got: ("complete", depth) or ("stopped", t)."""
         return self._search(lambda t: self._violation(p, t), depth, budget_s)
 
-    def search_invariant(self, eng: Engine, budget_s: float | None = None) -> dict[str, Any] | None:
-        dropped_idx = [i for i in range(len(eng.candidates)) if i not in set(eng.H)]
+    def search_invariant(self, eng: Engine, budget_s: float | None = None,
+                         owners: tuple[str, ...] = ("kernel",)) -> dict[str, Any] | None:
+        dropped_idx = [i for i in range(len(eng.candidates))
+                       if i not in set(eng.H) and eng.candidates[i]["owner"] in owners]
 
         def goal(t: int) -> Any:
             terms = eng._cand_terms(self.states[t + 1])

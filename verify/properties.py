@@ -983,6 +983,30 @@ PROPERTIES: list[Property] = [
            ("clear_fault of a latched fault -> motor stays stopped",
             lambda pre, post, st: L.Implies(L.And(st.is_("clear_fault"), pre.fault == 1), L.Not(running(post)))),
        ]),
+    # ---- exact: the kernel against the label observer (model/observer.py), over the product of the two
+    Property("label-relation",
+             "The relational invariant of verify/relation.py (each kernel field read in the label observer's "
+             "terms), the observer's own invariant and every observer field's range hold in the initial states and "
+             "are preserved by every input, run on kernel and observer alike.",
+             ["L2.5-errors"], special="relation"),
+    _p("label-exact",
+       "The kernel decides every input exactly as the label observer does: it accepts what the observer accepts "
+       "and refuses with the observer's answer (the same clause); after every input the motor runs exactly when "
+       "the observer lets it, at the table rate of the bag's duration (L2-constant-rate, EXT-rates) and at the "
+       "bag's daily drug rate; and stopped, the flow is 0. Both sides: no refusal of what the label allows "
+       "(L2.5-errors: an under-dose is a medication error too), no acceptance of what it forbids.",
+       ["L2.5-errors", "L2-constant-rate", "EXT-rates", "L2-dose-28"],
+       step=[
+           ("the kernel's answer == the observer's answer",
+            lambda pre, post, st: st.ret == post._f[_STATUS]),
+           ("the motor runs <-> the observer lets it run",
+            lambda pre, post, st: (post.mode == RUNNING) == (_obs(post).infusing == 1)),
+           ("the flow == the table rate of the bag's duration while the observer lets it run, else 0",
+            lambda pre, post, st: post.motor_ul_per_h == _flow(_obs(post))),
+           ("running -> the drug rate == the observer's bag's daily drug",
+            lambda pre, post, st: L.Implies(post.mode == RUNNING,
+                                            post.bag_ng_per_day == _obs(post).bag_ng_per_day)),
+       ]),
     Property("kernel-invariant",
              "The kernel's stated invariant (`invariant(s)` in firmware/kernel.py) and every field's documented "
              "range hold in the initial state and are preserved by every entry point with any input.",
@@ -991,6 +1015,19 @@ PROPERTIES: list[Property] = [
              "The operands of every `&` and `|` stay in [0, 255] (so the bit-level translation is exact).",
              [], special="obligations"),
 ]
+
+
+_STATUS = "o_status"
+
+
+def _obs(post: S) -> Any:
+    from .relation import O
+    return O(post._f)
+
+
+def _flow(o: Any) -> Any:
+    from .relation import flow
+    return flow(o)
 
 
 def by_id(ids: list[str] | None = None) -> list[Property]:

@@ -45,7 +45,8 @@ from pathlib import Path
 # Helpers where `x // p` by a parameter p is allowed (DESIGN.md: the order's one product of two
 # inputs, a bag's concentration times the volume it infuses, is computed once, where the bag is
 # accepted). The verifier adds an obligation at each such division that p > 0 on its path.
-ORDER_DIVISION = frozenset({"_order_ng_per_day"})
+ORDER_DIVISION = frozenset({"_order_ng_per_day",     # firmware/kernel.py
+                            "_drug_per_day"})        # model/observer.py: the label's same quantity
 
 STATE_PARAM = "s"
 STATE_CLASS = "State"
