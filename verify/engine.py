@@ -505,7 +505,12 @@ class Engine:
                 return mk(PROVED, "k-induction", k)
             if r == "unknown":
                 break
-        found = self.bmc().search(p, self.depth, self.bmc_budget_s) if self.depth > 0 else None
+        if self.depth <= 0:
+            found = None
+        elif hasattr(self.k, "observer") and p.id == "label-exact":
+            found = self.bmc().search_divergence(p, self.depth, self.bmc_budget_s)
+        else:
+            found = self.bmc().search(p, self.depth, self.bmc_budget_s)
         if found is not None:
             return self._falsified(p, found, mk)
         reach = self.bmc().last if self.depth > 0 else ("complete", 0)
@@ -549,11 +554,12 @@ def _zi(v: Any) -> Any:
 class _BMC:
     """Unrolling from State(): s0 = State(), s_{t+1} = T(s_t, entry_t, inputs_t)."""
 
-    def __init__(self, eng: Engine):
+    def __init__(self, eng: Engine, initial: dict[str, int] | None = None):
         self.e = eng
         self.k = eng.k
         self.solver = eng._solver()
-        self.states: list[dict[str, Any]] = [dict(self.k.initial)]
+        self.initial = dict(self.k.initial if initial is None else initial)
+        self.states: list[dict[str, Any]] = [dict(self.initial)]
         self.sels: list[Any] = []
         self.last: tuple[str, int] = ("complete", 0)
         self.stop_reason = ""          # when last[0] == "stopped": which limit stopped the search
@@ -606,7 +612,7 @@ class _BMC:
             idx = _model_int(m, self.sels[i])
             en = self.e.entries[idx]
             steps.append({"entry": en, "args": {p: _model_int(m, self.inputs[i][en][p]) for p in self.k.entry_params(en)}})
-        return {"initial": dict(self.k.initial), "steps": steps}
+        return {"initial": dict(self.initial), "steps": steps}
 
     def _check(self, goal: Any, deadline: float | None, rlimit: int) -> Any:
         self.solver.push()
@@ -629,6 +635,60 @@ class _BMC:
         """Shortest violation of p within `depth` steps of State(), or None. `self.last`
         records how far the search got: ("complete", depth) or ("stopped", t)."""
         return self._search(lambda t: self._violation(p, t), depth, budget_s)
+
+    def search_divergence(self, p: Property, depth: int, budget_s: float | None = None) -> dict[str, Any] | None:
+        """A trace from the initial states on which kernel and observer decide differently.
+
+        Searching the product directly is slow (two machines per step). Phase 1 looks for the
+        shortest trace whose last step either breaks the property or first breaks the relational
+        invariant (verify/relation.py), assuming the relation in every earlier state: that pins
+        the observer's state to the kernel's, and the search is as cheap as the kernel's own.
+        If the relation broke with no decision differing yet, phase 2 goes on from that concrete
+        state of the product, without the assumption, for up to `depth` more steps. Stops and
+        budgets as in `search`; a stop is UNKNOWN."""
+        from .relation import conjuncts
+
+        def rel(st: dict[str, Any]) -> Any:
+            return z3.And([zbool(v) for _, v in conjuncts(st)])
+        deadline = time.time() + budget_s if budget_s is not None else None
+        start = rlimit_count()
+        self.stop_reason = ""
+        first = _BMC(self.e, self.initial)
+        for t in range(depth):
+            first.extend(t + 1)
+            first.solver.add(rel(first.states[t]))
+            left = self.e.bmc_rlimit - (rlimit_count() - start)
+            if left <= 0 or (deadline is not None and time.time() > deadline):
+                self.last = ("stopped", t)
+                self.stop_reason = "limit reached at depth %d of the divergence search" % (t + 1)
+                return None
+            r, m, why = first._check(z3.Or(first._violation(p, t), z3.Not(rel(first.states[t + 1]))),
+                                     deadline, min(left, self.e.rlimit))
+            if r == z3.unsat:
+                continue
+            if r != z3.sat:
+                self.last = ("stopped", t)
+                self.stop_reason = "solver gave %s at depth %d of the divergence search (%s)" % (r, t + 1, why)
+                return None
+            prefix = first._trace(m, t)
+            if z3.is_true(m.eval(first._violation(p, t), model_completion=True)):
+                self.last = ("found", t + 1)
+                return prefix
+            # the relation broke first: go on from that concrete state
+            at = {f: _model_int(m, first.states[t + 1][f]) for f in self.k.field_names}
+            second = _BMC(self.e, at)
+            rest = second._search(lambda u: second._violation(p, u), depth,
+                                  None if deadline is None else max(1.0, deadline - time.time()))
+            if rest is None:
+                self.last = ("stopped", t) if second.last[0] == "stopped" else ("complete", depth)
+                self.stop_reason = ("the relation breaks after %d steps, and no decision differs within %d more "
+                                    "steps%s" % (t + 1, depth, "" if second.last[0] != "stopped"
+                                                 else " (%s)" % second.stop_reason))
+                return None
+            self.last = ("found", t + 1 + len(rest["steps"]))
+            return {"initial": prefix["initial"], "steps": prefix["steps"] + rest["steps"]}
+        self.last = ("complete", depth)
+        return None
 
     def search_invariant(self, eng: Engine, budget_s: float | None = None,
                          owners: tuple[str, ...] = ("kernel",)) -> dict[str, Any] | None:

@@ -41,6 +41,52 @@ if TYPE_CHECKING:
 # evaluated, so that a trace with a broken shape is refused at once
 
 REPO = Path(__file__).resolve().parent.parent
+OBSERVER = REPO / "model" / "observer.py"
+OBSERVER_PREFIX, OBSERVER_STATUS = "o_", "o_status"     # verify/relation.py
+OBSERVER_PROPERTIES = ("label-relation", "label-exact")
+
+
+def kernel_initial(doc: dict[str, Any]) -> dict[str, Any]:
+    """The kernel's part of a trace's initial state (a product trace also sets o_* fields)."""
+    return {k: v for k, v in doc["initial"].items() if not k.startswith(OBSERVER_PREFIX)}
+
+
+def uses_observer(doc: dict[str, Any]) -> bool:
+    return doc["property"] in OBSERVER_PROPERTIES or any(k.startswith(OBSERVER_PREFIX) for k in doc["initial"])
+
+
+def observer_states(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The label observer (model/observer.py) run on CPython over the trace's inputs: its state
+    before and after every step (fields prefixed o_) and its answer (o_status). The observer is
+    the label's side of the comparison: it runs beside whichever runtime runs the kernel."""
+    observer = load_kernel(OBSERVER)
+    mod = load_module(OBSERVER)
+    names = observer.field_names
+    s = mod.State()
+    status = 0
+    for k, v in doc["initial"].items():
+        if k == OBSERVER_STATUS:
+            status = v
+        elif k.startswith(OBSERVER_PREFIX):
+            setattr(s, k[len(OBSERVER_PREFIX):], v)
+
+    def snap(ret: Any) -> dict[str, Any]:
+        out = {OBSERVER_PREFIX + n: _ival(getattr(s, n)) for n in names}
+        out[OBSERVER_STATUS] = _ival(ret)
+        return out
+    out = [snap(status)]
+    for stp in doc["steps"]:
+        args = [stp["args"][p] for p in observer.entry_params(stp["entry"])]
+        out.append(snap(getattr(mod, stp["entry"])(s, *args)))
+    return out
+
+
+def _with_observer(doc: dict[str, Any], states: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if not uses_observer(doc):
+        return states
+    for st, ob in zip(states, observer_states(doc)):
+        st.update(ob)
+    return states
 
 
 class ReplayError(RuntimeError):
@@ -131,10 +177,19 @@ def check_trace(doc: dict[str, Any], kernel: Kernel) -> None:
     except KeyError as exc:
         raise _bad("property", exc.args[0]) from None
     names = kernel.field_names
+    observer = load_kernel(OBSERVER) if uses_observer(doc) else None
     for name, v in doc["initial"].items():
-        if name not in names:
+        if observer is not None and name == OBSERVER_STATUS:
+            _int_value("initial.%s" % name, v, 0, 255)
+            continue
+        if observer is not None and name.startswith(OBSERVER_PREFIX):
+            if name[len(OBSERVER_PREFIX):] not in observer.field_names:
+                raise _bad("initial.%s" % name, "not a field of the label observer's State (%s)" % observer.path)
+            f = observer.field(name[len(OBSERVER_PREFIX):])
+        elif name not in names:
             raise _bad("initial.%s" % name, "not a field of State in %s" % kernel.path)
-        f = kernel.field(name)
+        else:
+            f = kernel.field(name)
         _int_value("initial.%s" % name, v, f.lo, f.hi)
     for i, stp in enumerate(doc["steps"]):
         where = "steps[%d]" % i
@@ -194,6 +249,9 @@ class _Evaluator:
             out = ["post: %s" % text for _, text, v in range_conjuncts(self.k, post) if not v]
             out += ["post: invariant: %s" % text for _, text, v in self.tr.invariant_conjuncts(post) if not v]
             return out
+        if p.special == "relation":
+            from .relation import conjuncts
+            return ["post: relation: %s" % text for text, v in conjuncts(post) if not v]
         if p.special == "obligations":
             r = self.tr.run(entry, pre, args)
             return ["line %d: %s" % (o.line, o.what) for o in r.obligations if o.cond is False]
@@ -241,7 +299,7 @@ def replay_cpython(doc: dict[str, Any], kernel_path: str | os.PathLike[str] | No
     mod = load_module(path)
     names = kernel.field_names
     s = mod.State()
-    for f, v in doc["initial"].items():
+    for f, v in kernel_initial(doc).items():
         if f not in names:
             raise ReplayError("trace sets %r, which is not a field of State" % f)
         setattr(s, f, v)
@@ -254,14 +312,16 @@ def replay_cpython(doc: dict[str, Any], kernel_path: str | os.PathLike[str] | No
         args = [stp["args"][p] for p in kernel.entry_params(stp["entry"])]
         rets.append(_ival(fn(s, *args)))
         states.append(_snapshot(s, names))
+    states = _with_observer(doc, states)
     return _result("cpython", doc, states, rets, _Evaluator(kernel, doc["property"], prop), note)
 
 
 def replay_interpreted(kernel: Kernel, prop: Property, trace: dict[str, Any]) -> dict[str, Any]:
     from .symexec import Translator, as_int
+    kernel = getattr(kernel, "kernel", kernel)      # a product's kernel part (verify/product.py)
     tr = Translator(kernel)
     cur = dict(kernel.initial)          # State(), then the fields the trace sets (as on CPython)
-    cur.update(trace["initial"])
+    cur.update(kernel_initial(trace))
     states = [dict(cur)]
     rets: list[Any] = []
     for stp in trace["steps"]:
@@ -269,7 +329,8 @@ def replay_interpreted(kernel: Kernel, prop: Property, trace: dict[str, Any]) ->
         cur = {f: as_int(v) for f, v in r.fields.items()}
         rets.append(as_int(r.ret) if r.ret is not None else None)
         states.append(dict(cur))
-    doc = {"property": prop.id, "steps": trace["steps"], "kind": trace.get("kind", "")}
+    doc = {"property": prop.id, "steps": trace["steps"], "kind": trace.get("kind", ""), "initial": trace["initial"]}
+    states = _with_observer(doc, states)
     return _result("interpreted", doc, states, rets, _Evaluator(kernel, prop.id, prop))
 
 
@@ -279,7 +340,7 @@ def micropython_script(kernel: Kernel, doc: dict[str, Any]) -> str:
     lines = ["from firmware import kernel as K",
              "F = %r" % names,
              "s = K.State()"]
-    for f, v in doc["initial"].items():
+    for f, v in kernel_initial(doc).items():
         lines.append("s.%s = %d" % (f, int(v)))
     lines += ["def snap():",
               "    return [int(getattr(s, f)) for f in F]",
@@ -335,6 +396,7 @@ def replay_micropython(doc: dict[str, Any], kernel_path: str | os.PathLike[str] 
             ended = True
     if rc != 0 or not ended:
         raise ReplayError("MicroPython run failed (exit %d):\n%s" % (rc, output))
+    states = _with_observer(doc, states)
     return _result("micropython", doc, states, rets, _Evaluator(kernel, doc["property"], prop), note)
 
 
