@@ -1,7 +1,8 @@
 """Benchmark of the verifier (issue 4): proof time, BMC depth table, mutation adequacy against
 a Hypothesis random-testing campaign with the same time budget per mutant.
 
-    .venv/bin/python bench/verify_bench.py [--mutants N] [--depths 1,2,3,4,5,6] [--out FILE]
+    .venv/bin/python bench/verify_bench.py [--mutants N] [--campaign-mutants N] [--depths 1,2,3,4,5,6]
+                                           [--parts proofs,bmc,mutants,campaign] [--out FILE]
 
 Writes bench/results/verify.json:
 - prove_seconds_median     median wall time of 3 full proofs of firmware/kernel.py (all properties)
@@ -15,6 +16,14 @@ Writes bench/results/verify.json:
                            concrete run), each given the time the verifier spent on that mutant
 - mutants_equivalent       surviving mutants proved behaviour-identical on all reachable states
 - per_operator, survivors  details; per-mutant rows go to bench/results/verify_mutants.json
+- campaign_seconds_1_worker, campaign_seconds_2_workers
+                           wall time of the mutation campaign (verify/mutants.run_campaign, BMC
+                           depth 0) on one fixed set of mutants (--campaign-mutants, evenly spread
+                           over all of them) with 1 and then 2 local worker processes, in one run
+- campaign_speedup_2_workers  the first divided by the second
+- campaign_same_verdicts   both runs gave every mutant the same verdict (Z3 resource limits, not
+                           time-outs: the verdicts cannot depend on how many run at once)
+Parts left out with --parts keep their figures from the last run in --out.
 Machines here are shared and noisy: compare the ratios within one run, quote medians.
 """
 from __future__ import annotations
@@ -34,7 +43,7 @@ if str(REPO) not in sys.path:
 import z3  # noqa: E402
 
 from blinpump.verify.engine import PROVED, Engine, prove  # noqa: E402
-from blinpump.verify.mutants import equivalent, generate, prove_quick, sample  # noqa: E402
+from blinpump.verify.mutants import equivalent, generate, prove_quick, run_campaign, sample  # noqa: E402
 from blinpump.verify.randomtest import campaign  # noqa: E402
 from blinpump.verify.subset import load_kernel  # noqa: E402
 
@@ -138,6 +147,35 @@ def bench_mutants(n: int, min_budget: float) -> tuple[dict, list[dict]]:
     return summary, rows
 
 
+def bench_campaign(n: int) -> dict:
+    """The campaign on the same n mutants with 1, then 2 local workers."""
+    source = KERNEL.read_text()
+    muts = sample(generate(source), n)
+    seconds: dict[int, float] = {}
+    verdicts: dict[int, list[tuple[int, str]]] = {}
+    for workers in (1, 2):
+        t0 = time.perf_counter()
+        r = run_campaign(source, muts, workers=workers, bmc_depth=0)
+        seconds[workers] = time.perf_counter() - t0
+        verdicts[workers] = [(x["id"], x["verdict"]) for x in r["results"]]
+        log("campaign of %d mutants, %d worker%s: %.1f s (caught %d)" % (
+            len(muts), workers, "s" if workers > 1 else "", seconds[workers], r["mutants_caught_verifier"]))
+    return {"campaign_mutants": len(muts), "campaign_bmc_depth": 0,
+            "campaign_seconds_1_worker": round(seconds[1], 2), "campaign_seconds_2_workers": round(seconds[2], 2),
+            "campaign_speedup_2_workers": round(seconds[1] / seconds[2], 2),
+            "campaign_same_verdicts": verdicts[1] == verdicts[2]}
+
+
+PARTS = ("proofs", "bmc", "mutants", "campaign")
+# the figures of each part, kept from the last run when the part is left out
+KEPT = {"proofs": ("prove_seconds", "prove_seconds_median", "properties_proved", "properties_total",
+                   "per_property_seconds"),
+        "bmc": ("bmc_table",),
+        "mutants": ("mutants_", "mutation_score_", "verifier_seconds_median", "hypothesis_budget_rule", "per_operator",
+                    "survivors"),
+        "campaign": ("campaign_",)}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--mutants", type=int, default=100,
@@ -145,23 +183,38 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--depths", default="1,2,3,4,5,6", help="BMC depths for the table")
     ap.add_argument("--bmc-timeout", type=float, default=120.0, help="per-check timeout of the BMC table (s)")
     ap.add_argument("--min-budget", type=float, default=1.0, help="least Hypothesis budget per mutant (s)")
+    ap.add_argument("--campaign-mutants", type=int, default=16,
+                    help="mutants of the 1- and 2-worker campaign timing; 0 keeps the figures of the last run")
+    ap.add_argument("--parts", default=",".join(PARTS), help="which measurements to make (default: all)")
     ap.add_argument("--out", default=str(REPO / "bench" / "results" / "verify.json"))
     args = ap.parse_args(argv)
+    parts = [x for x in args.parts.split(",") if x]
+    if any(x not in PARTS for x in parts):
+        ap.error("--parts: %s is not a list of %s" % (args.parts, ",".join(PARTS)))
+    if args.mutants <= 0 and "mutants" in parts:
+        parts.remove("mutants")
+    if args.campaign_mutants <= 0 and "campaign" in parts:
+        parts.remove("campaign")
     t0 = time.time()
     out: dict = {"kernel": "firmware/kernel.py", "machine": platform.platform(), "python": platform.python_version(),
                  "z3": z3.get_version_string()}
-    out.update(bench_proofs())
-    out["bmc_table"] = bench_bmc([int(d) for d in args.depths.split(",")], args.bmc_timeout)
+    old = json.loads(Path(args.out).read_text()) if Path(args.out).exists() else {}
+    for part in PARTS:                      # a part left out keeps its figures of the last run
+        if part not in parts:
+            out.update({key: value for key, value in old.items() if key.startswith(KEPT[part])})
+    if "proofs" in parts:
+        out.update(bench_proofs())
+    if "bmc" in parts:
+        out["bmc_table"] = bench_bmc([int(d) for d in args.depths.split(",")], args.bmc_timeout)
     rows = None
-    if args.mutants > 0:
+    if "mutants" in parts:
         summary, rows = bench_mutants(args.mutants, args.min_budget)
         out.update(summary)
-    else:                                   # the proof and BMC figures only: keep the mutant ones
-        old = json.loads(Path(args.out).read_text()) if Path(args.out).exists() else {}
-        kept = ("mutants_", "mutation_score_", "verifier_seconds_median", "hypothesis_budget_rule", "per_operator",
-                "survivors")
-        out.update({key: value for key, value in old.items() if key.startswith(kept)})
-        out["mutants_note"] = "not rerun with the proof figures: from the last run with --mutants"
+        out.pop("mutants_note", None)
+    elif "mutants_total" in out:
+        out["mutants_note"] = "not rerun with the other figures: from the last run with --mutants"
+    if "campaign" in parts:
+        out.update(bench_campaign(args.campaign_mutants))
     out["bench_seconds"] = round(time.time() - t0, 1)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
@@ -170,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     log("wrote %s" % args.out)
     print(json.dumps({k: out.get(k) for k in ("prove_seconds_median", "properties_proved", "mutants_total",
                                                "mutants_caught_verifier", "mutants_caught_hypothesis",
-                                               "mutants_equivalent")}))
+                                               "mutants_equivalent", "campaign_speedup_2_workers")}))
     return 0
 
 

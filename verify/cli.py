@@ -1,7 +1,9 @@
 """`blinpump prove` and `blinpump replay` (registered in blinpump_cli.py).
 
     blinpump prove [--kernel PATH] [--depth N] [--json] [--junit FILE] [--report FILE.md]
-                   [--mutants [--max-mutants N]] [--property ID ...] [--traces DIR] [--quiet]
+                   [--mutants [--max-mutants N] [--workers N | --scheduler tcp://HOST:PORT]
+                              [--results FILE.jsonl [--resume]]]
+                   [--property ID ...] [--traces DIR] [--quiet]
     blinpump replay TRACE [--runtime cpython|micropython|interpreted] [--kernel PATH] [--json]
 
 `prove` exits 0 only when every property is PROVED; 1 otherwise; 2 when the kernel is not in
@@ -11,16 +13,25 @@ reproduced), 0 when it does not, 2 on an error (unreadable trace, runtime unavai
 Progress goes to stderr; results to stdout. Every error of the options or of a trace is one
 line on stderr naming the option or the trace's field (`field=steps[2].args.weight_g`), status 2,
 checked before any proof starts: --depth 1..64, --max-k 1..16, --bmc-budget a finite number of
-seconds in (0, 86400], --max-mutants >= 1, and --report, --junit, --traces writable.
+seconds in (0, 86400], --max-mutants >= 1, --workers 1..256, --report, --junit, --traces and
+--results writable, --results readable as a results file with --resume, and --scheduler the
+address of a scheduler that answers (with the optional package `distributed` installed).
+argparse's own errors (an option's value not a number, an unknown option) are one line too.
+
+`--mutants` proves every mutant of the kernel (verify/mutants.py), on the local cores
+(`--workers`, default one per core) or on a Dask cluster (`--scheduler`); `--max-mutants N`
+takes an even spread of N for a quick look. `--results` streams one JSON line per mutant;
+`--resume` proves only those without a verdict there for this kernel.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from blinpump.outputs import shown, why, writable_dir, writable_file
 
@@ -32,6 +43,7 @@ DEFAULT_TRACES = REPO / "build" / "verify" / "traces"
 MAX_DEPTH = 64
 MAX_K = 16
 MAX_BMC_BUDGET_S = 86400
+MAX_WORKERS = 256
 EXIT_USAGE = 2
 
 
@@ -39,6 +51,15 @@ def _error(prog: str, field: str, message: str) -> int:
     """One line on stderr naming the field; the exit status of a bad invocation."""
     print("%s: error: field=%s: %s" % (prog, field, " ".join(str(message).split())), file=sys.stderr)
     return EXIT_USAGE
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose own errors (a value that is not a number, an unknown option) are one line
+    naming the option, like every other error of the command."""
+
+    def error(self, message: str) -> NoReturn:
+        m = re.search(r"argument (-[-\w]+)", message)
+        self.exit(_error(self.prog, m.group(1) if m else "arguments", message))
 
 
 def _prove_option_problem(args: argparse.Namespace) -> tuple[str, str] | None:
@@ -51,10 +72,24 @@ def _prove_option_problem(args: argparse.Namespace) -> tuple[str, str] | None:
         return "--bmc-budget", "%r is not a number of seconds in (0, %d]" % (args.bmc_budget, MAX_BMC_BUDGET_S)
     if args.max_mutants is not None and args.max_mutants < 1:
         return "--max-mutants", "%d is not at least 1" % args.max_mutants
-    if args.max_mutants is not None and not args.mutants:
-        return "--max-mutants", "needs --mutants"
+    if args.workers is not None and not 1 <= args.workers <= MAX_WORKERS:
+        return "--workers", "%d is not in 1..%d" % (args.workers, MAX_WORKERS)
+    for option, given in (("--max-mutants", args.max_mutants is not None), ("--workers", args.workers is not None),
+                          ("--results", args.results is not None), ("--resume", args.resume),
+                          ("--scheduler", args.scheduler is not None)):
+        if given and not args.mutants:
+            return option, "needs --mutants"
+    if args.resume and args.results is None:
+        return "--resume", "needs --results FILE (the verdicts to resume from)"
+    if args.scheduler is not None:
+        from .mutants import scheduler_problem
+        problem = scheduler_problem(args.scheduler)
+        if problem:
+            return "--scheduler", problem
+        if args.workers is not None:
+            return "--workers", "the cluster's workers prove the mutants: not with --scheduler"
     for option, value, check in (("--report", args.report, writable_file), ("--junit", args.junit, writable_file),
-                                 ("--traces", args.traces, writable_dir)):
+                                 ("--traces", args.traces, writable_dir), ("--results", args.results, writable_file)):
         problem = None if value is None else check(value)
         if problem:
             return option, "cannot write %s: %s" % (shown(value), problem)
@@ -69,8 +104,8 @@ def display_path(path: Path) -> str:
 
 
 def _prove_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="blinpump prove",
-                                description="Prove the safety kernel's properties with Z3 (k-induction and BMC).")
+    p = _Parser(prog="blinpump prove",
+                description="Prove the safety kernel's properties with Z3 (k-induction and BMC).")
     p.add_argument("--kernel", default=str(DEFAULT_KERNEL), help="kernel source (default: firmware/kernel.py)")
     p.add_argument("--depth", type=int, default=8, help="BMC depth for counterexamples (default 8)")
     p.add_argument("--max-k", type=int, default=3, help="largest k for k-induction (default 3)")
@@ -80,7 +115,15 @@ def _prove_parser() -> argparse.ArgumentParser:
     p.add_argument("--junit", metavar="FILE", help="write JUnit XML")
     p.add_argument("--report", metavar="FILE.md", help="write the Markdown assurance report")
     p.add_argument("--mutants", action="store_true", help="also run the mutation-adequacy check")
-    p.add_argument("--max-mutants", type=int, default=None, metavar="N", help="at most N mutants (spread sample)")
+    p.add_argument("--max-mutants", type=int, default=None, metavar="N",
+                   help="only N mutants, evenly spread, for a quick look (default: every mutant)")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="local processes proving mutants (default: one per core)")
+    p.add_argument("--results", metavar="FILE.jsonl", help="append one JSON line per mutant as it finishes")
+    p.add_argument("--resume", action="store_true",
+                   help="skip the mutants that have a verdict in --results for this kernel")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help="prove the mutants on this Dask cluster (needs the package distributed)")
     p.add_argument("--property", action="append", metavar="ID", help="prove only this property (repeatable)")
     p.add_argument("--traces", default=str(DEFAULT_TRACES), metavar="DIR",
                    help="where counterexample traces go (default build/verify/traces)")
@@ -94,9 +137,8 @@ def prove_main(argv: list[str] | None = None) -> int:
     problem = _prove_option_problem(args)
     if problem:
         return _error(prog, *problem)
-    from .engine import prove, stderr_progress
+    from .engine import stderr_progress
     from .properties import by_id
-    from .subset import SubsetError, load_kernel
 
     kpath = Path(args.kernel)
     if not kpath.is_file():
@@ -107,6 +149,30 @@ def prove_main(argv: list[str] | None = None) -> int:
     except KeyError as exc:
         return _error(prog, "--property", exc.args[0])
     progress = None if args.quiet else stderr_progress
+    client = None
+    if args.mutants:
+        from .mutants import ClusterError, ResultsError, connect, kernel_sha256, read_results
+        if args.resume:
+            try:                            # a file that is not a results file is refused now, not after the proofs
+                read_results(args.results, kernel_sha256(kpath.read_text()))
+            except ResultsError as exc:
+                return _error(prog, "--results", str(exc))
+        if args.scheduler is not None:
+            try:
+                client = connect(args.scheduler)
+            except ClusterError as exc:
+                return _error(prog, "--scheduler", str(exc))
+    try:
+        return _prove_and_report(prog, args, kpath, shown, props, progress, client)
+    finally:
+        if client is not None:
+            client.close()
+
+
+def _prove_and_report(prog: str, args: argparse.Namespace, kpath: Path, shown: str, props: Any,
+                      progress: Any, client: Any) -> int:
+    from .engine import prove
+    from .subset import SubsetError, load_kernel
     try:
         run = prove(kpath, props, depth=args.depth, max_k=args.max_k, trace_dir=args.traces,
                     progress=progress, display_path=shown, bmc_budget_s=args.bmc_budget)
@@ -117,8 +183,12 @@ def prove_main(argv: list[str] | None = None) -> int:
         return 2
     mutants: dict[str, Any] | None = None
     if args.mutants:
-        from .mutants import run_mutants
-        mutants = run_mutants(kpath, max_mutants=args.max_mutants, progress=progress)
+        from .mutants import ResultsError, run_mutants
+        try:
+            mutants = run_mutants(kpath, max_mutants=args.max_mutants, progress=progress, workers=args.workers,
+                                  results=args.results, resume=args.resume, client=client)
+        except ResultsError as exc:         # checked before the proofs, but the disk may have changed
+            return _error(prog, "--results", str(exc))
     if args.report or args.junit:
         from .report import junit, markdown
         kernel = load_kernel(kpath, shown)
@@ -145,9 +215,10 @@ def prove_main(argv: list[str] | None = None) -> int:
                 print("  %-18s trace: %s" % ("", r.trace))
         print("%s in %.1f s" % ("ALL PROVED" if run.all_proved else "NOT ALL PROVED", run.seconds))
         if mutants is not None:
-            print("mutants: %d, caught %d, survivors %d (equivalent %d), %.1f s" % (
-                mutants["total"], mutants["caught"], len(mutants["survivors"]), mutants.get("equivalent", 0),
-                mutants["seconds"]))
+            print("mutants: %d, caught %d, equivalent %d, survived %d, rejected %d%s, %.1f s" % (
+                mutants["mutants_total"], mutants["mutants_caught_verifier"], mutants["mutants_equivalent"],
+                mutants["mutants_survived"], mutants["mutants_rejected"],
+                ", errors %d" % mutants["mutants_error"] if mutants["mutants_error"] else "", mutants["seconds"]))
             for s in mutants["survivors"]:
                 print("  survivor line %d: %s%s" % (s["line"], s["description"], " (equivalent)" if s.get("equivalent") else ""))
     return 0 if run.all_proved else 1

@@ -577,6 +577,14 @@ def _comments(source: str) -> dict[int, str]:
     return out
 
 
+def subset_errors(source: str, display_path: str = "kernel.py") -> list[tuple[str, int, str]]:
+    """What load_kernel would reject in this source text, (file, line, reason) sorted by line;
+    [] when it is in the subset. For checking many edited copies without writing files."""
+    ck = _Checker(display_path, source)
+    ck.run()
+    return sorted(ck.errors, key=lambda e: e[1])
+
+
 def load_kernel(path: str | os.PathLike[str], display_path: str | None = None) -> Kernel:
     """Parse and check the kernel at `path`. Raises SubsetError listing every violation."""
     p = Path(path)
