@@ -751,11 +751,32 @@ def prove(kernel_path: str | os.PathLike[str], properties: list[Property] | None
     which is what tests use. A search stopped by a limit gives UNKNOWN, which is never a pass."""
     t0 = time.time()
     kernel = load_kernel(kernel_path, display_path)
-    eng = Engine(kernel, properties, depth=depth, max_k=max_k, trace_dir=trace_dir, progress=progress,
-                 replay_check=replay_check, bmc_budget_s=bmc_budget_s, rlimit=rlimit, bmc_rlimit=bmc_rlimit)
-    run = eng.run()
-    run.seconds = time.time() - t0
+    props = list(PROPERTIES if properties is None else properties)
+    runs = []
+    for eng in engines(kernel, props, depth=depth, max_k=max_k, trace_dir=trace_dir, progress=progress,
+                       replay_check=replay_check, bmc_budget_s=bmc_budget_s, rlimit=rlimit, bmc_rlimit=bmc_rlimit):
+        runs.append(eng.run())
+    by_id = {r.id: r for run in runs for r in run.properties}
+    run = ProofRun(kernel.path, kernel.sha256, time.time() - t0, [by_id[p.id] for p in props],
+                   [d for run in runs for d in run.dropped], depth)
     return run
+
+
+def engines(kernel: Kernel, props: list[Property], **kw: Any) -> list[Engine]:
+    """The engines a set of properties needs: the kernel's own properties on the kernel, the
+    exact ones (Property.product) on the product of the kernel and the label observer
+    (verify/product.py), each with its own strengthening. The product comes first: it is the
+    quicker one and catches most planted bugs."""
+    from .product import OBSERVER, make_product
+    out = []
+    exact = [p for p in props if p.product]
+    own = [p for p in props if not p.product]
+    if exact:
+        observer = load_kernel(OBSERVER, "model/observer.py")
+        out.append(Engine(make_product(kernel, observer), exact, **kw))
+    if own:
+        out.append(Engine(kernel, own, **kw))
+    return out
 
 
 def stderr_progress(msg: str) -> None:

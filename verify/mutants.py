@@ -470,24 +470,30 @@ def sample(mutants: list[Mutant], n: int | None) -> list[Mutant]:
 
 # ------------------------------------------------------------------ proving mutants
 def prove_quick(path: str, bmc_depth: int = 0) -> dict[str, Any]:
-    """Prove a kernel, stopping at the first property not proved. Returns caught/status/seconds."""
-    from .engine import PROVED, Engine
+    """Prove a kernel, stopping at the first property not proved (the exact properties against
+    the label observer first). Returns caught/status/seconds."""
+    from .engine import PROVED, engines
+    from .properties import PROPERTIES
     t0 = time.time()
     try:
         kernel = load_kernel(path)
     except SubsetError as exc:
         return {"valid": False, "caught": False, "seconds": time.time() - t0, "reason": str(exc).splitlines()[0]}
-    eng = Engine(kernel, depth=bmc_depth, max_k=1, replay_check=bmc_depth > 0)
-    eng.strengthen()
     first = None
     status = PROVED
-    for p in eng.props:
-        r = eng._prove_one(p)
-        if r.status != PROVED:
-            first, status = p.id, r.status
+    dropped = 0
+    for eng in engines(kernel, PROPERTIES, depth=bmc_depth, max_k=1, replay_check=bmc_depth > 0):
+        eng.strengthen()
+        dropped += len(eng.dropped)
+        for p in eng.props:
+            r = eng._prove_one(p)
+            if r.status != PROVED:
+                first, status = p.id, r.status
+                break
+        if first is not None:
             break
     return {"valid": True, "caught": first is not None, "by": first, "status": status,
-            "seconds": time.time() - t0, "dropped": len(eng.dropped)}
+            "seconds": time.time() - t0, "dropped": dropped}
 
 
 def equivalent(orig_path: str, mut_path: str) -> bool:

@@ -212,7 +212,8 @@ class Property:
     clauses: list[str]
     state: list[Check] = field(default_factory=list)     # fn(s)
     step: list[Check] = field(default_factory=list)      # fn(pre, post, st)
-    special: str | None = None                           # 'invariant' or 'obligations': built by the engine
+    special: str | None = None                           # 'invariant', 'relation' or 'obligations': built by the engine
+    product: bool = False                                # over the kernel x label observer (verify/product.py)
 
     def state_terms(self, s: S) -> list[tuple[str, Any]]:
         return [(c.text, c.fn(s)) for c in self.state]
@@ -234,6 +235,11 @@ class Property:
 
 
 # ------------------------------------------------------------------ shared terms
+def _kernel_fields(s: S) -> list[str]:
+    """The kernel's fields of a state (a product state also has the observer's, o_*)."""
+    return [f for f in s._f if not f.startswith("o_")]
+
+
 def running(s: S) -> Any:
     return s.mode == RUNNING
 
@@ -320,6 +326,10 @@ def _conservation(pre: S, post: S, st: Step) -> Any:
 
 
 # ------------------------------------------------------------------ the properties
+def _exact(id: str, statement: str, clauses: list[str], step: list[tuple[str, Callable[..., Any]]]) -> Property:
+    return Property(id, statement, clauses, [], [Check(t, f) for t, f in step], product=True)
+
+
 def _p(id: str, statement: str, clauses: list[str], state: list[tuple[str, Callable[..., Any]]] = (),  # type: ignore[assignment]
        step: list[tuple[str, Callable[..., Any]]] = ()) -> Property:  # type: ignore[assignment]
     return Property(id, statement, clauses, [Check(t, f) for t, f in state], [Check(t, f) for t, f in step])
@@ -370,7 +380,7 @@ PROPERTIES: list[Property] = [
            ("tick -> the 24 h window advances one minute (day_min + 1 mod 1440)",
             lambda pre, post, st: L.Implies(st.is_("tick"), post.day_min == L.mod(pre.day_min + 1, MIN_PER_DAY))),
            ("flush changes no field",
-            lambda pre, post, st: L.Implies(st.is_("flush"), L.And(*[post._f[f] == pre._f[f] for f in pre._f]))),
+            lambda pre, post, st: L.Implies(st.is_("flush"), L.And(*[post._f[f] == pre._f[f] for f in _kernel_fields(pre)]))),
        ]),
     _p("constant-rate",
        "While running, the motor's flow equals the bag's flow; a running pump's bag rates (uL/h and ng/day) never "
@@ -538,7 +548,7 @@ PROPERTIES: list[Property] = [
                 L.And(st.arg("bag", "bag_id") > pre.last_bag_id, post.bag_id == st.arg("bag", "bag_id"),
                       post.last_bag_id == st.arg("bag", "bag_id")),
                 L.And(pre.bag_loaded == 1, st.arg("bag", "bag_id") == pre.bag_id,
-                      *[post._f[f] == pre._f[f] for f in pre._f])))),
+                      *[post._f[f] == pre._f[f] for f in _kernel_fields(pre)])))),
            ("the highest bag identity hung never goes down while the patient is set up (the next patient's "
             "bags count from 0)",
             lambda pre, post, st: L.Implies(L.And(pre.mode != NO_PATIENT, L.Not(ended(st))),
@@ -714,7 +724,7 @@ PROPERTIES: list[Property] = [
                                                   st.arg("reaction", "kind") >= RX_CRS, st.arg("reaction", "kind") <= RX_OTHER,
                                                   st.arg("reaction", "grade") >= 1, st.arg("reaction", "grade") <= 4,
                                                   L.Not(_scale_ok(st.arg("reaction", "kind"), st.arg("reaction", "scale")))),
-                                            L.And(st.ret == E_SCALE, *[post._f[f] == pre._f[f] for f in pre._f]))),
+                                            L.And(st.ret == E_SCALE, *[post._f[f] == pre._f[f] for f in _kernel_fields(pre)]))),
            ("an overdose report for a set-up patient is accepted",
             lambda pre, post, st: L.Implies(L.And(st.is_("overdose"), pre.mode != NO_PATIENT), st.ret == OK)),
            ("grade 4 CRS -> locked",
@@ -893,7 +903,7 @@ PROPERTIES: list[Property] = [
             "otherwise OK",
             lambda pre, post, st: L.Implies(st.is_("clock_fault"), L.If(
                 L.And(pre.fault == 1, pre.bag_loaded == 0),
-                L.And(st.ret == E_FAULT, *[post._f[f] == pre._f[f] for f in pre._f]),
+                L.And(st.ret == E_FAULT, *[post._f[f] == pre._f[f] for f in _kernel_fields(pre)]),
                 st.ret == OK))),
        ]),
     _p("unknown-outage",
@@ -988,8 +998,8 @@ PROPERTIES: list[Property] = [
              "The relational invariant of verify/relation.py (each kernel field read in the label observer's "
              "terms), the observer's own invariant and every observer field's range hold in the initial states and "
              "are preserved by every input, run on kernel and observer alike.",
-             ["L2.5-errors"], special="relation"),
-    _p("label-exact",
+             ["L2.5-errors"], special="relation", product=True),
+    _exact("label-exact",
        "The kernel decides every input exactly as the label observer does: it accepts what the observer accepts "
        "and refuses with the observer's answer (the same clause); after every input the motor runs exactly when "
        "the observer lets it, at the table rate of the bag's duration (L2-constant-rate, EXT-rates) and at the "

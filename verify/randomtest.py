@@ -22,6 +22,8 @@ from typing import Any
 
 from .properties import PROPERTIES, RATE_UL_PER_H, Property, S, Step
 from .replay import load_module
+from .product import OBSERVER
+from .relation import PREFIX, STATUS
 from .subset import Kernel, load_kernel
 
 # label boundary values and their neighbours
@@ -113,6 +115,12 @@ def check_step(props: list[Property], pre: dict[str, int], post: dict[str, int],
             if bad or (invariant_fn is not None and not invariant_fn(state)):
                 out.append("%s: %s" % (p.id, ", ".join(bad) or "invariant(s) false"))
             continue
+        if p.special == "relation":
+            from .relation import conjuncts
+            bad = [text for text, v in conjuncts(post) if not v]
+            if bad:
+                out.append("%s: %s" % (p.id, bad[0]))
+            continue
         if p.special:
             continue
         fails = p.failing(S(pre), S(post), st)
@@ -128,7 +136,18 @@ def run_sequence(mod: Any, kernel: Kernel, steps: list[tuple[str, dict[str, Any]
     ranges = [(f.name, f.lo, f.hi) for f in kernel.fields]
     inv = getattr(mod, "invariant", None)
     s = mod.State()
-    cur = snapshot(s, names)
+    # the label observer runs beside the kernel on the same inputs (verify/product.py)
+    obs = load_module(OBSERVER) if any(p.product for p in props) else None
+    o = obs.State() if obs is not None else None
+    onames = [n for n in vars(o)] if o is not None else []
+
+    def snap(ret_obs: Any) -> dict[str, int]:
+        out = snapshot(s, names)
+        if o is not None:
+            out.update({PREFIX + n: int(getattr(o, n)) for n in onames})
+            out[STATUS] = int(ret_obs)
+        return out
+    cur = snap(0)
     for i, (entry, args, repeat) in enumerate(steps):
         fn = getattr(mod, entry)
         plist = [args[p] for p in kernel.entry_params(entry)]
@@ -137,7 +156,8 @@ def run_sequence(mod: Any, kernel: Kernel, steps: list[tuple[str, dict[str, Any]
                 ret = fn(s, *plist)
             except Exception as exc:  # a mutant may crash: that is a failure too
                 return ["exception in %s: %s: %s" % (entry, type(exc).__name__, exc)], i
-            nxt = snapshot(s, names)
+            ret_obs = getattr(obs, entry)(o, *plist) if obs is not None else 0
+            nxt = snap(ret_obs)
             bad = check_step(props, cur, nxt, entry, args, ret, inv, s, ranges)
             if bad:
                 return bad, i
