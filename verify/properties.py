@@ -1017,6 +1017,88 @@ PROPERTIES: list[Property] = [
             lambda pre, post, st: L.Implies(post.mode == RUNNING,
                                             post.bag_ng_per_day == _obs(post).bag_ng_per_day)),
        ]),
+    # ---- per clause, both sides, over the observer's ghost state (what was entered, and when) and the
+    # inputs; the kernel's side is only its answer and its motor
+    _exact("exact-overdose-12h",
+       "START is accepted only when no overdose was entered in the 12 hours before (the observer's record of the "
+       "OVERDOSE inputs, not the kernel's); and START is refused for the 12-hour wait only then (no refusal of a "
+       "valid restart).",
+       ["EXT-overdose-12h", "L2.5-errors"],
+       step=[
+           ("start accepted -> no overdose entered in the last 720 min",
+            lambda pre, post, st: L.Implies(accepted(st, "start"), L.Not(_overdose_wait(_obs(pre))))),
+           ("start refused with E_OVERDOSE_12H -> an overdose was entered in the last 720 min",
+            lambda pre, post, st: L.Implies(L.And(st.is_("start"), st.ret == E_OVERDOSE_12H),
+                                            _overdose_wait(_obs(pre)))),
+       ]),
+    _exact("exact-reinit-4h",
+       "START after an interruption of 4 hours or more, or of unknown length (timed by the observer from the "
+       "inputs), is accepted only with a premedication given within the hour before and supervision given; "
+       "START is refused for missing acknowledgements only when one is due (a cycle's first dose, or an "
+       "interruption of 4 h or more): 3 h 59 min of a known interruption inside a begun cycle needs none.",
+       ["L2-reinit-4h", "L2-premed", "L2.5-errors"],
+       step=[
+           ("start accepted after >= 240 min or unknown -> premedication within 60 min and supervision given",
+            lambda pre, post, st: L.Implies(L.And(accepted(st, "start"), _long_interruption(_obs(pre))),
+                                            _acknowledged(_obs(pre)))),
+           ("start refused with E_REINIT -> an acknowledgement is due and missing",
+            lambda pre, post, st: L.Implies(L.And(st.is_("start"), st.ret == E_REINIT),
+                                            L.And(L.Or(_obs(pre).premed_due == 1, _obs(pre).supervision_due == 1,
+                                                       _long_interruption(_obs(pre))),
+                                                  L.Not(_acknowledged(_obs(pre)))))),
+           ("start after a known interruption under 240 min, no cycle start due -> never E_REINIT",
+            lambda pre, post, st: L.Implies(L.And(st.is_("start"), _obs(pre).stopped_at_min >= 0,
+                                                  _obs(pre).stop_unknown == 0, _obs(pre).reinit_due == 0,
+                                                  _obs(pre).clock_min - _obs(pre).stopped_at_min < REINIT_MIN,
+                                                  _obs(pre).premed_due == 0, _obs(pre).supervision_due == 0),
+                                            st.ret != E_REINIT)),
+       ]),
+    _exact("exact-bag",
+       "A new bag is accepted exactly when it is within every limit of the label for this patient now: stopped "
+       "and not discontinued, the patient's, a labelled duration with its preservative, 5.4 kg or more for a "
+       "preservative bag, a plausible bag at the site's table rate that holds what it infuses, its daily drug "
+       "(concentration x volume infused a day) within the cap in force for the observer's weight, BSA, step and "
+       "restart windows, ending by day 28, within Table 5's storage, with an identity not hung before.",
+       ["L2-dose-28", "L2.2-step", "L2.4-restart-9", "L2.5-durations", "L2.5-min-weight", "L2.5-errors",
+        "L2.6-bag-24-48", "L2.6-bag-72-96", "L2.6-bag-7d", "L2-cycle-42", "EXT-rates"],
+       step=[
+           ("a new bag within every limit -> accepted",
+            lambda pre, post, st: L.Implies(L.And(st.is_("bag"), _bag_allowed(_obs(pre), st),
+                                                  st.arg("bag", "bag_id") > _obs(pre).last_bag_id,
+                                                  st.arg("bag", "bag_id") <= COUNTER_MAX), st.ret == OK)),
+           ("a new bag accepted -> within every limit",
+            lambda pre, post, st: L.Implies(L.And(accepted(st, "bag"),
+                                                  st.arg("bag", "bag_id") != _obs(pre).bag_id),
+                                            _bag_allowed(_obs(pre), st))),
+       ]),
+    _exact("exact-holds",
+       "A grade 3 neurologic hold (neurologic event, ICANS graded 3, seizure) ends by RESOLVED only from 3 days "
+       "after it became grade 3 and within 7 days of its onset, and is always ended then; grade 2 ICANS and grade "
+       "3 CRS end by RESOLVED at any time; while any hold the observer recorded is open, START is refused.",
+       ["L2.4-neuro-3", "L2.4-icans-2", "L2.4-restart-9", "L2.4-seizure", "L2.5-errors"],
+       step=[
+           ("RESOLVED accepted for a grade 3 neurologic hold -> 3 days since grade 3, at most 7 since onset",
+            lambda pre, post, st: L.And(*[L.Implies(L.And(accepted(st, "resolved"),
+                                                          st.arg("resolved", "kind") == kind,
+                                                          _obs(pre)._f[obs_grade(g)] == 3),
+                                                    _neuro3_window(_obs(pre), g))
+                                          for kind, g in ((RX_ICANS, "icans"), (RX_NEURO, "neuro"),
+                                                          (RX_SEIZURE, "seizure"))])),
+           ("RESOLVED of an open grade 3 neurologic hold inside its window -> accepted",
+            lambda pre, post, st: L.And(*[L.Implies(L.And(st.is_("resolved"), st.arg("resolved", "kind") == kind,
+                                                          _obs(pre)._f[obs_grade(g)] == 3,
+                                                          _obs(pre).discontinued == 0,
+                                                          _neuro3_window(_obs(pre), g)), st.ret == OK)
+                                          for kind, g in ((RX_ICANS, "icans"), (RX_NEURO, "neuro"),
+                                                          (RX_SEIZURE, "seizure"))])),
+           ("RESOLVED of an open grade 2 ICANS or grade 3 CRS hold -> accepted (no floor)",
+            lambda pre, post, st: L.Implies(L.And(st.is_("resolved"), _obs(pre).discontinued == 0, L.Or(
+                L.And(st.arg("resolved", "kind") == RX_ICANS, _obs(pre).icans == 2),
+                L.And(st.arg("resolved", "kind") == RX_CRS, _obs(pre).crs == 3))), st.ret == OK)),
+           ("a hold open -> START refused and the motor stays stopped",
+            lambda pre, post, st: L.Implies(L.And(st.is_("start"), _on_hold(_obs(pre))),
+                                            L.And(st.ret != OK, post.mode != RUNNING))),
+       ]),
     Property("kernel-invariant",
              "The kernel's stated invariant (`invariant(s)` in firmware/kernel.py) and every field's documented "
              "range hold in the initial state and are preserved by every entry point with any input.",
@@ -1028,6 +1110,51 @@ PROPERTIES: list[Property] = [
 
 
 _STATUS = "o_status"
+E_REINIT = 13                        # the kernel's status: acknowledgements missing
+E_OVERDOSE_12H = 18                  # the kernel's status: within 12 h of an overdose
+
+
+def obs_grade(kind: str) -> str:
+    return "o_" + kind
+
+
+def _overdose_wait(o: Any) -> Any:
+    return L.And(o.overdose_at_min >= 0, o.clock_min - o.overdose_at_min < OVERDOSE_WAIT_MIN)
+
+
+def _long_interruption(o: Any) -> Any:
+    return L.And(o.stopped_at_min >= 0, L.Or(o.clock_min - o.stopped_at_min >= REINIT_MIN, o.stop_unknown == 1))
+
+
+def _acknowledged(o: Any) -> Any:
+    return L.And(o.premed_at_min >= 0, o.clock_min - o.premed_at_min <= PREMED_WINDOW_MIN, o.supervision_given == 1)
+
+
+def _on_hold(o: Any) -> Any:
+    return L.Or(o.crs != 0, o.icans != 0, o.neuro != 0, o.seizure != 0, o.other != 0)
+
+
+def _neuro3_window(o: Any, g: str) -> Any:
+    return L.And(o.clock_min - o._f["o_%s_g3_min" % g] >= NEURO3_MIN_WITHHOLD_MIN,
+                 o.clock_min - o._f["o_%s_onset_min" % g] <= NEURO3_MAX_RESOLVE_MIN)
+
+
+def _bag_allowed(o: Any, st: Step) -> Any:
+    """Every limit of the label on a bag order, for the observer's patient now."""
+    from .relation import cap_in_force
+    a = lambda name: st.arg("bag", name)  # noqa: E731
+    d, pres, vol, drug, rate = a("duration_h"), a("preservative"), a("volume_ul"), a("drug_ng"), a("rate_ul_per_h")
+    table = _by_duration(d, RATE_UL_PER_H)
+    return L.And(
+        o.patient == 1, o.infusing == 0, o.discontinued == 0, a("patient_id") == o.patient_id,
+        L.In(d, DURATIONS_H), L.Or(L.And(pres == 0, d <= 48), L.And(pres == 1, d >= 72)),
+        L.Or(pres == 0, o.weight_g >= WEIGHT_PRESERVATIVE_MIN_G),
+        vol >= 10000, vol <= 1000000, drug >= 1, drug <= BAG_DRUG_MAX_NG,
+        rate == table, table * d <= vol,
+        L.ceil_div(drug * 24 * table, vol) <= cap_in_force(o),
+        o.cycle_infused_min + 60 * d <= CYCLE_INFUSION_MIN,
+        a("room_min") >= 0, a("fridge_min") >= 0,
+        a("room_min") + 60 * d <= _by_duration(d, ROOM_LIMIT_MIN), a("fridge_min") <= _by_duration(d, FRIDGE_LIMIT_MIN))
 
 
 def _obs(post: S) -> Any:
