@@ -66,6 +66,8 @@ def _prove_option_problem(args: argparse.Namespace) -> tuple[str, str] | None:
     """(option, why) of the first nonsensical option, or None."""
     if not 1 <= args.depth <= MAX_DEPTH:
         return "--depth", "%d is not in 1..%d" % (args.depth, MAX_DEPTH)
+    if not 0 <= args.witness_depth <= MAX_DEPTH:
+        return "--witness-depth", "%d is not in 0..%d" % (args.witness_depth, MAX_DEPTH)
     if not 1 <= args.max_k <= MAX_K:
         return "--max-k", "%d is not in 1..%d" % (args.max_k, MAX_K)
     if not (math.isfinite(args.bmc_budget) and 0 < args.bmc_budget <= MAX_BMC_BUDGET_S):
@@ -127,6 +129,9 @@ def _prove_parser() -> argparse.ArgumentParser:
     p.add_argument("--property", action="append", metavar="ID", help="prove only this property (repeatable)")
     p.add_argument("--traces", default=str(DEFAULT_TRACES), metavar="DIR",
                    help="where counterexample traces go (default build/verify/traces)")
+    p.add_argument("--witness-depth", type=int, default=0, metavar="N",
+                   help="also search, up to N steps from the initial state, a trace reaching each guarded case of "
+                        "every proved property (vacuity; default 0: satisfiability only)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     return p
 
@@ -175,7 +180,8 @@ def _prove_and_report(prog: str, args: argparse.Namespace, kpath: Path, shown: s
     from .subset import SubsetError, load_kernel
     try:
         run = prove(kpath, props, depth=args.depth, max_k=args.max_k, trace_dir=args.traces,
-                    progress=progress, display_path=shown, bmc_budget_s=args.bmc_budget)
+                    progress=progress, display_path=shown, bmc_budget_s=args.bmc_budget,
+                    witness_depth=args.witness_depth)
     except SubsetError as exc:
         print("blinpump prove: %s is not in the verifiable subset:" % shown, file=sys.stderr)
         for f, line, reason in exc.errors:
@@ -214,6 +220,8 @@ def _prove_and_report(prog: str, args: argparse.Namespace, kpath: Path, shown: s
             if r.trace:
                 print("  %-18s trace: %s" % ("", r.trace))
         print("%s in %.1f s" % ("ALL PROVED" if run.all_proved else "NOT ALL PROVED", run.seconds))
+        if run.vacuity:
+            print(vacuity_line(run.vacuity, args.witness_depth))
         if mutants is not None:
             print("mutants: %d, caught %d, equivalent %d, survived %d, rejected %d%s, %.1f s" % (
                 mutants["mutants_total"], mutants["mutants_caught_verifier"], mutants["mutants_equivalent"],
@@ -222,6 +230,16 @@ def _prove_and_report(prog: str, args: argparse.Namespace, kpath: Path, shown: s
             for s in mutants["survivors"]:
                 print("  survivor line %d: %s%s" % (s["line"], s["description"], " (equivalent)" if s.get("equivalent") else ""))
     return 0 if run.all_proved else 1
+
+
+def vacuity_line(results: list[Any], witness_depth: int) -> str:
+    guards = [g for v in results for g in v.guards]
+    vacuous = [g for g in guards if not g.satisfiable] + [v for v in results if not v.premise_satisfiable]
+    line = "vacuity: %d properties, %d guarded cases, %d vacuous" % (len(results), len(guards), len(vacuous))
+    if witness_depth:
+        line += "; %d reached from the initial state within %d steps" % (
+            sum(1 for g in guards if g.witness_depth is not None), witness_depth)
+    return line
 
 
 def replay_main(argv: list[str] | None = None) -> int:

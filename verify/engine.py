@@ -95,6 +95,7 @@ class ProofRun:
     properties: list[PropertyResult]
     dropped: list[dict[str, Any]] = field(default_factory=list)   # invariant candidates Houdini dropped
     depth: int = 0
+    vacuity: list[Any] = field(default_factory=list)     # vacuity.VacuityResult per PROVED property
 
     @property
     def all_proved(self) -> bool:
@@ -103,7 +104,7 @@ class ProofRun:
     def as_json(self) -> dict[str, Any]:
         return {"kernel": self.kernel, "kernel_sha256": self.kernel_sha256, "seconds": round(self.seconds, 3),
                 "depth": self.depth, "properties": [p.as_json() for p in self.properties],
-                "invariant_dropped": self.dropped}
+                "invariant_dropped": self.dropped, "vacuity": [v.as_json() for v in self.vacuity]}
 
 
 def _model_int(m: z3.ModelRef, v: Any) -> int:
@@ -122,8 +123,10 @@ class Engine:
                  max_k: int = 3, trace_dir: str | os.PathLike[str] | None = None,
                  progress: Callable[[str], None] | None = None, timeout_ms: int | None = None,
                  replay_check: bool = True, bmc_budget_s: float | None = None,
-                 rlimit: int = CHECK_RLIMIT, bmc_rlimit: int = BMC_RLIMIT):
-        """rlimit: Z3 resource units per solver call; bmc_rlimit: units for the whole BMC search of
+                 rlimit: int = CHECK_RLIMIT, bmc_rlimit: int = BMC_RLIMIT, vacuity: bool = True,
+                 witness_depth: int = 0):
+        """vacuity: check every proved property's premise and guarded cases (verify/vacuity.py);
+        witness_depth: also look for a trace from the initial state reaching each guard. rlimit: Z3 resource units per solver call; bmc_rlimit: units for the whole BMC search of
         one property (both deterministic). timeout_ms (per solver call) and bmc_budget_s (per BMC
         search) are optional wall-clock upper bounds; None: none."""
         self.k = kernel
@@ -137,6 +140,8 @@ class Engine:
         self.bmc_budget_s = bmc_budget_s
         self.rlimit = rlimit
         self.bmc_rlimit = bmc_rlimit
+        self.vacuity = vacuity
+        self.witness_depth = witness_depth
         self.unknown_reason = ""       # why the last induction check was neither sat nor unsat
         clear_bits()
         # a product of kernel and label observer (verify/product.py) brings its own translator
@@ -455,7 +460,13 @@ class Engine:
                 if r.status == PROVED and r.id != "translation-exact":
                     r.status = UNKNOWN
                     r.detail = "translation not shown exact (see translation-exact); " + r.detail
-        return ProofRun(self.k.path, self.k.sha256, time.time() - t_all, results, self.dropped, self.depth)
+        vac: list[Any] = []
+        if self.vacuity:
+            from . import vacuity      # a proof whose premise is never true fails loudly
+            self.progress("vacuity: premises and guarded cases of %d proved properties" % sum(
+                1 for r in results if r.status == PROVED))
+            vac = vacuity.apply(self, results, self.witness_depth)
+        return ProofRun(self.k.path, self.k.sha256, time.time() - t_all, results, self.dropped, self.depth, vac)
 
     def _prove_one(self, p: Property) -> PropertyResult:
         mk = lambda status, engine, k, detail="", trace=None, checks=None, data=None: PropertyResult(  # noqa: E731
@@ -742,7 +753,8 @@ def prove(kernel_path: str | os.PathLike[str], properties: list[Property] | None
           max_k: int = 3, trace_dir: str | os.PathLike[str] | None = None,
           progress: Callable[[str], None] | None = None, display_path: str | None = None,
           replay_check: bool = True, bmc_budget_s: float | None = None,
-          bmc_rlimit: int = BMC_RLIMIT, rlimit: int = CHECK_RLIMIT) -> ProofRun:
+          bmc_rlimit: int = BMC_RLIMIT, rlimit: int = CHECK_RLIMIT, vacuity: bool = True,
+          witness_depth: int = 0) -> ProofRun:
     """Prove `properties` (default: all) of the kernel at kernel_path.
 
     The verdict depends only on the input and the resource limits (rlimit per solver call,
@@ -754,11 +766,12 @@ def prove(kernel_path: str | os.PathLike[str], properties: list[Property] | None
     props = list(PROPERTIES if properties is None else properties)
     runs = []
     for eng in engines(kernel, props, depth=depth, max_k=max_k, trace_dir=trace_dir, progress=progress,
-                       replay_check=replay_check, bmc_budget_s=bmc_budget_s, rlimit=rlimit, bmc_rlimit=bmc_rlimit):
+                       replay_check=replay_check, bmc_budget_s=bmc_budget_s, rlimit=rlimit, bmc_rlimit=bmc_rlimit,
+                       vacuity=vacuity, witness_depth=witness_depth):
         runs.append(eng.run())
     by_id = {r.id: r for run in runs for r in run.properties}
     run = ProofRun(kernel.path, kernel.sha256, time.time() - t0, [by_id[p.id] for p in props],
-                   [d for run in runs for d in run.dropped], depth)
+                   [d for run in runs for d in run.dropped], depth, [v for run in runs for v in run.vacuity])
     return run
 
 

@@ -105,8 +105,12 @@ class L:
     def Not(x: Any) -> Any:
         return (not x) if _py(x) else z3.Not(x)
 
+    log: list[Any] | None = None     # when a list, every antecedent is appended (verify/vacuity.py)
+
     @staticmethod
     def Implies(a: Any, b: Any) -> Any:
+        if L.log is not None:
+            L.log.append(a)
         if _py(a):
             return b if a else True
         if _py(b):
