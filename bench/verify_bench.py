@@ -64,10 +64,15 @@ def bench_proofs(runs: int = 3) -> dict:
         log("proof %d: %.2f s, %d/%d proved" % (i + 1, times[-1], sum(r.status == PROVED for r in last.properties),
                                                len(last.properties)))
     assert last is not None
+    guards = [g for v in last.vacuity for g in v.guards]
     return {"prove_seconds": [round(t, 3) for t in times], "prove_seconds_median": round(statistics.median(times), 3),
             "properties_proved": sum(r.status == PROVED for r in last.properties),
             "properties_total": len(last.properties),
-            "per_property_seconds": {r.id: round(r.seconds, 3) for r in last.properties}}
+            "per_property_seconds": {r.id: round(r.seconds, 3) for r in last.properties},
+            "vacuity_guarded_cases": len(guards),
+            "vacuity_vacuous": sum(1 for g in guards if not g.satisfiable)
+            + sum(1 for v in last.vacuity if not v.premise_satisfiable),
+            "vacuity_reached_on_random_therapies": sum(1 for g in guards if g.witness_depth == 0)}
 
 
 def bench_bmc(depths: list[int], timeout_s: float) -> list[dict]:

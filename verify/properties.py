@@ -1201,8 +1201,11 @@ if __name__ == "__main__":  # print every property's formula (docs/verifier.md, 
 
     from .subset import load_kernel
     z3.set_option(max_args=100000, max_lines=100000, max_depth=100000, max_visited=1000000)
+    from .product import OBSERVER, make_product
     k = load_kernel(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent / "firmware" / "kernel.py")
+    product = make_product(k, load_kernel(OBSERVER))
     for prop in PROPERTIES:
+        names = product.field_names if prop.product else k.field_names
         print("### %s\n\nClauses: %s\n\n%s\n\n```\n%s\n```\n" % (prop.id, ", ".join(prop.clauses) or "-", prop.statement,
-                                                             render(prop, k.field_names) if not prop.special
+                                                             render(prop, names) if not prop.special
                                                              else "(built by the engine: %s)" % prop.special))

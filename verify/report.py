@@ -193,6 +193,7 @@ def markdown(run: ProofRun, kernel: Kernel, label: Path | None = None, tests_dir
         if tl:
             extra.append("%d test(s)" % len(tl))
         lines.append("- %s: %s%s" % (c.id, c.text, (" (" + "; ".join(extra) + ")") if extra else " (no kernel line, no test)"))
+    lines += observer_section(run) + vacuity_section(run)
     if mutants:
         lines += ["", "## Mutation adequacy", "",
                   "- mutants: %d, caught by the verifier: %d (falsified %d, not proved %d), survivors: %d, "
@@ -206,6 +207,37 @@ def markdown(run: ProofRun, kernel: Kernel, label: Path | None = None, tests_dir
                 lines.append("- line %d: %s%s" % (s["line"], s["description"], " (equivalent)" if s.get("equivalent") else ""))
     lines.append("")
     return "\n".join(lines)
+
+
+def observer_section(run: ProofRun) -> list[str]:
+    """The relational invariant that ties the kernel's state to the label observer's (verify/relation.py)."""
+    if not any(r.id == "label-relation" for r in run.properties):
+        return []
+    from .relation import RELATION
+    rel = next(r for r in run.properties if r.id == "label-relation")
+    out = ["", "## The kernel against the label observer", "",
+           "The label observer (`model/observer.py`) runs beside the kernel on the same inputs. The relational "
+           "invariant below, with the observer's own invariant and field ranges, is **%s** (%s); from it the "
+           "exact properties (label-exact and the per-clause exact-*) are proved." % (rel.status.upper(), rel.detail),
+           ""]
+    out += ["- `%s`" % text for text, _ in RELATION]
+    return out
+
+
+def vacuity_section(run: ProofRun) -> list[str]:
+    if not run.vacuity:
+        return []
+    out = ["", "## Vacuity", "",
+           "Every guarded case (`guard -> ...`) of every proved property: reached on a random therapy from the "
+           "initial state, reached by BMC within the witness depth, or only shown satisfiable after some input from "
+           "a state satisfying the strengthening; none may be never true.", "",
+           "| property | premise | guarded cases | reached from the initial state | vacuous |",
+           "| --- | --- | --- | --- | --- |"]
+    for v in run.vacuity:
+        reached = sum(1 for g in v.guards if g.witness_depth is not None)
+        out.append("| %s | %s | %d | %d | %d |" % (v.property, "satisfiable" if v.premise_satisfiable else "**NEVER TRUE**",
+                                                  len(v.guards), reached, len(v.vacuous)))
+    return out
 
 
 def junit(run: ProofRun) -> str:
