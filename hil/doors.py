@@ -108,6 +108,10 @@ def _replay(name: str, text: str, field_: str, *extra: str) -> Door:
     return Door("replay-" + name, ("replay", "{tmp}/t.json") + extra, 2, field_, files=(("t.json", text),))
 
 
+# the landed kernel with one more entry point, which no command of any board reaches
+_KERNEL_WITH_WARP = ((Path(__file__).resolve().parent.parent / "firmware" / "kernel.py").read_text()
+                     + '\n\ndef warp(s):\n    """Not a command of any board."""\n    return OK\n')
+
 _PLAN = ("plan", "--indication", "rr")
 _CHILD = _PLAN + ("--weight-kg", "30")
 
@@ -212,6 +216,27 @@ DOORS: tuple[Door, ...] = (
     _replay("kind-unknown", _trace(kind="guess"), "kind"),
     _replay("kernel-missing", _trace(kernel="no/such/kernel.py"), "kernel"),
     _replay("kernel-not-a-kernel", _trace(), "--kernel", "--kernel", "{tmp}/afile"),
+
+    # ---- replay over serial: the port, the keys, the board, and steps no board can be given
+    _replay("serial-port-empty", _trace(), "--port", "--runtime", "serial", "--port", ""),
+    _replay("serial-port-missing-device", _trace(), "--port", "--runtime", "serial", "--port", "/dev/nonexistent"),
+    _replay("serial-port-silent-pty", _trace(), "--port", "--runtime", "serial", "--port", "{pty}"),
+    _replay("serial-port-a-file", _trace(), "--port", "--runtime", "serial", "--port", "{tmp}/afile"),
+    _replay("serial-port-bad-url", _trace(), "--port", "--runtime", "serial", "--port", "bogus://x"),
+    _replay("serial-port-without-serial", _trace(), "--port", "--port", "/dev/nonexistent"),
+    _replay("serial-keys-missing", _trace(), "--keys", "--runtime", "serial", "--keys", "{tmp}/missing.json"),
+    _replay("serial-keys-not-keys", _trace(), "--keys", "--runtime", "serial", "--keys", "{tmp}/afile"),
+    _replay("serial-sim-runtime-with-port", _trace(), "--sim-runtime", "--runtime", "serial", "--sim-runtime",
+            "micropython", "--port", "/dev/nonexistent"),
+    _replay("serial-sim-runtime-unknown", _trace(), "--sim-runtime", "--runtime", "serial", "--sim-runtime", "jvm"),
+    _replay("serial-kernel-not-in-subset", _trace(kernel="afile"), "kernel", "--runtime", "serial"),
+    _replay("serial-induction-step", _trace(kind="induction-step"), "kind", "--runtime", "serial"),
+    _replay("serial-initial-not-fresh", _trace(initial={"now_min": 5}), "initial.now_min", "--runtime", "serial"),
+    _replay("serial-outage-below-unknown", _trace(_SETUP, {"entry": "power_up", "args": {"outage_min": -2}}),
+            "steps[1].entry", "--runtime", "serial"),
+    Door("replay-serial-entry-no-board-has", ("replay", "{tmp}/t.json", "--runtime", "serial"), 2, "steps[1].entry",
+         files=(("t.json", _trace(_SETUP, {"entry": "warp", "args": {}}, kernel="kernel.py")),
+                ("kernel.py", _KERNEL_WITH_WARP))),
 
     # ---- bench: the port, the keys, the outputs
     Door("bench-port-empty", ("bench", "--port", ""), 2, "--port"),

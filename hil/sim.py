@@ -12,20 +12,33 @@
 Either way this module copies bytes between the pty master and the board, so the serial side
 is a real tty. BoardLink is the same board without a tty, for tests of the link itself.
 
+`kernel=PATH` runs the board with that file as its safety kernel (a mutant, to replay its
+counterexample over serial): the firmware is copied to a folder of the board's own with PATH as
+kernel.py, then imported afresh under a package name of its own (cpython) or compiled there
+(micropython); the landed firmware is never touched.
+
 `link=PATH` also makes PATH a symbolic link to the pty. PATH must not exist: a file, a folder or
 a symbolic link already there (even a stale one of an earlier board) is never replaced, it may be
 someone's (SimLinkError). On close the link is removed only if it still points to this board's pty.
 """
 from __future__ import annotations
 
+import hashlib
+import importlib
+import importlib.util
+import itertools
 import os
 import select
+import shutil
 import subprocess
+import sys
+import tempfile
 import threading
 import time
 import tty
 from collections import deque
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from blinpump.hil import build
@@ -33,6 +46,8 @@ from blinpump.hil import build
 REPO = build.REPO
 BRIDGE = REPO / "hil" / "mpy_board.mjs"
 RUNTIMES = ("cpython", "micropython")
+LANDED_KERNEL = REPO / build.PACKAGE / "kernel.py"
+_packages = itertools.count(1)          # each board with its own kernel gets a package name of its own
 
 
 class SimError(RuntimeError):
@@ -45,10 +60,14 @@ class SimLinkError(SimError):
 
 class SimBoard:
     def __init__(self, runtime: str = "cpython", link: str | os.PathLike[str] | None = None,
-                 start_timeout_s: float = 30.0) -> None:
+                 start_timeout_s: float = 30.0, kernel: str | os.PathLike[str] | None = None) -> None:
         if runtime not in RUNTIMES:
             raise ValueError("runtime must be one of %s" % ", ".join(RUNTIMES))
         self.runtime = runtime
+        # a kernel other than the landed one: the firmware copied into a folder of this board's
+        self.kernel = Path(kernel).resolve() if kernel is not None else LANDED_KERNEL
+        self._own: tempfile.TemporaryDirectory[str] | None = None
+        self._package = ""
         self.log: deque[str] = deque(maxlen=200)
         self.sim: Any = None            # the firmware.simboard.Sim object (cpython runtime)
         self.proc: subprocess.Popen[bytes] | None = None
@@ -62,8 +81,11 @@ class SimBoard:
         try:
             if link is not None:
                 self._make_link(link)   # before the board starts: a refusal leaves nothing behind
+            if self.kernel != LANDED_KERNEL:
+                self._own = tempfile.TemporaryDirectory(prefix="blinpump-sim-")
+                copy_firmware(self.kernel, Path(self._own.name) / "src")
             if runtime == "cpython":
-                from blinpump.firmware import simboard
+                simboard = self._simboard_module()
                 self.sim = simboard.make_board()
                 self._pending += self.sim.board._take()      # the boot banner
                 target = self._serve_cpython
@@ -73,6 +95,7 @@ class SimBoard:
         except BaseException:
             self._remove_link()
             self._close_fds()
+            self._drop_own()
             raise
         self._thread = threading.Thread(target=target, name="sim-board-%s" % runtime, daemon=True)
         self._thread.start()
@@ -96,6 +119,33 @@ class SimBoard:
         self._thread.join(timeout=5)
         self._remove_link()             # before the pty goes: its number may be given out again
         self._close_fds()
+        self._drop_own()
+
+    def _simboard_module(self) -> ModuleType:
+        """firmware.simboard: the landed package, or this board's copy imported as a package of
+        its own (its modules import each other relatively, so they all come from the copy)."""
+        if self._own is None:
+            from blinpump.firmware import simboard
+            return simboard
+        folder = Path(self._own.name) / "src" / build.PACKAGE
+        digest = hashlib.sha256(self.kernel.read_bytes()).hexdigest()[:12]
+        self._package = "blinpump_sim_firmware_%d_%s" % (next(_packages), digest)
+        spec = importlib.util.spec_from_file_location(self._package, folder / "__init__.py",
+                                                      submodule_search_locations=[str(folder)])
+        assert spec is not None and spec.loader is not None
+        package = importlib.util.module_from_spec(spec)
+        sys.modules[self._package] = package
+        spec.loader.exec_module(package)
+        return importlib.import_module(self._package + ".simboard")
+
+    def _drop_own(self) -> None:
+        """Forget this board's copy of the firmware (its modules, its folder)."""
+        for name in [n for n in sys.modules if self._package and (n == self._package or
+                                                                 n.startswith(self._package + "."))]:
+            del sys.modules[name]
+        if self._own is not None:
+            self._own.cleanup()
+            self._own = None
 
     def _make_link(self, link: str | os.PathLike[str]) -> None:
         path = Path(link)
@@ -164,8 +214,12 @@ class SimBoard:
     def _start_node(self, timeout_s: float) -> None:
         from blinpump.hil import micropython
         node = micropython.require_runtime()
-        root = REPO / build.DEFAULT_OUT_DIR
-        build.compile_firmware(root)
+        if self._own is None:
+            root = REPO / build.DEFAULT_OUT_DIR
+            build.compile_firmware(root)
+        else:
+            root = Path(self._own.name) / "mpy"
+            build.compile_firmware(root, Path(self._own.name) / "src")
         self.proc = subprocess.Popen([node, str(BRIDGE), "--root", str(root)], cwd=REPO,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         assert self.proc.stdout and self.proc.stderr
@@ -208,6 +262,17 @@ class SimBoard:
                 except BlockingIOError:
                     pass
             self._flush_to_pty()
+
+
+def copy_firmware(kernel: str | os.PathLike[str], src_root: Path) -> Path:
+    """The firmware sources under `src_root`/firmware with `kernel` as kernel.py; returns its path."""
+    for src in build.firmware_sources(REPO):
+        dst = src_root / src.relative_to(REPO)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dst)
+    target = src_root / build.PACKAGE / "kernel.py"
+    shutil.copyfile(kernel, target)
+    return target
 
 
 class BoardLink:

@@ -4,7 +4,8 @@
                    [--mutants [--max-mutants N] [--workers N | --scheduler tcp://HOST:PORT]
                               [--results FILE.jsonl [--resume]]]
                    [--property ID ...] [--traces DIR] [--quiet]
-    blinpump replay TRACE [--runtime cpython|micropython|interpreted] [--kernel PATH] [--json]
+    blinpump replay TRACE [--runtime cpython|micropython|interpreted|serial] [--kernel PATH] [--json]
+                          [--port URL] [--keys FILE] [--sim-runtime cpython|micropython]
 
 `prove` exits 0 only when every property is PROVED; 1 otherwise; 2 when the kernel is not in
 the verifiable subset (the errors, file:line: reason, go to stderr) or on a usage error.
@@ -246,16 +247,33 @@ def replay_main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="blinpump replay",
                                 description="Replay a counterexample trace against the kernel and show the violation.")
     p.add_argument("trace", help="trace JSON written by `blinpump prove`")
-    p.add_argument("--runtime", choices=("cpython", "micropython", "interpreted"), default="cpython")
-    p.add_argument("--kernel", default=None, help="kernel to replay against (default: the trace's kernel)")
+    p.add_argument("--runtime", choices=("cpython", "micropython", "interpreted", "serial"), default="cpython",
+                   help="serial: the steps as commands to a pump, compared with the CPython replay")
+    p.add_argument("--kernel", default=None, help="kernel to replay against (default: the trace's kernel); "
+                   "with --runtime serial, also the kernel of the simulated board")
+    p.add_argument("--port", default=None, help="serial runtime: pyserial URL of the pump, a simulation build "
+                   "(default: a simulated board started for the replay, running the kernel)")
+    p.add_argument("--keys", default=None, metavar="FILE",
+                   help="serial runtime: key file for authenticated commands (default: the simulation test keys)")
+    p.add_argument("--sim-runtime", choices=("cpython", "micropython"), default=None,
+                   help="serial runtime without --port: runtime of the simulated board (default cpython)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     from .replay import ReplayError, describe, load_trace, replay
     from .subset import SubsetError
     prog = "blinpump replay"
+    board: dict[str, Any] = {}
+    for option, value in (("--port", args.port), ("--keys", args.keys), ("--sim-runtime", args.sim_runtime)):
+        if value is not None and args.runtime != "serial":
+            return _error(prog, option, "only with --runtime serial")
+    if args.runtime == "serial":
+        if args.port is not None and args.sim_runtime is not None:
+            return _error(prog, "--sim-runtime", "a simulated board is started only without --port")
+        board = {"port": args.port, "keys": args.keys if args.keys is not None else "sim",
+                 "sim_runtime": args.sim_runtime or "cpython"}
     try:
         doc = load_trace(args.trace)
-        rep = replay(doc, args.runtime, args.kernel)
+        rep = replay(doc, args.runtime, args.kernel, **board)
     except ReplayError as exc:              # its message names the field: field=steps[2].args.weight_g: ...
         print("%s: error: %s" % (prog, " ".join(str(exc).split())), file=sys.stderr)
         return EXIT_USAGE

@@ -17,7 +17,9 @@ Runtimes:
   (hil/micropython.py) with the kernel compiled by mpy-cross and imported as
   `from firmware import kernel`; the script prints each state and return value, and the
   property is evaluated on those states on the host (the same Python code as on CPython);
-- `interpreted`: the verifier's own concrete interpretation of the subset (for diagnostics).
+- `interpreted`: the verifier's own concrete interpretation of the subset (for diagnostics);
+- `serial`: the trace's entry points as commands to a pump over serial, compared step by step
+  with the CPython replay (hil/serial_replay.py).
 """
 from __future__ import annotations
 
@@ -107,6 +109,7 @@ def resolve_kernel_path(path: str) -> Path:
 # the kernel there, so a trace that needs a larger one is not a trace of the pump.
 INT32_MIN, INT32_MAX = -2 ** 31, 2 ** 31 - 1
 TRACE_KINDS = ("bmc", "induction-step")
+RUNTIMES = ("cpython", "micropython", "interpreted", "serial")
 # a sanity bound on a state field before the kernel is known; check_trace holds each field to its
 # own documented range (the widest is [-1, 1000000000])
 FIELD_LIMIT = 2 ** 62
@@ -400,10 +403,12 @@ def replay_micropython(doc: dict[str, Any], kernel_path: str | os.PathLike[str] 
     return _result("micropython", doc, states, rets, _Evaluator(kernel, doc["property"], prop), note)
 
 
-def replay(doc: dict[str, Any], runtime: str = "cpython", kernel_path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+def replay(doc: dict[str, Any], runtime: str = "cpython", kernel_path: str | os.PathLike[str] | None = None,
+           **board: Any) -> dict[str, Any]:
+    """`board`: for the serial runtime, port, keys and sim_runtime (hil/serial_replay.py)."""
     from .properties import by_id
-    if runtime not in ("cpython", "micropython", "interpreted"):
-        raise ReplayError("unknown runtime %r (cpython, micropython, interpreted)" % runtime)
+    if runtime not in RUNTIMES:
+        raise ReplayError("unknown runtime %r (%s)" % (runtime, ", ".join(RUNTIMES)))
     path = Path(kernel_path) if kernel_path else resolve_kernel_path(doc["kernel"])
     if not path.is_file():
         raise _bad("--kernel" if kernel_path else "kernel", "no kernel at %s" % path)
@@ -413,11 +418,17 @@ def replay(doc: dict[str, Any], runtime: str = "cpython", kernel_path: str | os.
         return replay_cpython(doc, path)
     if runtime == "micropython":
         return replay_micropython(doc, path)
+    if runtime == "serial":
+        from blinpump.hil.serial_replay import replay_serial
+        return replay_serial(doc, path, **board)
     return replay_interpreted(kernel, by_id([doc["property"]])[0], doc)
 
 
 def describe(doc: dict[str, Any], rep: dict[str, Any]) -> str:
     """A human-readable account of a replay."""
+    if rep["runtime"] == "serial":
+        from blinpump.hil.serial_replay import describe as describe_serial
+        return describe_serial(doc, rep)
     lines = ["trace: property %s, %s, %d step(s), kernel %s" % (doc["property"], doc.get("kind", "?"),
                                                                 len(doc["steps"]), doc["kernel"])]
     if rep.get("note"):
