@@ -18,7 +18,7 @@ import pytest
 
 from blinpump.firmware import kernel as K
 from blinpump.model import observer as O
-from blinpump.verify.engine import FALSIFIED, PROVED, UNKNOWN, prove
+from blinpump.verify.engine import FALSIFIED, UNKNOWN, prove
 from blinpump.verify.properties import by_id
 from blinpump.verify.randomtest import random_step
 from blinpump.verify.replay import load_trace, replay_cpython, replay_micropython
@@ -180,12 +180,7 @@ def test_L2_5_errors_kernel_and_observer_decide_alike_on_random_therapies(seed):
 
 
 # ------------------------------------------------------------------ the proofs, both ways
-def test_L2_5_errors_landed_kernel_is_proved_exact_against_the_observer():
-    run = prove(KERNEL, by_id(["label-relation", "label-exact"]), depth=0, max_k=1)
-    assert [(r.id, r.status) for r in run.properties] == [("label-relation", PROVED), ("label-exact", PROVED)]
-    assert "inductive" in run.properties[0].detail
-
-
+# (the landed kernel proved exact: tests/test_verify_proofs.py, on its full run)
 def plant(tmp_path: Path, old: str, new: str) -> Path:
     src = KERNEL.read_text()
     assert src.count(old) == 1, old
@@ -220,17 +215,20 @@ def test_L2_5_errors_planted_bug_turns_label_exact_red_with_a_replaying_trace(na
     assert "the kernel's answer == the observer's answer" in rep["failing_checks"]
     # the landed kernel, given the same inputs, agrees with the observer
     assert not replay_cpython(doc, KERNEL)["violated"]
+    if name == "overdose-reset":            # and the trace fails the same way on MicroPython
+        rep = replay_micropython(doc)
+        assert rep["violated"] and rep["runtime"] == "micropython" and rep["step"] == len(doc["steps"])
 
 
-def test_L2_reinit_4h_planted_239_minutes_is_red_and_replays_on_micropython(tmp_path):
+def test_L2_reinit_4h_planted_239_minutes_is_red_with_a_replaying_trace(tmp_path):
     path = plant(tmp_path, "REINIT_MIN = 240 ", "REINIT_MIN = 239 ")
     run = prove(path, by_id(["label-exact"]), depth=8, max_k=1, trace_dir=tmp_path / "traces")
     (res,) = run.properties
     assert res.status == FALSIFIED, (res.status, res.detail)
     doc = load_trace(res.trace)
     assert any(s["entry"] == "power_up" or s["entry"] == "tick" for s in doc["steps"])
-    rep = replay_micropython(doc)
-    assert rep["violated"] and rep["runtime"] == "micropython"
+    rep = replay_cpython(doc)
+    assert rep["violated"] and rep["step"] == len(doc["steps"])
 
 
 def test_L2_5_errors_flag_not_cleared_is_caught_by_the_relation(tmp_path):

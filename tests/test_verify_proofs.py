@@ -38,6 +38,24 @@ def test_landed_kernel_all_properties_proved(landed):
     assert landed.all_proved
     assert not landed.dropped  # the stated invariant holds initially and is inductive as written
     assert landed.kernel_sha256 == hashlib.sha256(KERNEL.read_bytes()).hexdigest()
+
+
+def test_L2_5_errors_landed_kernel_is_exact_against_the_label_observer(landed):
+    """label-relation: the relational invariant is inductive as written (nothing dropped);
+    label-exact and the per-clause exact properties are proved over the product."""
+    for pid in ("label-relation", "label-exact", "exact-overdose-12h", "exact-reinit-4h", "exact-bag", "exact-holds"):
+        assert _status(landed, pid).status == PROVED, pid
+    assert "inductive" in _status(landed, "label-relation").detail
+    assert not [d for d in landed.dropped if d.get("owner") in ("relation", "observer")]
+
+
+def test_L2_5_errors_landed_proofs_have_no_vacuous_case(landed):
+    assert {v.property for v in landed.vacuity} == {p.id for p in PROPERTIES if not p.special}
+    guards = [g for v in landed.vacuity for g in v.guards]
+    assert len(guards) > 150 and all(g.satisfiable for g in guards)
+    assert all(v.premise_satisfiable for v in landed.vacuity)
+    # most guarded cases happen on a random therapy from the initial state
+    assert sum(1 for g in guards if g.witness_depth == 0) > len(guards) // 2
     assert all(r.engine == "k-induction" and r.k == 1 for r in landed.properties)
 
 

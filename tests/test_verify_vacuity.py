@@ -50,11 +50,3 @@ def test_antecedents_are_logged_in_the_same_order_symbolic_and_concrete():
     con = antecedents(c.fn, S({"fault": 1, "mode": 1, "motor_ul_per_h": 0}),
                       S({"fault": 1, "mode": 1, "motor_ul_per_h": 0}), Step("start", {}, 16))
     assert len(sym) == len(con) == 1 and con == [True]
-
-
-def test_L2_5_errors_landed_proofs_have_no_vacuous_case():
-    run = prove(KERNEL, by_id(["reinit", "lockout", "label-exact", "exact-reinit-4h", "exact-holds"]), depth=0, max_k=1)
-    assert run.all_proved, [(r.id, r.detail) for r in run.properties if r.status != PROVED]
-    guards = [g for v in run.vacuity for g in v.guards]
-    assert len(guards) > 50 and all(g.satisfiable for g in guards)
-    assert all(v.premise_satisfiable for v in run.vacuity)
