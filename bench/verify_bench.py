@@ -2,7 +2,8 @@
 a Hypothesis random-testing campaign with the same time budget per mutant.
 
     .venv/bin/python bench/verify_bench.py [--mutants N] [--campaign-mutants N] [--depths 1,2,3,4,5,6]
-                                           [--parts proofs,bmc,mutants,campaign] [--out FILE]
+                                           [--parts proofs,bmc,mutants,campaign,recheck,dependencies]
+                                           [--out FILE]
 
 Writes bench/results/verify.json:
 - prove_seconds_median     median wall time of 3 full proofs of firmware/kernel.py (all properties)
@@ -23,6 +24,14 @@ Writes bench/results/verify.json:
 - campaign_speedup_2_workers  the first divided by the second
 - campaign_same_verdicts   both runs gave every mutant the same verdict (Z3 resource limits, not
                            time-outs: the verdicts cannot depend on how many run at once)
+- obligations_rechecked_cvc5  proof obligations of a full proof (every property) that cvc5 confirmed
+                           unsat (verify/recheck.py), of recheck_obligations
+- recheck_disagreements    obligations cvc5 found satisfiable (goal 0); recheck_not_rechecked: those
+                           it could not decide within its resource limit
+- recheck_seconds          wall time of the recheck (export to SMT-LIB and cvc5), beside
+                           recheck_prove_seconds, the proof that recorded the obligations
+- dependency_seconds       wall time of the dependency analysis (verify/dependencies.py) of every
+                           property after a full proof; dependency_lines: lines named per property
 Parts left out with --parts keep their figures from the last run in --out.
 Machines here are shared and noisy: compare the ratios within one run, quote medians.
 """
@@ -171,14 +180,45 @@ def bench_campaign(n: int) -> dict:
             "campaign_same_verdicts": verdicts[1] == verdicts[2]}
 
 
-PARTS = ("proofs", "bmc", "mutants", "campaign")
+def bench_recheck() -> dict:
+    """A full proof that records its obligations, then cvc5 on every one of them."""
+    import tempfile
+
+    from blinpump.verify.recheck import recheck
+    t0 = time.perf_counter()
+    run = prove(KERNEL, depth=8, display_path="firmware/kernel.py", record_obligations=True)
+    prove_s = time.perf_counter() - t0
+    with tempfile.TemporaryDirectory(prefix="blinpump-smt-") as tmp:
+        s = recheck(run, tmp, progress=log)
+    log("recheck: %d of %d obligations confirmed by %s, %d disagreements, %.1f s" % (
+        s["confirmed"], s["obligations"], s["solver"], len(s["disagreements"]), s["seconds"]))
+    return {"recheck_solver": s["solver"], "recheck_obligations": s["obligations"],
+            "obligations_rechecked_cvc5": s["confirmed"], "recheck_disagreements": len(s["disagreements"]),
+            "recheck_not_rechecked": len(s["not_rechecked"]), "recheck_seconds": s["seconds"],
+            "recheck_prove_seconds": round(prove_s, 3), "recheck_rlimit_per_obligation": s["rlimit_per_obligation"],
+            "recheck_properties_confirmed": len(s["properties_confirmed"])}
+
+
+def bench_dependencies() -> dict:
+    """A full proof with the dependency analysis of every property."""
+    run = prove(KERNEL, depth=8, display_path="firmware/kernel.py", dependencies=True)
+    seconds = sum(r.depends_on["seconds"] for r in run.properties if r.depends_on)
+    log("dependencies: %.1f s" % seconds)
+    return {"dependency_seconds": round(seconds, 3),
+            "dependency_lines": {r.id: len(r.depends_on["lines"]) if r.depends_on and r.depends_on["lines"] is not None
+                                 else None for r in run.properties}}
+
+
+PARTS = ("proofs", "bmc", "mutants", "campaign", "recheck", "dependencies")
 # the figures of each part, kept from the last run when the part is left out
 KEPT = {"proofs": ("prove_seconds", "prove_seconds_median", "properties_proved", "properties_total",
                    "per_property_seconds"),
         "bmc": ("bmc_table",),
         "mutants": ("mutants_", "mutation_score_", "verifier_seconds_median", "hypothesis_budget_rule", "per_operator",
                     "survivors"),
-        "campaign": ("campaign_",)}
+        "campaign": ("campaign_",),
+        "recheck": ("recheck_", "obligations_rechecked_cvc5"),
+        "dependencies": ("dependency_",)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -220,6 +260,10 @@ def main(argv: list[str] | None = None) -> int:
         out["mutants_note"] = "not rerun with the other figures: from the last run with --mutants"
     if "campaign" in parts:
         out.update(bench_campaign(args.campaign_mutants))
+    if "recheck" in parts:
+        out.update(bench_recheck())
+    if "dependencies" in parts:
+        out.update(bench_dependencies())
     out["bench_seconds"] = round(time.time() - t0, 1)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
@@ -228,7 +272,9 @@ def main(argv: list[str] | None = None) -> int:
     log("wrote %s" % args.out)
     print(json.dumps({k: out.get(k) for k in ("prove_seconds_median", "properties_proved", "mutants_total",
                                                "mutants_caught_verifier", "mutants_caught_hypothesis",
-                                               "mutants_equivalent", "campaign_speedup_2_workers")}))
+                                               "mutants_equivalent", "campaign_speedup_2_workers",
+                                               "obligations_rechecked_cvc5", "recheck_disagreements",
+                                               "recheck_seconds", "dependency_seconds")}))
     return 0
 
 

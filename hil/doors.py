@@ -182,6 +182,12 @@ DOORS: tuple[Door, ...] = (
     Door("prove-junit-a-dir", ("prove", "--junit", "{tmp}/adir"), 2, "--junit"),
     Door("prove-kernel-missing", ("prove", "--kernel", "{tmp}/missing.py"), 2, "--kernel"),
     Door("prove-property-unknown", ("prove", "--property", "no-such"), 2, "--property"),
+    Door("prove-smt-dir-without-recheck", ("prove", "--smt-dir", "{tmp}/smt"), 2, "--smt-dir"),
+    Door("prove-smt-dir-a-file", ("prove", "--recheck", "--smt-dir", "{tmp}/afile"), 2, "--smt-dir"),
+    Door("prove-smt-dir-under-a-file", ("prove", "--recheck", "--smt-dir", "{tmp}/afile/smt"), 2, "--smt-dir"),
+    Door("prove-smt-dir-empty", ("prove", "--recheck", "--smt-dir", ""), 2, "--smt-dir"),
+    Door("prove-recheck-with-a-value", ("prove", "--recheck=yes"), 2, "--recheck"),
+    Door("prove-dependencies-with-a-value", ("prove", "--dependencies=all"), 2, "--dependencies"),
 
     # ---- replay: a trace's every field
     Door("replay-missing-file", ("replay", "{tmp}/missing.json"), 2, "trace"),

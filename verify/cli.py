@@ -1,14 +1,15 @@
 """`blinpump prove` and `blinpump replay` (registered in blinpump_cli.py).
 
     blinpump prove [--kernel PATH] [--depth N] [--json] [--junit FILE] [--report FILE.md]
+                   [--recheck [--smt-dir DIR]] [--dependencies]
                    [--mutants [--max-mutants N] [--workers N | --scheduler tcp://HOST:PORT]
                               [--results FILE.jsonl [--resume]]]
                    [--property ID ...] [--traces DIR] [--quiet]
     blinpump replay TRACE [--runtime cpython|micropython|interpreted|serial] [--kernel PATH] [--json]
                           [--port URL] [--keys FILE] [--sim-runtime cpython|micropython]
 
-`prove` exits 0 only when every property is PROVED; 1 otherwise; 2 when the kernel is not in
-the verifiable subset (the errors, file:line: reason, go to stderr) or on a usage error.
+`prove` exits 0 only when every property is PROVED (and, with --recheck, cvc5 finds no proof
+obligation satisfiable); 1 otherwise; 2 when the kernel is not in the verifiable subset (the errors, file:line: reason, go to stderr) or on a usage error.
 `replay` exits 1 when the trace violates its property on the chosen runtime (the failure is
 reproduced), 0 when it does not, 2 on an error (unreadable trace, runtime unavailable).
 Progress goes to stderr; results to stdout. Every error of the options or of a trace is one
@@ -16,19 +17,27 @@ line on stderr naming the option or the trace's field (`field=steps[2].args.weig
 checked before any proof starts: --depth 1..64, --max-k 1..16, --bmc-budget a finite number of
 seconds in (0, 86400], --max-mutants >= 1, --workers 1..256, --report, --junit, --traces and
 --results writable, --results readable as a results file with --resume, and --scheduler the
-address of a scheduler that answers (with the optional package `distributed` installed).
+address of a scheduler that answers (with the optional package `distributed` installed),
+--smt-dir a writable folder and only with --recheck, and --recheck with the package cvc5.
 argparse's own errors (an option's value not a number, an unknown option) are one line too.
 
 `--mutants` proves every mutant of the kernel (verify/mutants.py), on the local cores
 (`--workers`, default one per core) or on a Dask cluster (`--scheduler`); `--max-mutants N`
 takes an even spread of N for a quick look. `--results` streams one JSON line per mutant;
 `--resume` proves only those without a verdict there for this kernel.
+
+`--recheck` gives every proof obligation of every PROVED property to cvc5 as an SMT-LIB file
+(verify/recheck.py): a satisfiable one is a disagreement (exit 1), an undecided one leaves its
+properties "not rechecked" (the proof stands on Z3; the exit status is unchanged). The files go
+to --smt-dir, or to a temporary folder that is removed unless something was not confirmed.
+`--dependencies` names the kernel lines each proof rests on (verify/dependencies.py).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import os
 import re
 import sys
 from pathlib import Path
@@ -84,6 +93,13 @@ def _prove_option_problem(args: argparse.Namespace) -> tuple[str, str] | None:
             return option, "needs --mutants"
     if args.resume and args.results is None:
         return "--resume", "needs --results FILE (the verdicts to resume from)"
+    if args.smt_dir is not None and not args.recheck:
+        return "--smt-dir", "needs --recheck (the folder of the benchmarks cvc5 rechecks)"
+    if args.recheck:
+        from .recheck import missing
+        problem = missing()
+        if problem:
+            return "--recheck", problem
     if args.scheduler is not None:
         from .mutants import scheduler_problem
         problem = scheduler_problem(args.scheduler)
@@ -92,7 +108,8 @@ def _prove_option_problem(args: argparse.Namespace) -> tuple[str, str] | None:
         if args.workers is not None:
             return "--workers", "the cluster's workers prove the mutants: not with --scheduler"
     for option, value, check in (("--report", args.report, writable_file), ("--junit", args.junit, writable_file),
-                                 ("--traces", args.traces, writable_dir), ("--results", args.results, writable_file)):
+                                 ("--traces", args.traces, writable_dir), ("--results", args.results, writable_file),
+                                 ("--smt-dir", args.smt_dir, writable_dir)):
         problem = None if value is None else check(value)
         if problem:
             return option, "cannot write %s: %s" % (shown(value), problem)
@@ -127,6 +144,12 @@ def _prove_parser() -> argparse.ArgumentParser:
                    help="skip the mutants that have a verdict in --results for this kernel")
     p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                    help="prove the mutants on this Dask cluster (needs the package distributed)")
+    p.add_argument("--recheck", action="store_true",
+                   help="have cvc5 recheck every proof obligation of every PROVED property")
+    p.add_argument("--smt-dir", metavar="DIR",
+                   help="with --recheck: write the obligations here as SMT-LIB (default: a temporary folder)")
+    p.add_argument("--dependencies", action="store_true",
+                   help="name the kernel lines each proof rests on (an unsat core; about doubles the time)")
     p.add_argument("--property", action="append", metavar="ID", help="prove only this property (repeatable)")
     p.add_argument("--traces", default=str(DEFAULT_TRACES), metavar="DIR",
                    help="where counterexample traces go (default build/verify/traces)")
@@ -182,12 +205,19 @@ def _prove_and_report(prog: str, args: argparse.Namespace, kpath: Path, shown: s
     try:
         run = prove(kpath, props, depth=args.depth, max_k=args.max_k, trace_dir=args.traces,
                     progress=progress, display_path=shown, bmc_budget_s=args.bmc_budget,
-                    witness_depth=args.witness_depth)
+                    witness_depth=args.witness_depth, record_obligations=args.recheck,
+                    dependencies=args.dependencies)
     except SubsetError as exc:
         print("blinpump prove: %s is not in the verifiable subset:" % shown, file=sys.stderr)
         for f, line, reason in exc.errors:
             print("%s:%d: %s" % (f, line, reason), file=sys.stderr)
         return 2
+    disagreement = False
+    if args.recheck:
+        problem = _recheck(prog, run, args.smt_dir, progress)
+        if problem is not None:
+            return problem
+        disagreement = bool(run.recheck and run.recheck["disagreements"])
     mutants: dict[str, Any] | None = None
     if args.mutants:
         from .mutants import ResultsError, run_mutants
@@ -199,7 +229,9 @@ def _prove_and_report(prog: str, args: argparse.Namespace, kpath: Path, shown: s
     if args.report or args.junit:
         from .report import junit, markdown
         kernel = load_kernel(kpath, shown)
-        for option, path, text in (("--report", args.report, lambda: markdown(run, kernel, mutants=mutants)),
+        link = os.path.relpath(kpath.resolve(), Path(args.report).resolve().parent) if args.report else None
+        for option, path, text in (("--report", args.report,
+                                    lambda: markdown(run, kernel, mutants=mutants, kernel_link=link)),
                                    ("--junit", args.junit, lambda: junit(run) + "\n")):
             if not path:
                 continue
@@ -215,14 +247,22 @@ def _prove_and_report(prog: str, args: argparse.Namespace, kpath: Path, shown: s
         print(json.dumps(doc, indent=1))
     else:
         print("kernel %s  sha256 %s" % (run.kernel, run.kernel_sha256))
+        from .recheck import describe
+        kernel_now = load_kernel(kpath, shown) if any(r.depends_on for r in run.properties) else None
         for r in run.properties:
             extra = ("k=%d" % r.k) if (r.status == "proved" and r.k) else (r.detail[:120] if r.detail else "")
+            if r.recheck is not None:
+                extra += "  cvc5: %s" % describe(r.recheck)
             print("  %-18s %-9s %-12s %6.2fs  %s" % (r.id, r.status.upper(), r.engine, r.seconds, extra))
             if r.trace:
                 print("  %-18s trace: %s" % ("", r.trace))
+            if r.depends_on is not None:
+                print("  %-18s %s" % ("", _dependency_line(r.depends_on, kernel_now)))
         print("%s in %.1f s" % ("ALL PROVED" if run.all_proved else "NOT ALL PROVED", run.seconds))
         if run.vacuity:
             print(vacuity_line(run.vacuity, args.witness_depth))
+        if run.recheck is not None:
+            print(_recheck_line(run.recheck))
         if mutants is not None:
             print("mutants: %d, caught %d, equivalent %d, survived %d, rejected %d%s, %.1f s" % (
                 mutants["mutants_total"], mutants["mutants_caught_verifier"], mutants["mutants_equivalent"],
@@ -230,7 +270,49 @@ def _prove_and_report(prog: str, args: argparse.Namespace, kpath: Path, shown: s
                 ", errors %d" % mutants["mutants_error"] if mutants["mutants_error"] else "", mutants["seconds"]))
             for s in mutants["survivors"]:
                 print("  survivor line %d: %s%s" % (s["line"], s["description"], " (equivalent)" if s.get("equivalent") else ""))
-    return 0 if run.all_proved else 1
+    return 0 if run.all_proved and not disagreement else 1
+
+
+def _recheck(prog: str, run: Any, smt_dir: str | None, progress: Any) -> int | None:
+    """cvc5 rechecks the obligations (verify/recheck.py); a disagreement is said on stderr however
+    the results are printed. A usage error's status, or None."""
+    import shutil
+    import tempfile
+
+    from .recheck import recheck
+    folder = smt_dir if smt_dir is not None else tempfile.mkdtemp(prefix="blinpump-smt-")
+    try:
+        summary = recheck(run, folder, progress=progress)
+    except OSError as exc:              # checked before the proofs, but the disk may have changed
+        return _error(prog, "--smt-dir", "cannot write %s: %s" % (folder, why(exc)))
+    unsettled = summary["disagreements"] or summary["not_rechecked"]
+    if smt_dir is None and not unsettled:
+        shutil.rmtree(folder, ignore_errors=True)
+        summary["smt_dir"] = None       # nothing to look at: the temporary folder is gone
+    for name in summary["disagreements"]:
+        print("%s: DISAGREEMENT: cvc5 finds %s satisfiable, Z3 found it unsat: not confirmed: %s" % (
+            prog, Path(summary["smt_dir"], name), ", ".join(summary["properties_disagreement"])), file=sys.stderr)
+    if summary["not_rechecked"]:
+        print("%s: warning: cvc5 decided %d of %d obligations; not rechecked: %s (first: %s: %s)" % (
+            prog, summary["confirmed"] + len(summary["disagreements"]), summary["obligations"],
+            ", ".join(summary["properties_not_rechecked"]), summary["not_rechecked"][0]["file"],
+            summary["not_rechecked"][0]["reason"]), file=sys.stderr)
+    return None
+
+
+def _recheck_line(s: dict[str, Any]) -> str:
+    return "second solver %s: %d of %d obligations confirmed unsat, %d disagreement%s, %d not rechecked, %.1f s%s" % (
+        s["solver"], s["confirmed"], s["obligations"], len(s["disagreements"]),
+        "" if len(s["disagreements"]) == 1 else "s", len(s["not_rechecked"]), s["seconds"],
+        "; SMT-LIB files in %s" % s["smt_dir"] if s["smt_dir"] else "")
+
+
+def _dependency_line(dep: dict[str, Any], kernel: Any) -> str:
+    if dep["lines"] is None:
+        return "kernel lines: not analysed (%s)" % dep.get("note", "")
+    from .dependencies import ranges
+    return "depends on kernel lines (%d, %s): %s" % (len(dep["lines"]), dep["file"], ", ".join(
+        str(a) if a == b else "%d-%d" % (a, b) for a, b in ranges(dep["lines"], kernel)))
 
 
 def vacuity_line(results: list[Any], witness_depth: int) -> str:

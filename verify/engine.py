@@ -42,6 +42,7 @@ from typing import Any, Callable
 
 import z3
 
+from .obligations import STRENGTHENING, TRANSLATION, ObligationLog
 from .properties import PROPERTIES, Property, S, Step
 from .relation import PREFIX as OBSERVER_PREFIX
 from .subset import Kernel, load_kernel
@@ -80,11 +81,18 @@ class PropertyResult:
     detail: str = ""
     failing_checks: list[str] = field(default_factory=list)
     trace_data: dict[str, Any] | None = None
+    recheck: dict[str, Any] | None = None           # the second solver's verdict (verify/recheck.py)
+    depends_on: dict[str, Any] | None = None        # the kernel lines the proof rests on (verify/dependencies.py)
 
     def as_json(self) -> dict[str, Any]:
         return {"id": self.id, "clauses": self.clauses, "statement": self.statement, "status": self.status,
                 "engine": self.engine, "k": self.k, "seconds": round(self.seconds, 3), "trace": self.trace,
-                "detail": self.detail, "failing_checks": self.failing_checks}
+                "detail": self.detail, "failing_checks": self.failing_checks, **self._asked_for()}
+
+    def _asked_for(self) -> dict[str, Any]:
+        # present only with --recheck / --dependencies: the document is unchanged otherwise
+        return {key: value for key, value in (("recheck", self.recheck), ("depends_on", self.depends_on))
+                if value is not None}
 
 
 @dataclass
@@ -96,6 +104,9 @@ class ProofRun:
     dropped: list[dict[str, Any]] = field(default_factory=list)   # invariant candidates Houdini dropped
     depth: int = 0
     vacuity: list[Any] = field(default_factory=list)     # vacuity.VacuityResult per PROVED property
+    # property id -> the unsat queries its PROVED rests on (record_obligations=True only)
+    obligations: dict[str, list[Any]] = field(default_factory=dict)
+    recheck: dict[str, Any] | None = None           # summary of the second solver's recheck
 
     @property
     def all_proved(self) -> bool:
@@ -104,7 +115,8 @@ class ProofRun:
     def as_json(self) -> dict[str, Any]:
         return {"kernel": self.kernel, "kernel_sha256": self.kernel_sha256, "seconds": round(self.seconds, 3),
                 "depth": self.depth, "properties": [p.as_json() for p in self.properties],
-                "invariant_dropped": self.dropped, "vacuity": [v.as_json() for v in self.vacuity]}
+                "invariant_dropped": self.dropped, "vacuity": [v.as_json() for v in self.vacuity],
+                **({"recheck": self.recheck} if self.recheck is not None else {})}
 
 
 def _model_int(m: z3.ModelRef, v: Any) -> int:
@@ -124,11 +136,13 @@ class Engine:
                  progress: Callable[[str], None] | None = None, timeout_ms: int | None = None,
                  replay_check: bool = True, bmc_budget_s: float | None = None,
                  rlimit: int = CHECK_RLIMIT, bmc_rlimit: int = BMC_RLIMIT, vacuity: bool = True,
-                 witness_depth: int = 0):
+                 witness_depth: int = 0, record_obligations: bool = False):
         """vacuity: check every proved property's premise and guarded cases (verify/vacuity.py);
-        witness_depth: also look for a trace from the initial state reaching each guard. rlimit: Z3 resource units per solver call; bmc_rlimit: units for the whole BMC search of
+        witness_depth: also look for a trace from the initial state reaching each guard.
+        rlimit: Z3 resource units per solver call; bmc_rlimit: units for the whole BMC search of
         one property (both deterministic). timeout_ms (per solver call) and bmc_budget_s (per BMC
-        search) are optional wall-clock upper bounds; None: none."""
+        search) are optional wall-clock upper bounds; None: none. record_obligations: keep the
+        unsat queries the proofs rest on (self.obligation_log, for `prove --recheck`)."""
         self.k = kernel
         self.props = list(PROPERTIES if properties is None else properties)
         self.depth = depth
@@ -157,6 +171,22 @@ class Engine:
         self.dropped: list[dict[str, Any]] = []
         self.inv_cti: dict[str, Any] | None = None
         self._bmc: _BMC | None = None
+        self.obligation_log: ObligationLog | None = None
+        if record_obligations:
+            self.obligation_log = ObligationLog("product" if hasattr(kernel, "observer") else "kernel")
+
+    # ---------------------------------------------------------------- obligations (prove --recheck)
+    def _record(self, group: str, name: str, assertions: list[Any], k: int = 1) -> None:
+        """Keep a query Z3 answered unsat, for the second solver (verify/obligations.py)."""
+        if self.obligation_log is not None:
+            self.obligation_log.add(group, name, assertions, k)
+
+    def _record_strengthening(self) -> None:
+        # the final Houdini pass found each of these unsat (indicator literals aside)
+        for e in self.entries:
+            if self.H:
+                self._record(STRENGTHENING, "step entry %s" % e,
+                             self.H_pre + [z3.Not(z3.And(self.H_of(self.trans[e].fields)))])
 
     # ---------------------------------------------------------------- helpers
     def _solver(self) -> z3.Solver:
@@ -231,6 +261,8 @@ class Engine:
         self.bitfields = bitf
         self.H_pre = self.H_of(self.pre)
         self.strengthen_seconds = time.time() - t0
+        if self.obligation_log is not None:
+            self._record_strengthening()
 
     def _houdini(self, active: set[int], pre: dict[str, Any], trans: dict[str, Result]
                  ) -> tuple[set[int], list[dict[str, Any]], dict[str, Any] | None]:
@@ -340,6 +372,7 @@ class Engine:
                 if res != z3.unsat:
                     self.unknown_reason = "induction k=1, entry %s: solver gave unknown (%s)" % (e, s.reason_unknown())
                     return "unknown", None
+                self._record(p.id, "step k=1 entry %s" % e, list(s.assertions()))
             return "unsat", None
         # k >= 2: a chain of k transitions from an arbitrary H-state, the last one checked per entry
         states = [state_vars(self.k, "k%d." % i, self.bitfields) for i in range(k)]
@@ -381,6 +414,7 @@ class Engine:
                 self.unknown_reason = "induction k=%d, entry %s: solver gave unknown (%s)" % (k, e, s.reason_unknown())
                 s.pop()
                 return "unknown", None
+            self._record(p.id, "step k=%d entry %s" % (k, e), list(s.assertions()), k)
             s.pop()
         return "unsat", None
 
@@ -425,6 +459,7 @@ class Engine:
                 return "sat", self._cti_from_model(m, [(e, self.pre, self.inputs[e])]), where
             if res != z3.unsat:
                 return "unknown", None, "solver: %s (%s)" % (res, s.reason_unknown())
+            self._record(TRANSLATION, "obligations entry %s" % e, list(s.assertions()))
         return "unsat", None, ""
 
     # ---------------------------------------------------------------- BMC
@@ -645,7 +680,7 @@ class _BMC:
     def search(self, p: Property, depth: int, budget_s: float | None = None) -> dict[str, Any] | None:
         """Shortest violation of p within `depth` steps of State(), or None. `self.last`
         records how far the search got: ("complete", depth) or ("stopped", t)."""
-        return self._search(lambda t: self._violation(p, t), depth, budget_s)
+        return self._search(lambda t: self._violation(p, t), depth, budget_s, record=p.id)
 
     def search_divergence(self, p: Property, depth: int, budget_s: float | None = None) -> dict[str, Any] | None:
         """A trace from the initial states on which kernel and observer decide differently.
@@ -711,7 +746,8 @@ class _BMC:
             return z3.Or([z3.Not(zbool(terms[i])) for i in dropped_idx])
         return self._search(goal, eng.depth, budget_s)
 
-    def _search(self, goal: Callable[[int], Any], depth: int, budget_s: float | None) -> dict[str, Any] | None:
+    def _search(self, goal: Callable[[int], Any], depth: int, budget_s: float | None,
+                record: str | None = None) -> dict[str, Any] | None:
         """Depth by depth: stops at the first violation, at `depth`, when the search has spent
         the engine's bmc_rlimit Z3 resource units (deterministic), or when the optional
         wall-clock budget_s has passed. A stop leaves self.last = ("stopped", t) and says why in
@@ -730,10 +766,14 @@ class _BMC:
                 self.last = ("stopped", t)
                 self.stop_reason = "resource limit of %d Z3 units (bmc_rlimit) at depth %d" % (self.e.bmc_rlimit, t + 1)
                 return None
-            r, m, why = self._check(goal(t), deadline, min(left, self.e.rlimit))
+            g = goal(t)
+            r, m, why = self._check(g, deadline, min(left, self.e.rlimit))
             if r == z3.sat:
                 self.last = ("found", t + 1)
                 return self._trace(m, t)
+            if r == z3.unsat and record is not None:
+                # a base case of k-induction (k = depth + 1) rests on these
+                self.e._record(record, "base depth %d" % (t + 1), list(self.solver.assertions()) + [g], depth + 1)
             if r != z3.unsat:
                 self.last = ("stopped", t)
                 if deadline is not None and time.time() >= deadline:
@@ -754,24 +794,33 @@ def prove(kernel_path: str | os.PathLike[str], properties: list[Property] | None
           progress: Callable[[str], None] | None = None, display_path: str | None = None,
           replay_check: bool = True, bmc_budget_s: float | None = None,
           bmc_rlimit: int = BMC_RLIMIT, rlimit: int = CHECK_RLIMIT, vacuity: bool = True,
-          witness_depth: int = 0) -> ProofRun:
+          witness_depth: int = 0, record_obligations: bool = False, dependencies: bool = False) -> ProofRun:
     """Prove `properties` (default: all) of the kernel at kernel_path.
 
     The verdict depends only on the input and the resource limits (rlimit per solver call,
     bmc_rlimit per BMC search: Z3 units, deterministic). bmc_budget_s is an optional upper bound
     in seconds on each BMC search (the command line's --bmc-budget); None: no wall-clock limit,
-    which is what tests use. A search stopped by a limit gives UNKNOWN, which is never a pass."""
+    which is what tests use. A search stopped by a limit gives UNKNOWN, which is never a pass.
+    record_obligations: also return the unsat queries each PROVED rests on (ProofRun.obligations);
+    dependencies: also name the kernel lines each proof rests on (PropertyResult.depends_on)."""
     t0 = time.time()
     kernel = load_kernel(kernel_path, display_path)
     props = list(PROPERTIES if properties is None else properties)
     runs = []
+    obligations: dict[str, list[Any]] = {}
     for eng in engines(kernel, props, depth=depth, max_k=max_k, trace_dir=trace_dir, progress=progress,
                        replay_check=replay_check, bmc_budget_s=bmc_budget_s, rlimit=rlimit, bmc_rlimit=bmc_rlimit,
-                       vacuity=vacuity, witness_depth=witness_depth):
+                       vacuity=vacuity, witness_depth=witness_depth, record_obligations=record_obligations):
         runs.append(eng.run())
+        if eng.obligation_log is not None:
+            obligations.update(eng.obligation_log.rested_on(eng.props, runs[-1].properties))
+        if dependencies:
+            from .dependencies import analyse
+            analyse(eng, runs[-1].properties)
     by_id = {r.id: r for run in runs for r in run.properties}
     run = ProofRun(kernel.path, kernel.sha256, time.time() - t0, [by_id[p.id] for p in props],
-                   [d for run in runs for d in run.dropped], depth, [v for run in runs for v in run.vacuity])
+                   [d for run in runs for d in run.dropped], depth,
+                   vacuity=[v for run in runs for v in run.vacuity], obligations=obligations)
     return run
 
 

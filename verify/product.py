@@ -28,8 +28,8 @@ class Product(Kernel):
     kernel: Kernel
     observer: Kernel
 
-    def translator(self) -> "ProductTranslator":
-        return ProductTranslator(self)
+    def translator(self, track_lines: bool = False) -> "ProductTranslator":
+        return ProductTranslator(self, track_lines)
 
     @property
     def kernel_fields(self) -> list[str]:
@@ -70,11 +70,12 @@ def load_product(kernel_path: str | Path, display_path: str | None = None,
 
 
 class ProductTranslator:
-    """Runs the kernel's and the observer's translations on the same inputs."""
+    """Runs the kernel's and the observer's translations on the same inputs. track_lines: the
+    kernel's lines only (verify/dependencies.py names kernel lines)."""
 
-    def __init__(self, product: Product):
+    def __init__(self, product: Product, track_lines: bool = False):
         self.p = product
-        self.kt = Translator(product.kernel)
+        self.kt = Translator(product.kernel, track_lines)
         self.ot = Translator(product.observer)
         self.k = product
         self.obligations: list[Any] = []

@@ -3,11 +3,14 @@
 For every clause ID of the label (LABEL.md tables, plus the IDs the kernel's comments cite)
 the report lists the properties that cover it with their status, the kernel lines whose
 comments cite it, and the tests whose names carry it in pytest form (`L2.2-step` ->
-`L2_2_step`); then the clauses nothing covers yet. It names the kernel's SHA-256.
+`L2_2_step`); then the clauses nothing covers yet. It names the kernel's SHA-256. With
+`prove --recheck` each property shows the second solver's verdict, with `--dependencies` the
+kernel lines its proof rests on (linked).
 """
 from __future__ import annotations
 
 import ast
+import os
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -129,9 +132,37 @@ def clauses_for(kernel: Kernel, label: Path | None) -> list[Clause]:
     return clauses
 
 
+def _second_solver(r: Any, rechecked: bool) -> str:
+    if not rechecked:
+        return "not run"
+    if r.recheck is None:
+        return "-"
+    from .recheck import CONFIRMED, DISAGREEMENT
+    v = r.recheck
+    if v["verdict"] == CONFIRMED:
+        return "confirmed %d/%d" % (v["confirmed"], v["obligations"])
+    if v["verdict"] == DISAGREEMENT:
+        return "**DISAGREEMENT** (%d of %d sat)" % (len(v["disagreements"]), v["obligations"])
+    return "not rechecked (%d of %d undecided)" % (len(v["not_rechecked"]), v["obligations"])
+
+
+def _dependency_links(dep: dict[str, Any], kernel: Kernel, link: str) -> str:
+    """'depends on kernel lines: [512](k.py#L512), [690-702](k.py#L690-L702)'."""
+    if dep["lines"] is None:
+        return "kernel lines it depends on: not analysed (%s)" % dep.get("note", "")
+    from .dependencies import ranges
+    spans = ["[%d](%s#L%d)" % (a, link, a) if a == b else "[%d-%d](%s#L%d-L%d)" % (a, b, link, a, b)
+             for a, b in ranges(dep["lines"], kernel)]
+    return "depends on kernel lines (%d): %s" % (len(dep["lines"]), ", ".join(spans) or "none")
+
+
 def markdown(run: ProofRun, kernel: Kernel, label: Path | None = None, tests_dir: Path | None = None,
-             mutants: dict[str, Any] | None = None) -> str:
+             mutants: dict[str, Any] | None = None, kernel_link: str | None = None) -> str:
+    """kernel_link: the kernel's path as seen from the report's folder, for the line links
+    (default: its path in the repository)."""
     label = label if label is not None else find_label()
+    link = (kernel_link or run.kernel).replace(os.sep, "/")
+    rechecked = run.recheck is not None
     tests_dir = tests_dir or (REPO / "tests")
     clauses = clauses_for(kernel, label)
     known = [c.id for c in clauses]
@@ -149,19 +180,35 @@ def markdown(run: ProofRun, kernel: Kernel, label: Path | None = None, tests_dir
         "- result: **%s** (%d of %d properties proved, %.1f s)" % (
             "ALL PROVED" if run.all_proved else "NOT ALL PROVED",
             sum(1 for r in run.properties if r.status == PROVED), len(run.properties), run.seconds),
+    ]
+    if run.recheck is not None:
+        s = run.recheck
+        lines.append("- second solver: %s, %d of %d proof obligations confirmed unsat, %d disagreement(s), "
+                     "%d not rechecked (%.1f s, at most %d cvc5 resource units each)" % (
+                         s["solver"], s["confirmed"], s["obligations"], len(s["disagreements"]),
+                         len(s["not_rechecked"]), s["seconds"], s["rlimit_per_obligation"]))
+    lines += [
         "",
         "## Properties",
         "",
-        "| ID | status | engine | k | seconds | clauses | trace |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| ID | status | engine | k | seconds | second solver (cvc5) | clauses | trace |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in run.properties:
-        lines.append("| %s | %s | %s | %s | %.2f | %s | %s |" % (
+        lines.append("| %s | %s | %s | %s | %.2f | %s | %s | %s |" % (
             r.id, r.status.upper(), r.engine, r.k if r.k is not None else "", r.seconds,
-            ", ".join(r.clauses) or "-", "`%s`" % r.trace if r.trace else ""))
+            _second_solver(r, rechecked), ", ".join(r.clauses) or "-", "`%s`" % r.trace if r.trace else ""))
     lines.append("")
     for r in run.properties:
         lines.append("- **%s**: %s" % (r.id, r.statement))
+        if r.depends_on is not None:
+            lines.append("  - %s" % _dependency_links(r.depends_on, kernel, link))
+        if r.recheck is not None and r.recheck["disagreements"]:
+            lines.append("  - DISAGREEMENT: cvc5 finds satisfiable: %s" % ", ".join(
+                "`%s`" % f for f in r.recheck["disagreements"]))
+        if r.recheck is not None and r.recheck["not_rechecked"]:
+            lines.append("  - not rechecked: %s" % "; ".join(
+                "`%s` (%s)" % (u["file"], u["reason"]) for u in r.recheck["not_rechecked"]))
         if r.status != PROVED:
             lines.append("  - %s: %s" % (r.status.upper(), r.detail))
             for c in r.failing_checks:
@@ -241,8 +288,9 @@ def vacuity_section(run: ProofRun) -> list[str]:
 
 
 def junit(run: ProofRun) -> str:
+    failed = [r for r in run.properties if r.status != PROVED or (r.recheck is not None and r.recheck["disagreements"])]
     suite = ET.Element("testsuite", name="blinpump.prove", tests=str(len(run.properties)),
-                       failures=str(sum(1 for r in run.properties if r.status != PROVED)), errors="0",
+                       failures=str(len(failed)), errors="0",
                        time="%.3f" % run.seconds)
     props = ET.SubElement(suite, "properties")
     ET.SubElement(props, "property", name="kernel", value=run.kernel)
@@ -253,4 +301,9 @@ def junit(run: ProofRun) -> str:
             f = ET.SubElement(case, "failure", type=r.status, message="%s: %s" % (r.status.upper(), r.detail[:200]))
             f.text = "\n".join([r.statement, r.detail] + ["failing check: %s" % c for c in r.failing_checks]
                                + (["trace: %s" % r.trace] if r.trace else []))
+        elif r.recheck is not None and r.recheck["disagreements"]:      # prove --recheck: cvc5 found a model
+            f = ET.SubElement(case, "failure", type="disagreement",
+                              message="DISAGREEMENT: cvc5 finds %d proof obligation(s) satisfiable" % len(
+                                  r.recheck["disagreements"]))
+            f.text = "\n".join(r.recheck["disagreements"])
     return ET.tostring(suite, encoding="unicode")

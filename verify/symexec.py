@@ -21,6 +21,12 @@ Translation, construct by construct (Python semantics, exactly):
 - `if` forks the state and merges it with Z3 If on the branch condition; `return` records
   (path condition, value) and makes the rest of the function dead; a helper call is inlined
   with its own path condition, and its value is the chain of its recorded returns.
+
+Line tracking (`Translator(kernel, track_lines=True)`, used by verify/dependencies.py only): every
+statement an entry point executes (an assignment, the condition of an if/elif, a return value)
+gets a tracking Boolean `line_L`; its value becomes `If(line_L, value, havoc)` with a fresh
+unconstrained havoc (an unconstrained Bool for a condition). Assuming every `line_L` gives the
+ordinary translation; an unsat core over them names the lines a proof needs.
 """
 from __future__ import annotations
 
@@ -208,21 +214,46 @@ class Result:
 
 
 class Translator:
-    def __init__(self, kernel: Kernel):
+    def __init__(self, kernel: Kernel, track_lines: bool = False):
         self.k = kernel
         self.consts = kernel.constants
         self.fnodes = {n: f.node for n, f in kernel.functions.items()}
         self.obligations: list[Obligation] = []
         self._fn_stack: list[str] = []
+        self.track_lines = track_lines
+        self.lines_run: set[int] = set()    # the tracked lines the last `run` executed
+        self._tracking = False              # on inside `run` only: the invariant is never havocked
+        self._havocs = 0
 
     # ---------------------------------------------------------------- public API
     def run(self, entry: str, fields: dict[str, Val], args: dict[str, Val]) -> Result:
         """Execute entry point `entry` on `fields` with inputs `args` (by parameter name)."""
         self.obligations = []
+        self.lines_run = set()
         fn = self.k.functions[entry]
         params = {p: args[p] for p in fn.params if p != STATE_PARAM}
-        out_fields, ret = self._invoke(entry, dict(fields), params, True, True)
+        self._tracking = self.track_lines
+        try:
+            out_fields, ret = self._invoke(entry, dict(fields), params, True, True)
+        finally:
+            self._tracking = False
         return Result(out_fields, ret, self.obligations)
+
+    def _track(self, line: int, v: Val) -> Val:
+        """In line-tracking mode, the statement's value while `line_L` holds, else a havoc."""
+        if not self._tracking:
+            return v
+        self.lines_run.add(line)
+        self._havocs += 1
+        name = "havoc.%d.%d" % (line, self._havocs)    # numbered here, not by Z3: the same run, the same names
+        if is_boolish(v):
+            other: Val = z3.Bool(name)
+        elif is_sym(v) and bits_of(v) is not None:
+            # an 8-bit word keeps its bits, or `&`/`|` after it would fall back to div/mod
+            other = value_of_bits([z3.Bool("%s.bit%d" % (name, i)) for i in range(BIT_WIDTH)])
+        else:
+            other = z3.Int(name)
+        return ite(z3.Bool("line_%d" % line), v, other)
 
     def value(self, fname: str, fields: dict[str, Val], args: dict[str, Val] | None = None) -> Val:
         """The value a pure function (e.g. invariant) returns."""
@@ -278,7 +309,7 @@ class Translator:
     def _stmt(self, s: ast.stmt, ctx: _Ctx) -> None:
         if isinstance(s, ast.Assign):
             t = s.targets[0]
-            v = self._eval(s.value, ctx, True)
+            v = self._track(s.lineno, self._eval(s.value, ctx, True))
             if isinstance(t, ast.Attribute):
                 ctx.fields[t.attr] = ite(ctx.live, as_int(v), ctx.fields[t.attr])
             else:
@@ -286,7 +317,7 @@ class Translator:
                 # a local is only read while the function is live: no guard needed
                 ctx.locals[t.id] = v
         elif isinstance(s, ast.If):
-            c = as_bool(self._eval(s.test, ctx, True))
+            c = as_bool(self._track(s.lineno, as_bool(self._eval(s.test, ctx, True))))
             if isinstance(c, bool):
                 self._block(s.body if c else s.orelse, ctx)
                 return
@@ -301,7 +332,7 @@ class Translator:
             ctx.locals = {n: ite(c, a.locals[n], b.locals[n]) for n in a.locals if n in b.locals}
             ctx.live = ite(c, a.live, b.live)
         elif isinstance(s, ast.Return):
-            v = self._eval(s.value, ctx, True) if s.value is not None else None
+            v = self._track(s.lineno, self._eval(s.value, ctx, True)) if s.value is not None else None
             ctx.rets.append((conj(ctx.pc, ctx.live), v))
             ctx.live = False
         elif isinstance(s, ast.Expr):
