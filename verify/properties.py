@@ -1143,6 +1143,15 @@ def _neuro3_window(o: Any, g: str) -> Any:
                  o.clock_min - o._f["o_%s_onset_min" % g] <= NEURO3_MAX_RESOLVE_MIN)
 
 
+def _daily_drug(d: Any, drug: Any, vol: Any) -> Any:
+    """EXT-rates: ceil(drug x table rate x 24 / volume), one product of constants per duration
+    (linear in the inputs but for the one division by the volume)."""
+    out: Any = L.ceil_div(drug * (24 * RATE_UL_PER_H[168]), vol)
+    for h in (96, 72, 48, 24):
+        out = L.If(d == h, L.ceil_div(drug * (24 * RATE_UL_PER_H[h]), vol), out)
+    return out
+
+
 def _bag_allowed(o: Any, st: Step) -> Any:
     """Every limit of the label on a bag order, for the observer's patient now."""
     from .relation import cap_in_force
@@ -1155,7 +1164,7 @@ def _bag_allowed(o: Any, st: Step) -> Any:
         L.Or(pres == 0, o.weight_g >= WEIGHT_PRESERVATIVE_MIN_G),
         vol >= 10000, vol <= 1000000, drug >= 1, drug <= BAG_DRUG_MAX_NG,
         rate == table, table * d <= vol,
-        L.ceil_div(drug * 24 * table, vol) <= cap_in_force(o),
+        _daily_drug(d, drug, vol) <= cap_in_force(o),
         o.cycle_infused_min + 60 * d <= CYCLE_INFUSION_MIN,
         a("room_min") >= 0, a("fridge_min") >= 0,
         a("room_min") + 60 * d <= _by_duration(d, ROOM_LIMIT_MIN), a("fridge_min") <= _by_duration(d, FRIDGE_LIMIT_MIN))
