@@ -46,7 +46,7 @@ def _kernel_line(function: str, text: str) -> int:
 @pytest.fixture(scope="module")
 def rechecked(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, dict, str, Path]:
     smt = tmp_path_factory.mktemp("smt")
-    code, out, err = _prove("--property", "rate-cap", "--property", "label-exact", "--recheck",
+    code, out, err = _prove("--property", "rate-cap", "--property", "exact-overdose-12h", "--recheck",
                             "--smt-dir", str(smt), "--json")
     return code, json.loads(out), err, smt
 
@@ -68,7 +68,7 @@ def test_cvc5_confirms_every_obligation_of_the_landed_kernel(rechecked):
     index = json.loads((smt / "index.json").read_text())
     names = {o["file"] for o in index["obligations"]}
     assert len(names) == summary["obligations"]
-    assert {"kernel.rate-cap.step-k1-entry-tick.smt2", "product.label-exact.step-k1-entry-start.smt2",
+    assert {"kernel.rate-cap.step-k1-entry-tick.smt2", "product.exact-overdose-12h.step-k1-entry-start.smt2",
             "kernel.strengthening.step-entry-tick.smt2", "product.translation.obligations-entry-tick.smt2"} <= names
     assert all(o["cvc5"] == "unsat" for o in index["obligations"])
 

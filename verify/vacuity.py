@@ -109,15 +109,16 @@ def _instance(eng: Engine, g: Any, gpre: dict[str, Any], gpost: dict[str, Any], 
 
 
 SEQUENCES = 24                   # random therapies (fixed seeds) whose steps witness guards concretely
+_STEPS: dict[tuple[str, bool], list[Any]] = {}      # per kernel (by SHA-256), with or without the observer
 
 
 def concrete_steps(eng: Engine) -> list[tuple[dict[str, int], dict[str, int], str, dict[str, int], int]]:
     """(pre, post, entry, args, answer) of the steps of a few random therapies from the initial
     state, run on CPython (the kernel, and the observer beside it for a product): real,
     reachable steps. Derandomised: the same seeds every run."""
-    cached = getattr(eng, "_concrete_steps", None)
-    if cached is not None:
-        return cached
+    key = (eng.k.sha256, hasattr(eng.k, "observer"))
+    if key in _STEPS:
+        return _STEPS[key]
     from .randomtest import random_step
     from .relation import PREFIX, STATUS
     from .replay import OBSERVER, load_module
@@ -151,7 +152,7 @@ def concrete_steps(eng: Engine) -> list[tuple[dict[str, int], dict[str, int], st
                     cur = nxt
         except Exception:       # a mutant may crash, or lack a helper the sample uses: fewer witnesses
             continue
-    eng._concrete_steps = records  # type: ignore[attr-defined]
+    _STEPS[key] = records
     return records
 
 
