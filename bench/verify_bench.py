@@ -68,7 +68,7 @@ def bench_proofs(runs: int = 3) -> dict:
     last = None
     for i in range(runs):
         t0 = time.perf_counter()
-        last = prove(KERNEL, depth=8, display_path="firmware/kernel.py")
+        last = prove(KERNEL, depth=8, display_path="firmware/kernel.py", vacuity=True)
         times.append(time.perf_counter() - t0)
         log("proof %d: %.2f s, %d/%d proved" % (i + 1, times[-1], sum(r.status == PROVED for r in last.properties),
                                                len(last.properties)))

@@ -24,7 +24,7 @@ KERNEL = REPO / "firmware" / "kernel.py"
 
 @pytest.fixture(scope="module")
 def landed():
-    return prove(KERNEL, depth=4, display_path="firmware/kernel.py")
+    return prove(KERNEL, depth=4, display_path="firmware/kernel.py", vacuity=True)
 
 
 def _status(run, pid):

@@ -21,7 +21,7 @@ def test_L2_dose_28_a_premise_never_true_makes_the_property_fail_loudly():
     # mode 3 does not exist: the implication is proved by any kernel, which is exactly the danger
     p = _prop("mode 3 -> the motor is stopped",
               lambda pre, post, st: L.Implies(post.mode == 3, post.motor_ul_per_h == 0))
-    run = prove(KERNEL, [p], depth=0, max_k=1)
+    run = prove(KERNEL, [p], depth=0, max_k=1, vacuity=True)
     (res,) = run.properties
     assert res.status == UNKNOWN and res.detail.startswith("VACUOUS")
     assert "mode 3 -> the motor is stopped" in res.detail
@@ -32,7 +32,7 @@ def test_L2_dose_28_a_premise_never_true_makes_the_property_fail_loudly():
 def test_L2_dose_28_the_same_check_with_a_possible_premise_is_proved():
     p = _prop("running -> the flow is the bag's",
               lambda pre, post, st: L.Implies(running(post), post.motor_ul_per_h == post.bag_ul_per_h))
-    run = prove(KERNEL, [p], depth=0, max_k=1, witness_depth=3)
+    run = prove(KERNEL, [p], depth=0, max_k=1, vacuity=True, witness_depth=3)
     (res,) = run.properties
     assert res.status == PROVED, res.detail
     (v,) = run.vacuity

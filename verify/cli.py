@@ -205,7 +205,7 @@ def _prove_and_report(prog: str, args: argparse.Namespace, kpath: Path, shown: s
     try:
         run = prove(kpath, props, depth=args.depth, max_k=args.max_k, trace_dir=args.traces,
                     progress=progress, display_path=shown, bmc_budget_s=args.bmc_budget,
-                    witness_depth=args.witness_depth, record_obligations=args.recheck,
+                    vacuity=True, witness_depth=args.witness_depth, record_obligations=args.recheck,
                     dependencies=args.dependencies)
     except SubsetError as exc:
         print("blinpump prove: %s is not in the verifiable subset:" % shown, file=sys.stderr)

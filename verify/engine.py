@@ -808,7 +808,7 @@ def prove(kernel_path: str | os.PathLike[str], properties: list[Property] | None
           max_k: int = 3, trace_dir: str | os.PathLike[str] | None = None,
           progress: Callable[[str], None] | None = None, display_path: str | None = None,
           replay_check: bool = True, bmc_budget_s: float | None = None,
-          bmc_rlimit: int = BMC_RLIMIT, rlimit: int = CHECK_RLIMIT, vacuity: bool = True,
+          bmc_rlimit: int = BMC_RLIMIT, rlimit: int = CHECK_RLIMIT, vacuity: bool = False,
           witness_depth: int = 0, record_obligations: bool = False, dependencies: bool = False) -> ProofRun:
     """Prove `properties` (default: all) of the kernel at kernel_path.
 
@@ -816,7 +816,9 @@ def prove(kernel_path: str | os.PathLike[str], properties: list[Property] | None
     bmc_rlimit per BMC search: Z3 units, deterministic). bmc_budget_s is an optional upper bound
     in seconds on each BMC search (the command line's --bmc-budget); None: no wall-clock limit,
     which is what tests use. A search stopped by a limit gives UNKNOWN, which is never a pass.
-    record_obligations: also return the unsat queries each PROVED rests on (ProofRun.obligations);
+    vacuity: also check every PROVED property's premise and guarded cases (verify/vacuity.py);
+    `blinpump prove` always does. record_obligations: also return the unsat queries each PROVED
+    rests on (ProofRun.obligations);
     dependencies: also name the kernel lines each proof rests on (PropertyResult.depends_on)."""
     t0 = time.time()
     kernel = load_kernel(kernel_path, display_path)
