@@ -212,7 +212,7 @@ def bench_dependencies() -> dict:
 PARTS = ("proofs", "bmc", "mutants", "campaign", "recheck", "dependencies")
 # the figures of each part, kept from the last run when the part is left out
 KEPT = {"proofs": ("prove_seconds", "prove_seconds_median", "properties_proved", "properties_total",
-                   "per_property_seconds"),
+                   "per_property_seconds", "vacuity_"),
         "bmc": ("bmc_table",),
         "mutants": ("mutants_", "mutation_score_", "verifier_seconds_median", "hypothesis_budget_rule", "per_operator",
                     "survivors"),
