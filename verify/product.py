@@ -10,7 +10,6 @@ field ranges, and the relational invariant of verify/relation.py.
 """
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +30,6 @@ class Product(Kernel):
     def translator(self, track_lines: bool = False) -> "ProductTranslator":
         return ProductTranslator(self, track_lines)
 
-    @property
-    def kernel_fields(self) -> list[str]:
-        return self.kernel.field_names
-
     def observer_part(self, fields: dict[str, Any]) -> dict[str, Any]:
         return {f.name: fields[relation.PREFIX + f.name] for f in self.observer.fields}
 
@@ -54,13 +49,11 @@ def make_product(kernel: Kernel, observer: Kernel) -> Product:
         raise SubsetError(errors)
     fields = list(kernel.fields) + [Field(relation.PREFIX + f.name, f.init, f.lo, f.hi, f.line) for f in observer.fields]
     fields.append(Field(relation.STATUS, 0, 0, STATUS_MAX, 0))
-    sha = hashlib.sha256((kernel.sha256 + observer.sha256).encode()).hexdigest()
     p = Product(path=kernel.path, abspath=kernel.abspath, source=kernel.source, sha256=kernel.sha256,
                 lines=kernel.lines, constants=kernel.constants, constant_lines=kernel.constant_lines,
                 fields=fields, functions=kernel.functions, comments=kernel.comments)
     p.kernel = kernel
     p.observer = observer
-    p.product_sha256 = sha  # type: ignore[attr-defined]
     return p
 
 

@@ -168,6 +168,11 @@ def _witnessed(eng: Engine, c: Any, n: int, state_check: bool) -> set[int]:
     return seen
 
 
+def _on_random_therapy(c: Any, g: Any) -> GuardResult:
+    return GuardResult(c.text, _text(_key(g)), ["(a random therapy)"], True, [], 0,
+                       "reached on a random therapy from the initial state")
+
+
 def check_property(eng: Engine, p: Property, depth: int = 0) -> VacuityResult:
     t0 = time.time()
     res = VacuityResult(p.id, True)
@@ -184,8 +189,7 @@ def check_property(eng: Engine, p: Property, depth: int = 0) -> VacuityResult:
         seen = _witnessed(eng, c, len(guards), False)
         for i, g in enumerate(guards):
             if i in seen:
-                res.guards.append(GuardResult(c.text, _text(_key(g)), ["(a random therapy)"], True, [], 0,
-                                              "reached on a random therapy from the initial state"))
+                res.guards.append(_on_random_therapy(c, g))
                 continue
             sat_entries, undecided, possible = [], [], []
             for e in eng.entries:
@@ -213,14 +217,15 @@ def check_property(eng: Engine, p: Property, depth: int = 0) -> VacuityResult:
         seen = _witnessed(eng, c, len(state_guards), True)
         for i, g in enumerate(state_guards):
             if i in seen:
-                res.guards.append(GuardResult(c.text, _text(_key(g)), ["(a random therapy)"], True, [], 0,
-                                              "reached on a random therapy from the initial state"))
+                res.guards.append(_on_random_therapy(c, g))
                 continue
             s.push()
             s.add(z3.substitute(g, *[(gs[f], zint(eng.pre[f])) for f in names]))
-            ok = s.check() == z3.sat
+            r = s.check()
             s.pop()
-            res.guards.append(GuardResult(c.text, _text(_key(g)), ["(any state)"] if ok else [], ok))
+            ok = r == z3.sat                # unknown is undecided, as for the step checks, never vacuous
+            res.guards.append(GuardResult(c.text, _text(_key(g)), ["(any state)"] if ok else [], ok,
+                                          ["(any state)"] if r not in (z3.sat, z3.unsat) else []))
     res.seconds = time.time() - t0
     return res
 
