@@ -11,12 +11,18 @@ Writes bench/results/verify.json:
 - properties_proved        properties PROVED (of properties_total)
 - bmc_table                for each depth d: wall time of a BMC search from State() for a violation
                            of any property within d steps (no violation exists), per-check timeout
-- mutants_total            mutants run (a spread sample of all generated ones, see mutants_generated)
-- mutants_caught_verifier  mutants with some property falsified or not proved
-- mutants_caught_hypothesis mutants the random-testing campaign caught (a property violated on a
-                           concrete run), each given the time the verifier spent on that mutant
+- mutants_total            mutants of the campaign: every one generated (mutants_sampled false), the
+                           9 the subset rejects included, or an even spread of --mutants N
+- mutants_caught_verifier  mutants with some property falsified or not proved (verify/mutants.py)
 - mutants_equivalent       surviving mutants proved behaviour-identical on all reachable states
-- per_operator, survivors  details; per-mutant rows go to bench/results/verify_mutants.json
+- mutants_survived         the others (goal 0): listed in survivors
+- mutants_caught_hypothesis mutants the Hypothesis campaign (verify/randomtest.py, the label observer
+                           beside the kernel) caught on a concrete run, each given the time the
+                           verifier spent on that mutant (at least --min-budget)
+- mutants_caught_both, _hypothesis_only, _verifier_only  the comparison, mutant by mutant
+- per_operator, survivors, mutants_caught_by  details; per-mutant rows go to
+                           bench/results/verify_mutants.json, and stream to --results as they come
+                           in (--resume goes on from there)
 - campaign_seconds_1_worker, campaign_seconds_2_workers
                            wall time of the mutation campaign (verify/mutants.run_campaign, BMC
                            depth 0) on one fixed set of mutants (--campaign-mutants, evenly spread
@@ -42,6 +48,7 @@ import json
 import platform
 import statistics
 import sys
+from collections import Counter
 import time
 from pathlib import Path
 
@@ -52,7 +59,7 @@ if str(REPO) not in sys.path:
 import z3  # noqa: E402
 
 from blinpump.verify.engine import PROVED, Engine, prove  # noqa: E402
-from blinpump.verify.mutants import equivalent, generate, prove_quick, run_campaign, sample  # noqa: E402
+from blinpump.verify.mutants import generate, generate_all, run_campaign, sample  # noqa: E402
 from blinpump.verify.randomtest import campaign  # noqa: E402
 from blinpump.verify.subset import load_kernel  # noqa: E402
 
@@ -107,58 +114,37 @@ def bench_bmc(depths: list[int], timeout_s: float) -> list[dict]:
     return rows
 
 
-def bench_mutants(n: int, min_budget: float) -> tuple[dict, list[dict]]:
+def bench_mutants(n: int, min_budget: float, workers: int, results: Path, resume: bool) -> tuple[dict, list[dict]]:
+    """Every mutant (n == -1) or an even spread of n, through the campaign (verify/mutants.py) on
+    `workers` local processes, each mutant then given to the Hypothesis campaign for as long as
+    the verifier took on it (at least min_budget). Verdicts stream to `results` (JSON Lines) and
+    a stopped run resumes from it."""
     source = KERNEL.read_text()
-    generated = generate(source)
-    muts = sample(generated, n)
-    rows = []
-    tmpdir = REPO / "bench" / "out"
-    tmpdir.mkdir(parents=True, exist_ok=True)
-    path = tmpdir / "mutant_kernel.py"
-    for i, m in enumerate(muts, 1):
-        path.write_bytes(m.apply(source.encode()))
-        v = prove_quick(str(path))
-        if not v["valid"]:
-            log("mutant %d/%d invalid: %s" % (i, len(muts), v.get("reason")))
-            continue
-        eq = None if v["caught"] else equivalent(str(KERNEL), str(path))
-        budget = max(v["seconds"], min_budget)
-        h = campaign(str(path), seconds=budget, seed=i)
-        row = {"id": m.id, "operator": m.operator, "line": m.line, "description": m.description,
-               "verifier_caught": v["caught"], "verifier_by": v.get("by"), "verifier_status": v.get("status"),
-               "verifier_seconds": round(v["seconds"], 3), "equivalent": eq,
-               "hypothesis_caught": h["caught"], "hypothesis_seconds": round(h["seconds"], 3),
-               "hypothesis_examples": h["examples"], "hypothesis_violation": (h["violations"] or [None])[0]}
-        rows.append(row)
-        log("mutant %d/%d line %d %s: verifier %s (%.1f s), hypothesis %s (%d examples)%s" % (
-            i, len(muts), m.line, m.operator, "caught" if v["caught"] else "survived", v["seconds"],
-            "caught" if h["caught"] else "missed", h["examples"], " [equivalent]" if eq else ""))
-    per_op: dict[str, dict[str, int]] = {}
-    for r in rows:
-        d = per_op.setdefault(r["operator"], {"total": 0, "verifier": 0, "hypothesis": 0, "equivalent": 0})
-        d["total"] += 1
-        d["verifier"] += int(r["verifier_caught"])
-        d["hypothesis"] += int(r["hypothesis_caught"])
-        d["equivalent"] += int(bool(r["equivalent"]))
-    non_eq = [r for r in rows if not r["equivalent"]]
-    summary = {
-        "mutants_generated": len(generated),
-        "mutants_total": len(rows),
-        "mutants_caught_verifier": sum(r["verifier_caught"] for r in rows),
-        "mutants_caught_hypothesis": sum(r["hypothesis_caught"] for r in rows),
-        "mutants_caught_both": sum(r["verifier_caught"] and r["hypothesis_caught"] for r in rows),
-        "mutants_caught_hypothesis_only": sum(r["hypothesis_caught"] and not r["verifier_caught"] for r in rows),
-        "mutants_equivalent": sum(bool(r["equivalent"]) for r in rows),
-        "mutation_score_verifier": round(sum(r["verifier_caught"] for r in non_eq) / max(1, len(non_eq)), 3),
-        "mutation_score_hypothesis": round(sum(r["hypothesis_caught"] for r in non_eq) / max(1, len(non_eq)), 3),
-        "verifier_seconds_median": round(statistics.median([r["verifier_seconds"] for r in rows]), 3) if rows else None,
+    kept, rejected = generate_all(source)
+    chosen = kept if n < 0 else sample(kept, n)
+    summary = run_campaign(source, chosen, rejected=rejected if n < 0 else [], workers=workers, bmc_depth=0,
+                           results=results, resume=resume, progress=log, generated=len(kept) + len(rejected),
+                           hypothesis_min_s=min_budget)
+    rows = summary.pop("results")
+    proved = [r for r in rows if r["verdict"] in ("caught", "equivalent", "survived")]
+    non_eq = [r for r in proved if r["verdict"] != "equivalent"]
+    out = {k: v for k, v in summary.items() if k.startswith("mutants_") or k in ("per_operator", "survivors")}
+    out.update({
+        "mutants_sampled": n >= 0,
+        "mutants_workers": workers,
+        "mutants_campaign_seconds": round(summary["seconds"], 1),
+        "mutation_score_verifier": round(sum(r["verdict"] == "caught" for r in non_eq) / max(1, len(non_eq)), 4),
+        "mutation_score_hypothesis": round(sum(bool(r.get("hypothesis_caught")) for r in non_eq) / max(1, len(non_eq)), 4),
+        "verifier_seconds_median": round(statistics.median([r["seconds"] for r in proved]), 3) if proved else None,
+        "verifier_seconds_total": round(sum(r["seconds"] for r in proved), 1),
+        "hypothesis_seconds_total": round(sum(r.get("hypothesis_seconds", 0.0) for r in proved), 1),
         "hypothesis_budget_rule": "per mutant: the verifier's time on that mutant (at least %.1f s)" % min_budget,
-        "per_operator": per_op,
-        "survivors": [{"line": r["line"], "operator": r["operator"], "description": r["description"],
-                       "equivalent": bool(r["equivalent"]), "hypothesis_caught": r["hypothesis_caught"]}
-                      for r in rows if not r["verifier_caught"]],
-    }
-    return summary, rows
+        "mutants_caught_by": dict(sorted(Counter(r["by"] for r in rows if r["verdict"] == "caught").items(),
+                                         key=lambda kv: -kv[1])),
+        "hypothesis_missed_verifier_caught_sample": [
+            r["description"] for r in rows if r["verdict"] == "caught" and r.get("hypothesis_caught") is False][:20],
+    })
+    return out, rows
 
 
 def bench_campaign(n: int) -> dict:
@@ -214,7 +200,7 @@ PARTS = ("proofs", "bmc", "mutants", "campaign", "recheck", "dependencies")
 KEPT = {"proofs": ("prove_seconds", "prove_seconds_median", "properties_proved", "properties_total",
                    "per_property_seconds", "vacuity_"),
         "bmc": ("bmc_table",),
-        "mutants": ("mutants_", "mutation_score_", "verifier_seconds_median", "hypothesis_budget_rule", "per_operator",
+        "mutants": ("mutants_", "mutation_score_", "verifier_seconds_", "hypothesis_", "per_operator",
                     "survivors"),
         "campaign": ("campaign_",),
         "recheck": ("recheck_", "obligations_rechecked_cvc5"),
@@ -223,8 +209,14 @@ KEPT = {"proofs": ("prove_seconds", "prove_seconds_median", "properties_proved",
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--mutants", type=int, default=100,
-                    help="mutants to run (spread sample); 0 keeps the mutant figures of the last full run")
+    ap.add_argument("--mutants", type=int, default=-1,
+                    help="mutants to run: -1 every one (default), N an even spread of N, 0 keeps the figures "
+                         "of the last run")
+    ap.add_argument("--workers", type=int, default=2, help="local worker processes of the mutant campaign")
+    ap.add_argument("--results", default=str(REPO / "bench" / "out" / "mutants.jsonl"),
+                    help="JSON Lines file of the mutant verdicts, as they come in")
+    ap.add_argument("--resume", action="store_true",
+                    help="keep the verdicts already in --results for this kernel and run only the rest")
     ap.add_argument("--depths", default="1,2,3,4,5,6", help="BMC depths for the table")
     ap.add_argument("--bmc-timeout", type=float, default=120.0, help="per-check timeout of the BMC table (s)")
     ap.add_argument("--min-budget", type=float, default=1.0, help="least Hypothesis budget per mutant (s)")
@@ -236,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     parts = [x for x in args.parts.split(",") if x]
     if any(x not in PARTS for x in parts):
         ap.error("--parts: %s is not a list of %s" % (args.parts, ",".join(PARTS)))
-    if args.mutants <= 0 and "mutants" in parts:
+    if args.mutants == 0 and "mutants" in parts:
         parts.remove("mutants")
     if args.campaign_mutants <= 0 and "campaign" in parts:
         parts.remove("campaign")
@@ -253,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         out["bmc_table"] = bench_bmc([int(d) for d in args.depths.split(",")], args.bmc_timeout)
     rows = None
     if "mutants" in parts:
-        summary, rows = bench_mutants(args.mutants, args.min_budget)
+        summary, rows = bench_mutants(args.mutants, args.min_budget, args.workers, Path(args.results), args.resume)
         out.update(summary)
         out.pop("mutants_note", None)
     elif "mutants_total" in out:

@@ -225,9 +225,15 @@ class Engine:
         return ranges + inv
 
     # ---------------------------------------------------------------- invariant
-    def strengthen(self) -> None:
-        """Houdini: the largest inductive subset of the candidates that holds initially."""
+    def strengthen(self, stop_owners: tuple[str, ...] = ()) -> None:
+        """Houdini: the largest inductive subset of the candidates that holds initially.
+
+        With stop_owners, Houdini stops at the first candidate of those owners it drops (the
+        mutation campaign: one dropped relation conjunct already fails label-relation, and
+        Houdini never takes a dropped candidate back). The set left is then not inductive:
+        `self.complete` is False and no property but that special one is judged on it."""
         t0 = time.time()
+        self.complete = True
         init_vals = self._cand_terms(self.k.initial)
         active = set()
         init_dropped = []
@@ -240,6 +246,9 @@ class Engine:
                 c = self.candidates[i]
                 init_dropped.append({"line": c["line"], "text": c["text"], "owner": c["owner"],
                                      "reason": "false in State()"})
+        if any(d["owner"] in stop_owners for d in init_dropped):
+            self._stopped(init_dropped, active, t0)
+            return
         # Fields in [0, 255] used by & and | are represented by their bits. That assumes their
         # range, so the result is kept only if those range conjuncts survive (then the
         # assumption was part of H anyway); otherwise Houdini runs again on plain integers.
@@ -250,15 +259,25 @@ class Engine:
         if bitf:
             pre = state_vars(self.k, "pre.", bitf)
             trans = {e: self.tr.run(e, pre, self.inputs[e]) for e in self.entries}
-            result = self._houdini(set(active), pre, trans)
+            result = self._houdini(set(active), pre, trans, stop_owners)
+            if self._houdini_stopped:
+                # each drop is witnessed by a real state satisfying the candidates still active,
+                # so it stands whatever the representation (only the final set needs the ranges)
+                self.inv_cti = result[2]
+                self._stopped(init_dropped + result[1], result[0], t0)
+                return
             if all(names.index(f) in result[0] for f in bitf):
                 self.pre, self.trans = pre, trans
             else:
                 result = None
         if result is None:
             bitf = set()
-            result = self._houdini(set(active), plain_pre, plain_trans)
+            result = self._houdini(set(active), plain_pre, plain_trans, stop_owners)
         active, dropped, cti = result
+        if self._houdini_stopped:
+            self.inv_cti = cti
+            self._stopped(init_dropped + dropped, active, t0)
+            return
         self.dropped = init_dropped + dropped
         self.inv_cti = cti
         self.H = sorted(active)
@@ -268,10 +287,19 @@ class Engine:
         if self.obligation_log is not None:
             self._record_strengthening()
 
-    def _houdini(self, active: set[int], pre: dict[str, Any], trans: dict[str, Result]
+    def _stopped(self, dropped: list[dict[str, Any]], active: set[int], t0: float) -> None:
+        self.complete = False
+        self.dropped = dropped
+        self.H = sorted(active)
+        self.H_pre = self.H_of(self.pre)
+        self.strengthen_seconds = time.time() - t0
+
+    def _houdini(self, active: set[int], pre: dict[str, Any], trans: dict[str, Result],
+                 stop_owners: tuple[str, ...] = ()
                  ) -> tuple[set[int], list[dict[str, Any]], dict[str, Any] | None]:
         dropped: list[dict[str, Any]] = []
         first_cti = None
+        self._houdini_stopped = False
         pre_terms = [zbool(t) for t in self._cand_terms(pre)]
         post_terms = {e: [zbool(t) for t in self._cand_terms(trans[e].fields)] for e in self.entries}
         ind = [z3.Bool("H%d" % i) for i in range(len(pre_terms))]
@@ -324,6 +352,9 @@ class Engine:
                     changed = True
                     if not bad:  # should not happen
                         break
+                    if any(self.candidates[i]["owner"] in stop_owners for i in bad):
+                        self._houdini_stopped = True
+                        return active, dropped, first_cti
         return active, dropped, first_cti
 
     def H_of(self, fields: dict[str, Any]) -> list[Any]:
@@ -510,6 +541,8 @@ class Engine:
     def _prove_one(self, p: Property) -> PropertyResult:
         mk = lambda status, engine, k, detail="", trace=None, checks=None, data=None: PropertyResult(  # noqa: E731
             p.id, p.clauses, p.statement, status, engine, k, 0.0, trace, detail, checks or [], data)
+        if not getattr(self, "complete", True) and p.special != "relation":
+            return mk(UNKNOWN, "k-induction", None, "Houdini was stopped early: no inductive invariant to judge on")
         if p.special in ("invariant", "relation"):
             owners = ("kernel",) if p.special == "invariant" else ("relation", "observer")
             if p.special == "relation" and not hasattr(self.k, "observer"):

@@ -483,7 +483,8 @@ def prove_quick(path: str, bmc_depth: int = 0) -> dict[str, Any]:
     status = PROVED
     dropped = 0
     for eng in engines(kernel, PROPERTIES, depth=bmc_depth, max_k=1, replay_check=bmc_depth > 0):
-        eng.strengthen()
+        # label-relation is the product's first property: its first dropped conjunct decides it
+        eng.strengthen(stop_owners=("relation", "observer") if hasattr(eng.k, "observer") else ())
         dropped += len(eng.dropped)
         for p in eng.props:
             r = eng._prove_one(p)
@@ -529,9 +530,12 @@ def _zi(v: Any) -> Any:
     return v if is_sym(v) else z3.IntVal(int(v))
 
 
-def _work(source_text: str, m: dict[str, Any], bmc_depth: int) -> dict[str, Any]:
+def _work(source_text: str, m: dict[str, Any], bmc_depth: int,
+          hypothesis_min_s: float | None = None) -> dict[str, Any]:
     """Prove one mutant (in a worker process, local or on a cluster: it needs nothing but its
-    arguments, no file of the caller's machine)."""
+    arguments, no file of the caller's machine). With hypothesis_min_s, the Hypothesis campaign
+    (randomtest.campaign, the observer beside the kernel) then runs on the same mutant for as
+    long as the verifier took, at least hypothesis_min_s: the same budget, for the comparison."""
     t0 = time.time()
     mut = Mutant(**m)
     with tempfile.TemporaryDirectory(prefix="blinpump-mutant-") as tmp:
@@ -542,7 +546,12 @@ def _work(source_text: str, m: dict[str, Any], bmc_depth: int) -> dict[str, Any]
             landed = os.path.join(tmp, "landed.py")
             Path(landed).write_text(source_text)
             res["equivalent"] = equivalent(landed, path)
-    res["seconds"] = time.time() - t0
+        res["seconds"] = time.time() - t0
+        if hypothesis_min_s is not None and res["valid"]:
+            from .randomtest import campaign
+            h = campaign(path, seconds=max(res["seconds"], hypothesis_min_s), seed=mut.id)
+            res.update(hypothesis_caught=h["caught"], hypothesis_seconds=round(h["seconds"], 3),
+                       hypothesis_examples=h["examples"], hypothesis_violation=(h["violations"] or [None])[0])
     res.update(asdict(mut))
     return res
 
@@ -672,12 +681,13 @@ def connect(address: str) -> Any:
 
 
 def _execute(source: str, mutants: list[Mutant], workers: int, bmc_depth: int,
-             client: Any | None) -> Iterator[tuple[Mutant, dict[str, Any] | BaseException]]:
+             client: Any | None, hypothesis_min_s: float | None = None
+             ) -> Iterator[tuple[Mutant, dict[str, Any] | BaseException]]:
     """(mutant, result of _work or the exception that ended it), as each one finishes."""
     if client is not None:
         from distributed import as_completed as cluster_completed
         shared = client.scatter(source, broadcast=True)    # sent once, not with every mutant
-        futures = {client.submit(_work, shared, asdict(m), bmc_depth, pure=False): m for m in mutants}
+        futures = {client.submit(_work, shared, asdict(m), bmc_depth, hypothesis_min_s, pure=False): m for m in mutants}
         try:
             for fut in cluster_completed(list(futures), loop=client.loop):   # the client is not the default one
                 try:
@@ -689,7 +699,7 @@ def _execute(source: str, mutants: list[Mutant], workers: int, bmc_depth: int,
     elif workers <= 1 or len(mutants) <= 1:
         for m in mutants:
             try:
-                r: dict[str, Any] | BaseException = _work(source, asdict(m), bmc_depth)
+                r: dict[str, Any] | BaseException = _work(source, asdict(m), bmc_depth, hypothesis_min_s)
             except Exception as exc:
                 r = exc
             yield m, r
@@ -698,7 +708,7 @@ def _execute(source: str, mutants: list[Mutant], workers: int, bmc_depth: int,
         ctx = multiprocessing.get_context("spawn")
         pool = ProcessPoolExecutor(max_workers=min(workers, len(mutants)), mp_context=ctx)
         try:
-            futs = {pool.submit(_work, source, asdict(m), bmc_depth): m for m in mutants}
+            futs = {pool.submit(_work, source, asdict(m), bmc_depth, hypothesis_min_s): m for m in mutants}
             for f in as_completed(futs):
                 try:
                     yield futs[f], f.result()
@@ -721,20 +731,27 @@ def _record(sha256: str, m: Mutant, r: dict[str, Any] | BaseException | str) -> 
             rec.update(by=r["by"], status=r["status"])
         if not r["valid"]:
             rec["reason"] = r.get("reason", "")
+        for k in ("hypothesis_caught", "hypothesis_seconds", "hypothesis_examples", "hypothesis_violation"):
+            if k in r:
+                rec[k] = r[k]
     return rec
 
 
 def run_campaign(source: str, mutants: list[Mutant], *, rejected: list[tuple[Mutant, str]] | None = None,
                  workers: int | None = None, bmc_depth: int = 0, results: str | os.PathLike[str] | None = None,
                  resume: bool = False, progress: Callable[[str], None] | None = None, client: Any | None = None,
-                 generated: int | None = None) -> dict[str, Any]:
+                 generated: int | None = None, hypothesis_min_s: float | None = None) -> dict[str, Any]:
     """Prove `mutants` of the kernel `source` and return the summary (see summarize).
 
     workers: local processes (default: one per core); client: a dask.distributed Client, which
     then runs them instead. results: the JSON Lines file each verdict is appended to as it comes
     in (rewritten unless resume); with resume, the mutants that have a verdict there for this
     kernel are not proved again. rejected: mutants the subset rejected when they were made,
-    recorded as such."""
+    recorded as such. hypothesis_min_s: run the Hypothesis campaign on each mutant too, on the
+    verifier's budget (see _work; the benchmark's comparison).
+
+    A verdict read back with resume is the one recorded, so a file must not mix runs with and
+    without hypothesis_min_s: the summary counts Hypothesis only over records that have it."""
     t0 = time.time()
     sha = kernel_sha256(source)
     workers = workers or os.cpu_count() or 1
@@ -759,7 +776,7 @@ def run_campaign(source: str, mutants: list[Mutant], *, rejected: list[tuple[Mut
                 todo.append(m)
         if progress and resumed:
             progress("resuming: %d of %d mutants have a verdict in %s" % (resumed, len(records) + len(todo), results))
-        for i, (m, r) in enumerate(_execute(source, todo, workers, bmc_depth, client), 1):
+        for i, (m, r) in enumerate(_execute(source, todo, workers, bmc_depth, client, hypothesis_min_s), 1):
             rec = _record(sha, m, r)
             records[m.description] = rec
             out.write(rec)
@@ -799,7 +816,17 @@ def summarize(records: list[dict[str, Any]], sha256: str, generated: int) -> dic
     survivors = [{"id": r["id"], "line": r["line"], "operator": r["operator"], "description": r["description"],
                   "equivalent": r["verdict"] == "equivalent"} for r in recs if r["verdict"] in ("survived", "equivalent")]
     proved = [r for r in recs if r["verdict"] in ("caught", "equivalent", "survived")]
-    return {
+    hyp = [r for r in proved if "hypothesis_caught" in r]
+    compared = {}
+    if hyp:
+        compared = {
+            "mutants_compared_hypothesis": len(hyp),
+            "mutants_caught_hypothesis": sum(1 for r in hyp if r["hypothesis_caught"]),
+            "mutants_caught_both": sum(1 for r in hyp if r["hypothesis_caught"] and r["verdict"] == "caught"),
+            "mutants_caught_hypothesis_only": sum(1 for r in hyp if r["hypothesis_caught"] and r["verdict"] != "caught"),
+            "mutants_caught_verifier_only": sum(1 for r in hyp if not r["hypothesis_caught"] and r["verdict"] == "caught"),
+        }
+    return dict(compared, **{
         "kernel_sha256": sha256,
         "mutants_generated": generated,
         "mutants_total": len(recs),
@@ -819,7 +846,7 @@ def summarize(records: list[dict[str, Any]], sha256: str, generated: int) -> dic
         "unknown": sum(1 for r in recs if r["verdict"] == "caught" and r.get("status") == "unknown"),
         "equivalent": count["equivalent"],
         "results": recs,
-    }
+    })
 
 
 def _shown(rec: dict[str, Any]) -> str:
