@@ -193,6 +193,17 @@ class Engine:
                              self.H_pre + [z3.Not(z3.And(self.H_of(self.trans[e].fields)))])
 
     # ---------------------------------------------------------------- helpers
+    def _step_solver(self, entry: str) -> z3.Solver:
+        """One solver per entry point holding H over the pre-state, kept across the properties'
+        k = 1 steps (each pushes its own goal and pops it): H is read into Z3 once, not once a
+        property. Made again when H changes (strengthen)."""
+        cache = self.__dict__.setdefault("_step_solvers", {})
+        if entry not in cache:
+            s = self._solver()
+            s.add(*self.H_pre)
+            cache[entry] = s
+        return cache[entry]
+
     def _solver(self) -> z3.Solver:
         s = z3.Solver()
         s.set("rlimit", self.rlimit)
@@ -283,6 +294,7 @@ class Engine:
         self.H = sorted(active)
         self.bitfields = bitf
         self.H_pre = self.H_of(self.pre)
+        self._step_solvers = {}
         self.strengthen_seconds = time.time() - t0
         if self.obligation_log is not None:
             self._record_strengthening()
@@ -292,6 +304,7 @@ class Engine:
         self.dropped = dropped
         self.H = sorted(active)
         self.H_pre = self.H_of(self.pre)
+        self._step_solvers = {}
         self.strengthen_seconds = time.time() - t0
 
     def _houdini(self, active: set[int], pre: dict[str, Any], trans: dict[str, Result],
@@ -396,18 +409,21 @@ class Engine:
         """Step case of k-induction. Returns (sat/unsat/unknown, cti)."""
         if k == 1:
             for e in self.entries:
-                s = self._solver()
-                s.add(*self.H_pre)
-                s.add(self._state_term(p, self.pre))
-                r = self.trans[e]
-                s.add(z3.Not(self._prop_terms(p, self.pre, r.fields, e, self.inputs[e], r.ret)))
-                res = s.check()
-                if res == z3.sat:
-                    return "sat", self._cti_from_model(s.model(), [(e, self.pre, self.inputs[e])])
-                if res != z3.unsat:
-                    self.unknown_reason = "induction k=1, entry %s: solver gave unknown (%s)" % (e, s.reason_unknown())
-                    return "unknown", None
-                self._record(p.id, "step k=1 entry %s" % e, list(s.assertions()))
+                s = self._step_solver(e)
+                s.push()
+                try:
+                    s.add(self._state_term(p, self.pre))
+                    r = self.trans[e]
+                    s.add(z3.Not(self._prop_terms(p, self.pre, r.fields, e, self.inputs[e], r.ret)))
+                    res = s.check()
+                    if res == z3.sat:
+                        return "sat", self._cti_from_model(s.model(), [(e, self.pre, self.inputs[e])])
+                    if res != z3.unsat:
+                        self.unknown_reason = "induction k=1, entry %s: solver gave unknown (%s)" % (e, s.reason_unknown())
+                        return "unknown", None
+                    self._record(p.id, "step k=1 entry %s" % e, list(s.assertions()))
+                finally:
+                    s.pop()
             return "unsat", None
         # k >= 2: a chain of k transitions from an arbitrary H-state, the last one checked per entry
         states = [state_vars(self.k, "k%d." % i, self.bitfields) for i in range(k)]

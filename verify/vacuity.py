@@ -109,47 +109,54 @@ def _instance(eng: Engine, g: Any, gpre: dict[str, Any], gpost: dict[str, Any], 
 
 
 SEQUENCES = 24                   # random therapies (fixed seeds) whose steps witness guards concretely
-_STEPS: dict[tuple[str, bool], list[Any]] = {}      # per kernel (by SHA-256), with or without the observer
+_STEPS: dict[str, list[Any]] = {}      # per kernel (by SHA-256)
 
 
 def concrete_steps(eng: Engine) -> list[tuple[dict[str, int], dict[str, int], str, dict[str, int], int]]:
     """(pre, post, entry, args, answer) of the steps of a few random therapies from the initial
     state, run on CPython (the kernel, and the observer beside it for a product): real,
     reachable steps. Derandomised: the same seeds every run."""
-    key = (eng.k.sha256, hasattr(eng.k, "observer"))
+    kernel = getattr(eng.k, "kernel", eng.k)
+    key = kernel.sha256
     if key in _STEPS:
         return _STEPS[key]
     from .randomtest import random_step
     from .relation import PREFIX, STATUS
     from .replay import OBSERVER, load_module
     from .translation import _therapy
-    kernel = getattr(eng.k, "kernel", eng.k)
     km = load_module(kernel.abspath)
-    om = load_module(OBSERVER) if hasattr(eng.k, "observer") else None
+    # the observer runs beside the kernel in every case: the kernel's own checks read only its
+    # fields, and both engines of one proof share the records
+    om = load_module(OBSERVER)
     records: list[tuple[dict[str, int], dict[str, int], str, dict[str, int], int]] = []
     for seed in range(SEQUENCES):
         rng = random.Random(seed)
         k = km.State()
-        o = om.State() if om is not None else None
+        o = om.State()
 
         def snap(oret: int) -> dict[str, int]:
             out = {f: int(getattr(k, f)) for f in kernel.field_names}
-            if o is not None:
-                out.update({PREFIX + n: int(v) for n, v in vars(o).items()})
-                out[STATUS] = int(oret)
+            out.update({PREFIX + n: int(v) for n, v in vars(o).items()})
+            out[STATUS] = int(oret)
             return out
         try:
             steps = _therapy(rng, km) + [random_step(rng, kernel) for _ in range(40)]
-            cur = snap(0)
+            cur: dict[str, int] | None = snap(0)
+            oret = 0
             for entry, args, repeat in steps:
                 params = [args[q] for q in kernel.entry_params(entry)]
                 for i in range(repeat):
+                    kept = i < 3 or i >= repeat - 3             # the ends of a long wait are what differ
+                    if kept and cur is None:
+                        cur = snap(oret)
                     ret = getattr(km, entry)(k, *params)
-                    oret = getattr(om, entry)(o, *params) if om is not None else 0
-                    nxt = snap(oret)
-                    if i < 3 or i >= repeat - 3:            # the ends of a long wait are what differ
+                    oret = getattr(om, entry)(o, *params)
+                    if kept:
+                        nxt = snap(oret)
                         records.append((cur, nxt, entry, dict(args), int(ret)))
-                    cur = nxt
+                        cur = nxt
+                    else:
+                        cur = None                              # not copied: nobody reads it
         except Exception:       # a mutant may crash, or lack a helper the sample uses: fewer witnesses
             continue
     _STEPS[key] = records
