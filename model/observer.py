@@ -6,7 +6,10 @@ same entry points, the same arguments, the minutes and the outages) and keeps it
 state in the label's terms: when the overdose was, when each premedication was given, each
 reaction's onset, the minutes infused in the cycle and in the step and restart windows. For
 every input it decides what the label requires: the answer (accepted, or refused with the
-code of the clause), whether the motor may run, and at what drug rate and flow.
+code of the clause), whether the motor may run, and at what drug rate and flow. It also keeps
+what the nurse is told (EXT-pump: "have an alarm"): why the open interruption began, as the
+protocol's STOP reasons, and which alarms sound, as the protocol's alarm bits, so a pump that
+reports an overdose as a bag change, or never sounds the bag's end, is not equal to it.
 
 It shares no code and no state with firmware/kernel.py: its numbers come from LABEL.md (clause
 IDs beside each) and from the protocol's documented answer codes (docs/protocol.md), and where
@@ -23,7 +26,12 @@ Where the label is silent, the observer states the documented protocol, with the
   given; a 28th day is given in full);
 - the clock: a minute of a trusted clock is a tick; a known outage counts in full; time that
   cannot be known is never counted, and makes an open interruption "4 h or more";
-- the daily guard: no 24-hour window gets more drug than the highest cap in force in it.
+- the daily guard: no 24-hour window gets more drug than the highest cap in force in it;
+- alarms: each stop the pump makes by itself sounds one (the cap, the bag's end, its storage,
+  power lost while infusing, a fault), and so do re-initiation falling due and discontinuation;
+  the nurse silences any, but the fault, re-initiation and discontinuation alarms stay while
+  their cause does; a bag taken off because its storage can no longer be known sounds the
+  storage alarm.
 """
 
 # ---- the protocol's answers (docs/protocol.md), one per clause ----
@@ -71,6 +79,23 @@ PREMEDICATION = 1
 SUPERVISION = 2
 STOP_FOR_REACTION = 3       # the STOP reason "adverse reaction" (L2.4-new-cycle)
 STOP_REASON_MAX = 11
+# why an interruption began, as the protocol reports it (docs/protocol.md, STOP reasons); the
+# clinician's STOP gives its own reason, 1..11, and the pump stops by itself for these
+HALT_OVERDOSE = 4           # EXT-overdose-12h
+HALT_BAG_END = 5            # L2.5-durations, EXT-rates: the bag's time or volume is given
+HALT_BAG_EXPIRED = 6        # L2.6-bag-*: its storage limit is reached
+HALT_CAP = 7                # L2-dose-28, L2.2-step: the cap in force would be passed
+HALT_POWER = 8
+HALT_FAULT = 9
+# the alarms the nurse is given (EXT-pump: "have an alarm"), as the protocol's bits
+# (docs/protocol.md, alarm bits): each is one flag of the state below
+BIT_CAP = 1
+BIT_BAG_END = 2
+BIT_BAG_EXPIRED = 4
+BIT_POWER = 8
+BIT_FAULT = 16
+BIT_REINIT = 32
+BIT_DISCONTINUED = 64
 
 # ---- the label's numbers (LABEL.md), in minutes, ng, uL, g, cm2 ----
 DAY = 1440
@@ -141,6 +166,7 @@ class State:
         self.stopped_at_min = -1        # [-1, 1000000000] start of the interruption, -1 none
         self.stop_for_reaction = 0      # [0, 1] the interruption is for an adverse reaction
         self.stop_unknown = 0           # [0, 1] its length cannot be known
+        self.stop_reason = 0            # [0, 11] why the last interruption began (STOP reasons), 0 none
         self.reinit_due = 0             # [0, 1] L2-reinit-4h
         self.ask_cycle = 0              # [0, 1] L2.4-new-cycle: the clinician is asked
         self.cycle_goes_on = 0          # [0, 1] L2.4-new-cycle: the clinician chose this cycle
@@ -175,6 +201,14 @@ class State:
         self.window_min = 0             # [0, 1439] minutes into the 24 h window
         self.window_ng = 0              # [0, 28000] drug begun in the window
         self.window_cap_ng = 0          # [0, 28000] highest cap in force in the window
+        # alarms given and not yet silenced (EXT-pump)
+        self.alarm_cap = 0              # [0, 1] stopped at the cap in force
+        self.alarm_bag_end = 0          # [0, 1] the bag is given
+        self.alarm_bag_expired = 0      # [0, 1] the bag passed its storage, or its storage is unknown
+        self.alarm_power = 0            # [0, 1] the power failed while infusing
+        self.alarm_fault = 0            # [0, 1] a fault is latched (kept while it is)
+        self.alarm_reinit = 0           # [0, 1] re-initiation became due (kept while it is)
+        self.alarm_discontinued = 0     # [0, 1] therapy discontinued (kept while it is)
 
 
 # ---------------------------------------------------------------- the label's quantities
@@ -304,13 +338,14 @@ def _next_minute_ng(s):
 
 # ---------------------------------------------------------------- what happens to the ghost state
 
-def _interrupt(s, for_reaction):
-    """The motor stops: an interruption opens now (each with its own clock)."""
+def _interrupt(s, reason):
+    """The motor stops: an interruption opens now (each with its own clock and its reason)."""
     if s.infusing == 1:
         s.infusing = 0
         s.stopped_at_min = s.clock_min
         s.stop_unknown = 0
-        s.stop_for_reaction = for_reaction
+        s.stop_reason = reason
+        s.stop_for_reaction = 1 if reason == STOP_FOR_REACTION else 0
         s.cycle_goes_on = 0
 
 
@@ -328,8 +363,9 @@ def _take_off_bag(s):
 
 
 def _discontinue(s):
-    _interrupt(s, 1)
+    _interrupt(s, STOP_FOR_REACTION)
     s.discontinued = 1
+    s.alarm_discontinued = 1
 
 
 def _new_cycle(s, number):
@@ -359,6 +395,7 @@ def _judge_interruption(s):
     off = s.clock_min - s.stopped_at_min
     if (off >= REINIT_HOURS * HOUR or s.stop_unknown == 1) and s.reinit_due == 0:
         s.reinit_due = 1                                    # L2-reinit-4h
+        s.alarm_reinit = 1
         s.premed_due = 1                                    # L2-premed
         s.supervision_due = 1
         s.premed_at_min = -1
@@ -385,13 +422,15 @@ def _spent(s):
         _take_off_bag(s)
         return
     if s.bag == 1 and (s.bag_infused_min >= s.bag_hours * HOUR or (s.bag_low == 1 and _low_minutes_left(s) == 0)):
-        _interrupt(s, 0)                                    # L2.5-durations; a low-dose bag ends at the step
+        _interrupt(s, HALT_BAG_END)                         # L2.5-durations; a low-dose bag ends at the step
         _take_off_bag(s)
+        s.alarm_bag_end = 1
         return
     if s.bag == 1 and (s.bag_room_min >= _room_limit_min(s.bag_hours)
                        or _infused_ul(s.bag_hours, s.bag_infused_min) >= s.bag_volume_ul):
-        _interrupt(s, 0)                                    # L2.6-bag-*: storage includes infusion
+        _interrupt(s, HALT_BAG_EXPIRED)                     # L2.6-bag-*: storage includes infusion
         _take_off_bag(s)
+        s.alarm_bag_expired = 1
 
 
 def _begin_minute(s):
@@ -400,11 +439,13 @@ def _begin_minute(s):
     owed = s.carry_ng + s.bag_ng_per_day
     ng = owed // DAY
     if s.window_ng + ng > s.window_cap_ng:
-        _interrupt(s, 0)                                    # L2-dose-28: the daily guard
+        _interrupt(s, HALT_CAP)                             # L2-dose-28: the daily guard
+        s.alarm_cap = 1
         return
     if _infused_ul(s.bag_hours, s.bag_infused_min + 1) > s.bag_volume_ul:
-        _interrupt(s, 0)                                    # EXT-rates: the bag is empty
+        _interrupt(s, HALT_BAG_END)                         # EXT-rates: the bag is empty
         _take_off_bag(s)
+        s.alarm_bag_end = 1
         return
     s.carry_ng = owed - ng * DAY
     s.window_ng = s.window_ng + ng
@@ -446,7 +487,8 @@ def tick(s):
     _spent(s)
     if s.infusing == 1:
         if s.bag_ng_per_day > _cap(s) or s.discontinued == 1 or s.fault == 1:
-            _interrupt(s, 0)                                # L2-dose-28, L2.2-step
+            _interrupt(s, HALT_CAP)                         # L2-dose-28, L2.2-step
+            s.alarm_cap = 1
         else:
             _begin_minute(s)
             _note_cap(s)
@@ -631,9 +673,11 @@ def start(s):
         _note_cap(s)
     s.stopped_at_min = -1
     s.stop_unknown = 0
+    s.stop_reason = 0
     s.stop_for_reaction = 0
     s.cycle_goes_on = 0
     s.reinit_due = 0
+    s.alarm_reinit = 0
     s.premed_due = 0
     s.supervision_due = 0
     s.premed_at_min = -1
@@ -646,7 +690,7 @@ def stop(s, reason):
         return BAD_ARGUMENT
     if s.infusing == 0:
         return NOT_NOW
-    _interrupt(s, 1 if reason == STOP_FOR_REACTION else 0)
+    _interrupt(s, reason)
     return ACCEPT
 
 
@@ -663,9 +707,24 @@ def ack(s, what):
 
 
 def ack_alarm(s, bits):
+    """The nurse silences alarms; no therapy change. Those whose cause lasts stay."""
     if bits < 0 or bits > 255:
         return BAD_ARGUMENT
-    return ACCEPT                                           # alarms are for people: no therapy change
+    if (bits & BIT_CAP) != 0:
+        s.alarm_cap = 0
+    if (bits & BIT_BAG_END) != 0:
+        s.alarm_bag_end = 0
+    if (bits & BIT_BAG_EXPIRED) != 0:
+        s.alarm_bag_expired = 0
+    if (bits & BIT_POWER) != 0:
+        s.alarm_power = 0
+    if (bits & BIT_FAULT) != 0 and s.fault == 0:
+        s.alarm_fault = 0
+    if (bits & BIT_REINIT) != 0 and s.reinit_due == 0:
+        s.alarm_reinit = 0
+    if (bits & BIT_DISCONTINUED) != 0 and s.discontinued == 0:
+        s.alarm_discontinued = 0
+    return ACCEPT
 
 
 def _raise_hold(s, kind, grade):
@@ -719,7 +778,7 @@ def reaction(s, kind, grade, scale):
         return ACCEPT
     if grade <= 2 and not (kind == ICANS and grade == 2):
         return ACCEPT                                       # Table 4 asks nothing of the pump
-    _interrupt(s, 1)
+    _interrupt(s, STOP_FOR_REACTION)
     s.stop_for_reaction = 1                                 # L2.4-new-cycle
     if kind == OTHER and grade == 4:
         s.asking_other4 = 1                                 # L2.4-other-4: the pump asks
@@ -859,6 +918,7 @@ def end_therapy(s):
     s.premed_at_min = -1
     s.supervision_given = 0
     s.stopped_at_min = -1
+    s.stop_reason = 0
     s.stop_for_reaction = 0
     s.stop_unknown = 0
     s.reinit_due = 0
@@ -886,13 +946,20 @@ def end_therapy(s):
     s.window_min = 0
     s.window_ng = 0
     s.window_cap_ng = 0
+    s.alarm_cap = 0
+    s.alarm_bag_end = 0
+    s.alarm_bag_expired = 0
+    s.alarm_power = 0
+    s.alarm_fault = 0
+    s.alarm_reinit = 0
+    s.alarm_discontinued = 0
     return ACCEPT
 
 
 def overdose(s):
     if s.patient == 0:
         return NOT_NOW
-    _interrupt(s, 0)
+    _interrupt(s, HALT_OVERDOSE)
     s.overdose_at_min = s.clock_min                         # EXT-overdose-12h
     return ACCEPT
 
@@ -910,10 +977,13 @@ def _time_unknown(s):
         s.stop_unknown = 1
     if s.bag == 1:
         _take_off_bag(s)
+        s.alarm_bag_expired = 1
 
 
 def power_up(s, outage_min):
-    _interrupt(s, 0)
+    if s.infusing == 1:
+        s.alarm_power = 1
+    _interrupt(s, HALT_POWER)
     if outage_min < 0 or outage_min > LONGEST_OUTAGE_MIN:
         _time_unknown(s)
         _judge_interruption(s)
@@ -938,8 +1008,9 @@ def power_up(s, outage_min):
 
 
 def _latch(s):
-    _interrupt(s, 0)
+    _interrupt(s, HALT_FAULT)
     s.fault = 1
+    s.alarm_fault = 1
     if s.stopped_at_min >= 0:
         s.stop_unknown = 1
     _judge_interruption(s)
@@ -954,7 +1025,9 @@ def clock_fault(s):
     if s.fault == 1 and s.bag == 0:
         return FAULTED
     _latch(s)
-    _take_off_bag(s)
+    if s.bag == 1:
+        _take_off_bag(s)
+        s.alarm_bag_expired = 1                             # L2.6-bag-*: its storage is unknown
     return ACCEPT
 
 
@@ -962,6 +1035,7 @@ def clear_fault(s):
     if s.fault == 0:
         return NOT_NOW
     s.fault = 0
+    s.alarm_fault = 0
     return ACCEPT
 
 

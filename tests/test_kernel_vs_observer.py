@@ -132,6 +132,51 @@ def test_EXT_overdose_12h_observer_waits_12_hours_whatever_is_hung():
     assert O.start(s) == O.ACCEPT and s.infusing == 1   # 12 h after, re-initiated (L2-reinit-4h)
 
 
+def test_EXT_pump_observer_records_why_each_interruption_began():
+    """The protocol's STOP reasons: the clinician's own, and the pump's (overdose 4, bag given 5,
+    storage 6, the cap 7, power 8, fault 9); a start closes the interruption (reason 0). The cap
+    stop is a last-line guard no accepted bag reaches: the proof covers it (label-relation)."""
+    s = running(patient())
+    assert O.stop(s, 2) == O.ACCEPT and s.stop_reason == 2          # a clinician's bag change
+    assert O.stop(s, 1) == O.NOT_NOW and s.stop_reason == 2         # already stopped: kept
+    assert O.start(s) == O.ACCEPT and s.stop_reason == 0
+    minutes(s, 24 * 60)
+    assert s.infusing == 0 and s.stop_reason == O.HALT_BAG_END
+    assert hang(s, bag_id=2) == O.ACCEPT
+    running(s)
+    assert O.overdose(s) == O.ACCEPT and s.stop_reason == O.HALT_OVERDOSE
+    s = running(patient())
+    assert O.power_up(s, 5) == O.ACCEPT and s.stop_reason == O.HALT_POWER
+    s = running(patient())
+    assert O.fault(s) == O.ACCEPT and s.stop_reason == O.HALT_FAULT
+    s = running(patient())
+    assert O.reaction(s, O.CRS, 3, O.CTCAE) == O.ACCEPT and s.stop_reason == O.STOP_FOR_REACTION
+
+
+def test_EXT_pump_observer_alarms_sound_and_are_silenced_unless_their_cause_lasts():
+    s = running(patient())
+    minutes(s, 24 * 60)
+    assert s.alarm_bag_end == 1
+    assert O.ack_alarm(s, O.BIT_CAP) == O.ACCEPT and s.alarm_bag_end == 1      # another bit: kept
+    assert O.ack_alarm(s, O.BIT_BAG_END) == O.ACCEPT and s.alarm_bag_end == 0
+    minutes(s, 240)                                 # 4 h stopped: re-initiation due
+    assert s.alarm_reinit == 1 and s.reinit_due == 1
+    assert O.ack_alarm(s, 255) == O.ACCEPT and s.alarm_reinit == 1             # due still: kept
+    assert hang(s, bag_id=2) == O.ACCEPT
+    running(s)
+    assert s.alarm_reinit == 0                      # re-initiated: its cause is gone
+    assert O.fault(s) == O.ACCEPT and s.alarm_fault == 1
+    assert O.ack_alarm(s, O.BIT_FAULT) == O.ACCEPT and s.alarm_fault == 1     # latched: kept
+    assert O.clear_fault(s) == O.ACCEPT and s.alarm_fault == 0
+    s = running(patient())
+    assert O.power_up(s, -1) == O.ACCEPT            # an outage of unknown length: the bag's storage too
+    assert (s.alarm_power, s.alarm_bag_expired, s.bag) == (1, 1, 0)
+    assert O.power_up(s, 5) == O.ACCEPT and s.alarm_power == 1                  # stopped: no new alarm
+    assert O.ack_alarm(s, O.BIT_POWER | O.BIT_BAG_EXPIRED) == O.ACCEPT
+    assert (s.alarm_power, s.alarm_bag_expired) == (0, 0)
+    assert O.ack_alarm(s, 256) == O.BAD_ARGUMENT and O.ack_alarm(s, -1) == O.BAD_ARGUMENT
+
+
 def test_L2_4_neuro_3_observer_withholds_3_days_and_discontinues_past_7():
     s = running(patient())
     minutes(s, 1440 * 8)                            # at 28 mcg/day

@@ -104,7 +104,14 @@ RELATION: list[tuple[str, Callable[[S, O], Any]]] = [
            "seizures", "decision_pending=asking_other4", "locked=discontinued", "overdose_min=overdose_at_min",
            "bag_loaded=bag", "bag_id", "last_bag_id", "bag_ng_per_day", "bag_volume_ul",
            "bag_run_min=bag_infused_min", "bag_room_min", "bag_in_window=bag_low", "booked_min",
-           "acc_ng=carry_ng", "day_min=window_min", "day_ng=window_ng", "day_cap_ng=window_cap_ng"),
+           "acc_ng=carry_ng", "day_min=window_min", "day_ng=window_ng", "day_cap_ng=window_cap_ng",
+           "int_reason=stop_reason"),
+    # each alarm bit of the protocol is the observer's alarm (EXT-pump); bit 128 is never given
+    *[("k.alarm bit %d == o.%s" % (bit, flag),
+       (lambda k, o, bit=bit, flag=flag: L.bit(k.alarm, bit) == (o._f[PREFIX + flag] == 1)))
+      for bit, flag in ((1, "alarm_cap"), (2, "alarm_bag_end"), (4, "alarm_bag_expired"), (8, "alarm_power"),
+                        (16, "alarm_fault"), (32, "alarm_reinit"), (64, "alarm_discontinued"))],
+    ("k.alarm bit 128 is never set", lambda k, o: L.Not(L.bit(k.alarm, 128))),
     ("k.phase == (2 course over, 1 treatment-free, else 0)", lambda k, o: k.phase == phase_of(o)),
     ("k.cap_full_ng_per_day == L2-dose-28 of o.weight_g, o.bsa_cm2 (0 with no patient)",
      lambda k, o: k.cap_full_ng_per_day == L.If(o.patient == 1, full_cap(o), 0)),
