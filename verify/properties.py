@@ -149,6 +149,12 @@ class L:
         return z3.If(_zi(b) < _zi(a), _zi(b), _zi(a))
 
     @staticmethod
+    def max(a: Any, b: Any) -> Any:
+        if _py(a) and _py(b):
+            return max(a, b)
+        return z3.If(_zi(b) > _zi(a), _zi(b), _zi(a))
+
+    @staticmethod
     def In(x: Any, values: Any) -> Any:
         return L.Or(*[x == v for v in values])
 
@@ -1103,6 +1109,48 @@ PROPERTIES: list[Property] = [
             lambda pre, post, st: L.Implies(L.And(st.is_("start"), _on_hold(_obs(pre))),
                                             L.And(st.ret != OK, post.mode != RUNNING))),
        ]),
+    _exact("exact-daily-cap",
+       "While the motor runs, the daily drug of the bag hung (as the observer recorded it from the BAG input) "
+       "is within the cap the label sets for the observer's patient now: 28 mcg/day from 45 kg, 15 mcg/m2/day "
+       "below (never above 28); 9 mcg/day, 5 mcg/m2/day below 45 kg (never above 9), on the first 7 days of "
+       "infusion of a relapsed/refractory course and for the first 7 days of infusion after a restart from a hold, "
+       "both counted in the minutes the observer saw infused. And START is refused for the dose only when the bag "
+       "is above that cap, or its next minute would take the 24-hour window past the highest cap in force in it: "
+       "a bag at the cap starts.",
+       ["L2-dose-28", "L2-weight-45", "L2.2-step", "L2.4-restart-9", "L2.5-errors"],
+       step=[
+           ("the motor runs -> the bag's daily drug <= the label's cap for the patient now",
+            lambda pre, post, st: L.Implies(post.mode == RUNNING,
+                                            _obs(post).bag_ng_per_day <= _label_cap(_obs(post)))),
+           ("start refused with E_DOSE_CAP -> the bag is above the cap, or the window would pass its cap",
+            lambda pre, post, st: L.Implies(L.And(st.is_("start"), st.ret == E_DOSE_CAP), L.Or(
+                _obs(pre).bag_ng_per_day > _label_cap(_obs(pre)),
+                _obs(pre).window_ng + L.div(_obs(pre).carry_ng + _obs(pre).bag_ng_per_day, MIN_PER_DAY)
+                > L.max(_obs(pre).window_cap_ng, _label_cap(_obs(pre)))))),
+       ]),
+    _exact("exact-cycle",
+       "The motor runs only inside a cycle's infusion: never in the treatment-free interval, never once the "
+       "course is over, never past 28 days infused in the cycle (all as the observer counted them from the "
+       "inputs). START is refused for the treatment-free interval exactly while the observer is in it and for the "
+       "course exactly once it is over: a start on the day the interval has elapsed is not refused for it.",
+       ["L2-cycle-42", "L2.2-cycle-84", "L2.1-course", "L2.2-course", "L2.3-course", "L2.5-errors"],
+       step=[
+           ("the motor runs -> in a cycle's infusion, the course not over, at most 28 days infused in it",
+            lambda pre, post, st: L.Implies(post.mode == RUNNING, L.And(
+                _obs(post).in_break == 0, _obs(post).course_over == 0,
+                _obs(post).cycle_infused_min <= CYCLE_INFUSION_MIN))),
+           ("start refused with E_FREE_INTERVAL <-> the observer is in the treatment-free interval (and nothing "
+            "answers first)",
+            lambda pre, post, st: L.Implies(st.is_("start"), L.Implies(
+                st.ret == E_FREE_INTERVAL, _obs(pre).in_break == 1))),
+           ("start in the treatment-free interval -> refused, the motor stays stopped",
+            lambda pre, post, st: L.Implies(L.And(st.is_("start"), _obs(pre).in_break == 1),
+                                            L.And(st.ret != OK, post.mode != RUNNING))),
+           ("start refused with E_COURSE_DONE -> the course is over; start once it is over -> refused",
+            lambda pre, post, st: L.And(
+                L.Implies(L.And(st.is_("start"), st.ret == E_COURSE_DONE), _obs(pre).course_over == 1),
+                L.Implies(L.And(st.is_("start"), _obs(pre).course_over == 1), st.ret != OK))),
+       ]),
     Property("kernel-invariant",
              "The kernel's stated invariant (`invariant(s)` in firmware/kernel.py) and every field's documented "
              "range hold in the initial state and are preserved by every entry point with any input.",
@@ -1116,6 +1164,9 @@ PROPERTIES: list[Property] = [
 _STATUS = "o_status"
 E_REINIT = 13                        # the kernel's status: acknowledgements missing
 E_OVERDOSE_12H = 18                  # the kernel's status: within 12 h of an overdose
+E_DOSE_CAP = 9                       # the kernel's status: above the cap in force
+E_FREE_INTERVAL = 15                 # the kernel's status: the treatment-free interval
+E_COURSE_DONE = 21                   # the kernel's status: the course is over
 
 
 def obs_grade(kind: str) -> str:
@@ -1143,6 +1194,19 @@ def _neuro3_window(o: Any, g: str) -> Any:
                  o.clock_min - o._f["o_%s_onset_min" % g] <= NEURO3_MAX_RESOLVE_MIN)
 
 
+def _label_cap(o: Any) -> Any:
+    """The daily cap the label sets for the observer's patient now, in ng/day: L2-dose-28 and
+    L2-weight-45 (per m2 below 45 kg: 15 mcg/m2 is 1.5 ng/cm2, 5 mcg/m2 is 0.5 ng/cm2, never
+    above the fixed dose), the low dose of L2.2-step (relapsed/refractory, the first 7 days
+    infused) and of L2.4-restart-9 (the first 7 days infused after a restart from a hold)."""
+    per_m2 = o.weight_g < WEIGHT_FIXED_G
+    full = L.If(per_m2, L.min(o.bsa_cm2 + L.div(o.bsa_cm2, 2), CAP_FULL), CAP_FULL)
+    low = L.If(per_m2, L.min(L.div(o.bsa_cm2, 2), CAP_STEP), CAP_STEP)
+    in_low = L.Or(L.And(o.indication == RR, o.step_infused_min < STEP_WINDOW_MIN),
+                  o.restart_infused_min < RESTART_LOW_MIN)
+    return L.If(in_low, low, full)
+
+
 def _daily_drug(d: Any, drug: Any, vol: Any) -> Any:
     """EXT-rates: ceil(drug x table rate x 24 / volume), one product of constants per duration
     (linear in the inputs but for the one division by the volume)."""
@@ -1154,7 +1218,6 @@ def _daily_drug(d: Any, drug: Any, vol: Any) -> Any:
 
 def _bag_allowed(o: Any, st: Step) -> Any:
     """Every limit of the label on a bag order, for the observer's patient now."""
-    from .relation import cap_in_force
     a = lambda name: st.arg("bag", name)  # noqa: E731
     d, pres, vol, drug, rate = a("duration_h"), a("preservative"), a("volume_ul"), a("drug_ng"), a("rate_ul_per_h")
     table = _by_duration(d, RATE_UL_PER_H)
@@ -1164,7 +1227,7 @@ def _bag_allowed(o: Any, st: Step) -> Any:
         L.Or(pres == 0, o.weight_g >= WEIGHT_PRESERVATIVE_MIN_G),
         vol >= 10000, vol <= 1000000, drug >= 1, drug <= BAG_DRUG_MAX_NG,
         rate == table, table * d <= vol,
-        _daily_drug(d, drug, vol) <= cap_in_force(o),
+        _daily_drug(d, drug, vol) <= _label_cap(o),
         o.cycle_infused_min + 60 * d <= CYCLE_INFUSION_MIN,
         a("room_min") >= 0, a("fridge_min") >= 0,
         a("room_min") + 60 * d <= _by_duration(d, ROOM_LIMIT_MIN), a("fridge_min") <= _by_duration(d, FRIDGE_LIMIT_MIN))
