@@ -242,7 +242,7 @@ def test_cli_campaign_options_are_refused_in_one_line(tmp_path, monkeypatch):
             (["--mutants", "--workers", "two"], "--workers"),
             (["--mutants", "--workers", "0"], "--workers"),
             (["--mutants", "--workers", "100000"], "--workers"),
-            (["--workers", "2"], "--workers"),
+            (["--workers", "0"], "--workers"),
             (["--mutants", "--resume"], "--resume"),
             (["--mutants", "--results", str(not_results), "--resume"], "--results"),
             (["--mutants", "--results", str(tmp_path), "--resume"], "--results"),

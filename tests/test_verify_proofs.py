@@ -24,7 +24,8 @@ KERNEL = REPO / "firmware" / "kernel.py"
 
 @pytest.fixture(scope="module")
 def landed():
-    return prove(KERNEL, depth=4, display_path="firmware/kernel.py", vacuity=True)
+    # as `blinpump prove` runs it: the observer's properties in a second process
+    return prove(KERNEL, depth=4, display_path="firmware/kernel.py", vacuity=True, workers=2)
 
 
 def _status(run, pid):
@@ -47,6 +48,17 @@ def test_L2_5_errors_landed_kernel_is_exact_against_the_label_observer(landed):
         assert _status(landed, pid).status == PROVED, pid
     assert "inductive" in _status(landed, "label-relation").detail
     assert not [d for d in landed.dropped if d.get("owner") in ("relation", "observer")]
+
+
+def test_two_processes_give_the_verdicts_and_vacuity_of_one(landed):
+    ids = ["rate-cap", "label-exact", "exact-cycle"]
+    one = prove(KERNEL, by_id(ids), depth=4, display_path="firmware/kernel.py", vacuity=True, workers=1)
+    assert [r.id for r in one.properties] == ids
+    both = {r.id: r.status for r in landed.properties}
+    assert {r.id: r.status for r in one.properties} == {i: both[i] for i in ids}
+    guards = {v.property: [(g.check, g.guard, g.satisfiable) for g in v.guards] for v in landed.vacuity}
+    assert {v.property: [(g.check, g.guard, g.satisfiable) for g in v.guards] for v in one.vacuity} == {
+        i: guards[i] for i in ids}
 
 
 def test_L2_5_errors_landed_proofs_have_no_vacuous_case(landed):

@@ -1,7 +1,7 @@
 """`blinpump prove` and `blinpump replay` (registered in blinpump_cli.py).
 
     blinpump prove [--kernel PATH] [--depth N] [--json] [--junit FILE] [--report FILE.md]
-                   [--recheck [--smt-dir DIR]] [--dependencies]
+                   [--recheck [--smt-dir DIR]] [--dependencies] [--workers N]
                    [--mutants [--max-mutants N] [--workers N | --scheduler tcp://HOST:PORT]
                               [--results FILE.jsonl [--resume]]]
                    [--property ID ...] [--traces DIR] [--quiet]
@@ -20,6 +20,10 @@ seconds in (0, 86400], --max-mutants >= 1, --workers 1..256, --report, --junit, 
 address of a scheduler that answers (with the optional package `distributed` installed),
 --smt-dir a writable folder and only with --recheck, and --recheck with the package cvc5.
 argparse's own errors (an option's value not a number, an unknown option) are one line too.
+
+The proof runs the properties against the label observer (the product) in a second process
+beside the kernel's own when `--workers` (default: one per core) is 2 or more; with --recheck
+or --dependencies it stays in one process.
 
 `--mutants` proves every mutant of the kernel (verify/mutants.py), on the local cores
 (`--workers`, default one per core) or on a Dask cluster (`--scheduler`); `--max-mutants N`
@@ -86,7 +90,7 @@ def _prove_option_problem(args: argparse.Namespace) -> tuple[str, str] | None:
         return "--max-mutants", "%d is not at least 1" % args.max_mutants
     if args.workers is not None and not 1 <= args.workers <= MAX_WORKERS:
         return "--workers", "%d is not in 1..%d" % (args.workers, MAX_WORKERS)
-    for option, given in (("--max-mutants", args.max_mutants is not None), ("--workers", args.workers is not None),
+    for option, given in (("--max-mutants", args.max_mutants is not None),
                           ("--results", args.results is not None), ("--resume", args.resume),
                           ("--scheduler", args.scheduler is not None)):
         if given and not args.mutants:
@@ -138,7 +142,8 @@ def _prove_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-mutants", type=int, default=None, metavar="N",
                    help="only N mutants, evenly spread, for a quick look (default: every mutant)")
     p.add_argument("--workers", type=int, default=None, metavar="N",
-                   help="local processes proving mutants (default: one per core)")
+                   help="local processes: the proof runs the label observer's properties beside the kernel's "
+                        "own with 2 or more; mutants are proved N at a time (default: one per core)")
     p.add_argument("--results", metavar="FILE.jsonl", help="append one JSON line per mutant as it finishes")
     p.add_argument("--resume", action="store_true",
                    help="skip the mutants that have a verdict in --results for this kernel")
@@ -206,7 +211,7 @@ def _prove_and_report(prog: str, args: argparse.Namespace, kpath: Path, shown: s
         run = prove(kpath, props, depth=args.depth, max_k=args.max_k, trace_dir=args.traces,
                     progress=progress, display_path=shown, bmc_budget_s=args.bmc_budget,
                     vacuity=True, witness_depth=args.witness_depth, record_obligations=args.recheck,
-                    dependencies=args.dependencies)
+                    dependencies=args.dependencies, workers=args.workers or os.cpu_count() or 1)
     except SubsetError as exc:
         print("blinpump prove: %s is not in the verifiable subset:" % shown, file=sys.stderr)
         for f, line, reason in exc.errors:

@@ -858,7 +858,8 @@ def prove(kernel_path: str | os.PathLike[str], properties: list[Property] | None
           progress: Callable[[str], None] | None = None, display_path: str | None = None,
           replay_check: bool = True, bmc_budget_s: float | None = None,
           bmc_rlimit: int = BMC_RLIMIT, rlimit: int = CHECK_RLIMIT, vacuity: bool = False,
-          witness_depth: int = 0, record_obligations: bool = False, dependencies: bool = False) -> ProofRun:
+          witness_depth: int = 0, record_obligations: bool = False, dependencies: bool = False,
+          workers: int = 1) -> ProofRun:
     """Prove `properties` (default: all) of the kernel at kernel_path.
 
     The verdict depends only on the input and the resource limits (rlimit per solver call,
@@ -868,26 +869,67 @@ def prove(kernel_path: str | os.PathLike[str], properties: list[Property] | None
     vacuity: also check every PROVED property's premise and guarded cases (verify/vacuity.py);
     `blinpump prove` always does. record_obligations: also return the unsat queries each PROVED
     rests on (ProofRun.obligations);
-    dependencies: also name the kernel lines each proof rests on (PropertyResult.depends_on)."""
+    dependencies: also name the kernel lines each proof rests on (PropertyResult.depends_on).
+    workers: with 2 or more, the product's properties (against the label observer) are proved in
+    a second process while this one proves the kernel's own: the two engines share nothing, so
+    the verdicts are those of one process (not with record_obligations or dependencies, whose
+    Z3 terms stay in this process)."""
     t0 = time.time()
     kernel = load_kernel(kernel_path, display_path)
     props = list(PROPERTIES if properties is None else properties)
     runs = []
     obligations: dict[str, list[Any]] = {}
-    for eng in engines(kernel, props, depth=depth, max_k=max_k, trace_dir=trace_dir, progress=progress,
-                       replay_check=replay_check, bmc_budget_s=bmc_budget_s, rlimit=rlimit, bmc_rlimit=bmc_rlimit,
-                       vacuity=vacuity, witness_depth=witness_depth, record_obligations=record_obligations):
+    kw = dict(depth=depth, max_k=max_k, trace_dir=trace_dir, replay_check=replay_check, bmc_budget_s=bmc_budget_s,
+              rlimit=rlimit, bmc_rlimit=bmc_rlimit, vacuity=vacuity, witness_depth=witness_depth)
+    exact = [p.id for p in props if p.product]
+    beside = None
+    if workers >= 2 and exact and len(exact) < len(props) and not record_obligations and not dependencies:
+        beside = _beside(str(kernel_path), display_path, exact, kw, progress is not None)
+        props_here = [p for p in props if not p.product]
+    else:
+        props_here = props
+    for eng in engines(kernel, props_here, progress=progress, record_obligations=record_obligations, **kw):
         runs.append(eng.run())
         if eng.obligation_log is not None:
             obligations.update(eng.obligation_log.rested_on(eng.props, runs[-1].properties))
         if dependencies:
             from .dependencies import analyse
             analyse(eng, runs[-1].properties)
+    if beside is not None:
+        runs.insert(0, _collect(beside))
     by_id = {r.id: r for run in runs for r in run.properties}
     run = ProofRun(kernel.path, kernel.sha256, time.time() - t0, [by_id[p.id] for p in props],
                    [d for run in runs for d in run.dropped], depth,
                    vacuity=[v for run in runs for v in run.vacuity], obligations=obligations)
     return run
+
+
+def _beside(kernel_path: str, display_path: str | None, prop_ids: list[str], kw: dict[str, Any],
+            show: bool) -> Any:
+    """Start proving `prop_ids` in a second process (spawned: a forked copy of a process that
+    has run Z3 is not safe); its progress lines go to stderr, marked as the observer's."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    fut = pool.submit(_prove_ids, kernel_path, display_path, prop_ids, kw, show)
+    return pool, fut
+
+
+def _collect(beside: Any) -> ProofRun:
+    pool, fut = beside
+    try:
+        return fut.result()
+    finally:
+        pool.shutdown(wait=True)
+
+
+def _prove_ids(kernel_path: str, display_path: str | None, prop_ids: list[str], kw: dict[str, Any],
+               show: bool) -> ProofRun:
+    from .properties import by_id
+    progress = (lambda msg: stderr_progress("observer: " + msg)) if show else None
+    kernel = load_kernel(kernel_path, display_path)
+    (eng,) = engines(kernel, by_id(prop_ids), progress=progress, **kw)
+    return eng.run()
 
 
 def engines(kernel: Kernel, props: list[Property], **kw: Any) -> list[Engine]:
