@@ -258,3 +258,17 @@ def test_cli_campaign_options_are_refused_in_one_line(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)     # as if it were not installed
     line = _prove_error(["--mutants", "--scheduler", "tcp://127.0.0.1:9"])
     assert "field=--scheduler: needs the 'distributed' package" in line, line
+
+
+def test_houdini_checks_first_the_entry_points_that_run_the_edit_and_gives_the_same_verdict(tmp_path):
+    from blinpump.verify.mutants import entries_reaching
+    k = load_kernel(str(KERNEL))
+    clear = k.functions["_clear_patient"].node.lineno + 2
+    assert entries_reaching(k, clear) == ("end_therapy",)
+    reinit = entries_reaching(k, k.constant_lines["REINIT_MIN"])     # a module constant: who names it
+    assert "start" in reinit and "tick" in reinit and "ack_alarm" not in reinit
+    m = next(m for m in generate(SOURCE) if m.description.startswith("_clear_patient: removed 's.bsa_cm2"))
+    assert entries_reaching(k, m.line) == ("end_therapy",)
+    path = str(_write(tmp_path, m))
+    plain, hinted = prove_quick(path), prove_quick(path, line=m.line)
+    assert plain["caught"] and (plain["by"], plain["status"]) == (hinted["by"], hinted["status"])

@@ -236,13 +236,16 @@ class Engine:
         return ranges + inv
 
     # ---------------------------------------------------------------- invariant
-    def strengthen(self, stop_owners: tuple[str, ...] = ()) -> None:
+    def strengthen(self, stop_owners: tuple[str, ...] = (), first_entries: tuple[str, ...] = ()) -> None:
         """Houdini: the largest inductive subset of the candidates that holds initially.
 
         With stop_owners, Houdini stops at the first candidate of those owners it drops (the
         mutation campaign: one dropped relation conjunct already fails label-relation, and
         Houdini never takes a dropped candidate back). The set left is then not inductive:
-        `self.complete` is False and no property but that special one is judged on it."""
+        `self.complete` is False and no property but that special one is judged on it.
+        first_entries are checked before the others (where a mutant's edit is): the order
+        changes only how soon a drop is found, never the result (the largest inductive subset
+        is unique)."""
         t0 = time.time()
         self.complete = True
         init_vals = self._cand_terms(self.k.initial)
@@ -270,7 +273,7 @@ class Engine:
         if bitf:
             pre = state_vars(self.k, "pre.", bitf)
             trans = {e: self.tr.run(e, pre, self.inputs[e]) for e in self.entries}
-            result = self._houdini(set(active), pre, trans, stop_owners)
+            result = self._houdini(set(active), pre, trans, stop_owners, first_entries)
             if self._houdini_stopped:
                 # each drop is witnessed by a real state satisfying the candidates still active,
                 # so it stands whatever the representation (only the final set needs the ranges)
@@ -283,7 +286,7 @@ class Engine:
                 result = None
         if result is None:
             bitf = set()
-            result = self._houdini(set(active), plain_pre, plain_trans, stop_owners)
+            result = self._houdini(set(active), plain_pre, plain_trans, stop_owners, first_entries)
         active, dropped, cti = result
         if self._houdini_stopped:
             self.inv_cti = cti
@@ -308,7 +311,7 @@ class Engine:
         self.strengthen_seconds = time.time() - t0
 
     def _houdini(self, active: set[int], pre: dict[str, Any], trans: dict[str, Result],
-                 stop_owners: tuple[str, ...] = ()
+                 stop_owners: tuple[str, ...] = (), first_entries: tuple[str, ...] = ()
                  ) -> tuple[set[int], list[dict[str, Any]], dict[str, Any] | None]:
         dropped: list[dict[str, Any]] = []
         first_cti = None
@@ -322,10 +325,11 @@ class Engine:
             for a, t in zip(ind, pre_terms):
                 s.add(z3.Implies(a, t))
             solvers[e] = s
+        order = [e for e in first_entries if e in solvers] + [e for e in self.entries if e not in first_entries]
         changed = True
         while changed:
             changed = False
-            for e in self.entries:
+            for e in order:
                 s = solvers[e]
                 while True:
                     act = sorted(active)

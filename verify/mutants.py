@@ -469,9 +469,29 @@ def sample(mutants: list[Mutant], n: int | None) -> list[Mutant]:
 
 
 # ------------------------------------------------------------------ proving mutants
-def prove_quick(path: str, bmc_depth: int = 0) -> dict[str, Any]:
+def entries_reaching(kernel: Any, line: int) -> tuple[str, ...]:
+    """The entry points whose code runs `line` (the function around it, or, for a module
+    constant, every function that names it), directly or through the helpers they call."""
+    fns = kernel.functions
+    hit = {n for n, f in fns.items() if f.node.lineno <= line <= (f.node.end_lineno or f.node.lineno)}
+    if not hit:
+        names = {c for c, at in kernel.constant_lines.items() if at == line}
+        hit = {n for n, f in fns.items()
+               if any(isinstance(x, ast.Name) and x.id in names for x in ast.walk(f.node))}
+    grew = True
+    while grew:
+        grew = False
+        for n, f in fns.items():
+            if n not in hit and f.calls & hit:
+                hit.add(n)
+                grew = True
+    return tuple(e for e in kernel.entries if e in hit)
+
+
+def prove_quick(path: str, bmc_depth: int = 0, line: int | None = None) -> dict[str, Any]:
     """Prove a kernel, stopping at the first property not proved (the exact properties against
-    the label observer first). Returns caught/status/seconds."""
+    the label observer first). Returns caught/status/seconds. `line`: where a mutant's edit is;
+    Houdini checks the entry points that run it first (only sooner, the same verdict)."""
     from .engine import PROVED, engines
     from .properties import PROPERTIES
     t0 = time.time()
@@ -482,9 +502,11 @@ def prove_quick(path: str, bmc_depth: int = 0) -> dict[str, Any]:
     first = None
     status = PROVED
     dropped = 0
+    first_entries = entries_reaching(kernel, line) if line is not None else ()
     for eng in engines(kernel, PROPERTIES, depth=bmc_depth, max_k=1, replay_check=bmc_depth > 0):
         # label-relation is the product's first property: its first dropped conjunct decides it
-        eng.strengthen(stop_owners=("relation", "observer") if hasattr(eng.k, "observer") else ())
+        eng.strengthen(stop_owners=("relation", "observer") if hasattr(eng.k, "observer") else (),
+                       first_entries=first_entries)
         dropped += len(eng.dropped)
         for p in eng.props:
             r = eng._prove_one(p)
@@ -541,7 +563,7 @@ def _work(source_text: str, m: dict[str, Any], bmc_depth: int,
     with tempfile.TemporaryDirectory(prefix="blinpump-mutant-") as tmp:
         path = os.path.join(tmp, "kernel.py")
         Path(path).write_bytes(mut.apply(source_text.encode()))
-        res = prove_quick(path, bmc_depth)
+        res = prove_quick(path, bmc_depth, mut.line)
         if res["valid"] and not res["caught"]:
             landed = os.path.join(tmp, "landed.py")
             Path(landed).write_text(source_text)
