@@ -15,6 +15,7 @@ import random
 from pathlib import Path
 
 import pytest
+from planting import plant
 
 from blinpump.firmware import kernel as K
 from blinpump.model import observer as O
@@ -226,14 +227,6 @@ def test_L2_5_errors_kernel_and_observer_decide_alike_on_random_therapies(seed):
 
 # ------------------------------------------------------------------ the proofs, both ways
 # (the landed kernel proved exact: tests/test_verify_proofs.py, on its full run)
-def plant(tmp_path: Path, old: str, new: str) -> Path:
-    src = KERNEL.read_text()
-    assert src.count(old) == 1, old
-    p = tmp_path / "kernel.py"
-    p.write_text(src.replace(old, new))
-    return p
-
-
 PLANTED = {
     # EXT-overdose-12h: hanging a bag forgets the overdose
     "overdose-reset": ("    s.bag_seq = min(s.bag_seq + 1, COUNTER_MAX)\n",

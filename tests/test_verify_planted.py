@@ -8,6 +8,7 @@ from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
+from planting import plant
 
 from blinpump.verify import cli
 from blinpump.verify.engine import FALSIFIED, PROVED, UNKNOWN, prove
@@ -16,14 +17,6 @@ from blinpump.verify.replay import load_trace, replay_cpython, replay_micropytho
 
 REPO = Path(__file__).resolve().parent.parent
 KERNEL = REPO / "firmware" / "kernel.py"
-
-
-def plant(tmp_path: Path, old: str, new: str) -> Path:
-    src = KERNEL.read_text()
-    assert src.count(old) == 1, old
-    p = tmp_path / "kernel.py"
-    p.write_text(src.replace(old, new))
-    return p
 
 
 def falsify(path: Path, pid: str, tmp_path: Path, depth: int = 8, **limits):
