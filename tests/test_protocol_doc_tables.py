@@ -82,3 +82,11 @@ def test_the_status_table_names_every_field_in_the_order_sent() -> None:
     assert [r[1] for r in rows] == list(Controller(simhal.MemStorage(journal.TOTAL_BYTES), simhal.SimClock(),
                                                      simhal.SimMotor()).status())
     assert all(r[2] and r[3] for r in rows)          # every field has its unit and meaning
+
+
+def test_the_hello_reply_vector_has_every_integer_a_board_sends() -> None:
+    from blinpump.firmware import protocol
+    line = next(x for x in DOC.read_text().splitlines() if x.startswith("hello-reply "))
+    ints = [int(v) for v in line.split()[4].strip("[]").split(",")]
+    sent = 1 + len(protocol.HELLO_FIELDS) + 8 + len(protocol.HELLO_AUTH_FIELDS) + len(protocol.HELLO_STATE_FIELDS)
+    assert len(ints) == sent
