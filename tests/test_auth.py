@@ -311,3 +311,15 @@ def test_a_second_host_cannot_open_the_same_port() -> None:
                 open_serial(board.path)
         finally:
             first.close()
+
+
+def test_the_documented_key_file_example_loads_and_names_its_roles(tmp_path):
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "security.md").read_text()
+    block = doc.split("### The key file")[1].split("```json\n")[1].split("```")[0]
+    path = tmp_path / "example.keys.json"
+    path.write_text(block)
+    keys = host_auth.load_keys(path)
+    assert keys == {fw_auth.ROLE_PHARMACY: bytes([1]) * 32, fw_auth.ROLE_CLINICIAN: bytes([2]) * 32}
+    path.write_text(block.replace('"clinician"', '"nurse"'))
+    with pytest.raises(host_auth.KeyFileError, match="unknown role 'nurse'"):
+        host_auth.load_keys(path)
