@@ -69,6 +69,15 @@ def wire_bytes() -> dict[str, dict[str, float]]:
     return out
 
 
+def scenario_coverage() -> dict[str, object]:
+    """scenarios_total and the clauses the kernel enforces with no standard scenario (goal: none)."""
+    from blinpump.hil import scenarios
+    every = scenarios.standard()
+    missing = scenarios.clauses_without_scenario(every)
+    return {"scenarios_total": len(every), "clauses_enforced": len(scenarios.enforced_clauses()),
+            "clauses_without_scenario": len(missing), "clauses_without_scenario_list": missing}
+
+
 def main() -> int:
     results: dict[str, object] = {}
     rt: dict[str, list[float]] = {}
@@ -102,6 +111,7 @@ def main() -> int:
                                          "add the 40-byte authentication trailer) and stuffing (+1 for each 0x7E, "
                                          "0x7D or 0x03 byte); at 115200 baud 8N1 a byte takes 86.8 us: on a real "
                                          "UART the line, not the board, limits the rate")
+    results.update(scenario_coverage())
     results["runs"] = RUNS
     results["round_trips_per_run"] = ROUND_TRIPS
     out = REPO / "bench" / "results" / "hil.json"

@@ -119,6 +119,9 @@ def bench_main(argv: list[str]) -> int:
     parser.add_argument("--plot", metavar="FILE.png", help="write a timeline of every scenario as PNG "
                         "(rate, cap in force, cumulative dose, interruptions, bag changes, alarms)")
     parser.add_argument("--course", action="store_true", help="also give a whole planned R/R course")
+    parser.add_argument("--list", action="store_true",
+                        help="print each scenario's id, steps, clauses and what it checks, and the clauses the "
+                             "kernel enforces without a scenario; run nothing")
     parser.add_argument("--keys", default="sim", metavar="FILE",
                         help="key file for authenticated commands (blinpump keys new; docs/security.md); "
                              "default: the simulation test keys, which only a simulated board accepts")
@@ -136,6 +139,9 @@ def bench_main(argv: list[str]) -> int:
         selected = scenarios.standard(args.scenarios)
     except scenarios.ScenarioError as exc:
         return _scenario_error(prog, exc)
+    if args.list:
+        print(scenarios.listing(selected))
+        return 0
     timelines: dict[str, Any] | None = {} if args.plot else None
     from blinpump.hil import auth as host_auth
     try:

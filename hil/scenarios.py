@@ -198,6 +198,34 @@ def standard(names: list[str] | None = None) -> list[Scenario]:
 
 # ---------------------------------------------------------------- names from model/
 
+_CLAUSE = re.compile(r"\b((?:L\d[\d.]*|EXT)-[a-z0-9]+(?:-[a-z0-9]+)*)(-\*)?")
+
+
+def enforced_clauses() -> list[str]:
+    """The clause IDs the kernel cites beside its checks (firmware/kernel.py); a family cited as
+    `L2.6-bag-*` is one entry, `L2.6-bag-*`."""
+    src = (Path(k.__file__).resolve().parent / "kernel.py").read_text()
+    return sorted({m.group(1) + (m.group(2) or "") for m in _CLAUSE.finditer(src)})
+
+
+def clauses_without_scenario(scs: list[Scenario]) -> list[str]:
+    """The kernel's clauses that no scenario of `scs` names (a family is covered by any member)."""
+    named = {c for sc in scs for c in sc.clauses}
+    return [c for c in enforced_clauses()
+            if not (c in named or (c.endswith("-*") and any(n.startswith(c[:-1]) for n in named)))]
+
+
+def listing(scs: list[Scenario]) -> str:
+    """`blinpump bench --list`: each scenario's id, clauses, steps and what it checks."""
+    rows = ["%-28s %-5s %-52s %s" % ("scenario", "steps", "clauses", "what it checks")]
+    for sc in scs:
+        rows.append("%-28s %-5d %-52s %s" % (sc.id, len(sc.steps), " ".join(sc.clauses), sc.title))
+    missing = clauses_without_scenario(standard())
+    rows.append("%d scenarios; clauses the kernel enforces without a standard scenario: %s"
+                % (len(scs), ", ".join(missing) or "none"))
+    return "\n".join(rows)
+
+
 def _patient(patient: dict[str, Any]) -> Any:
     from blinpump.model.patient import Patient, parse_indication
     bsa = patient.get("bsa_m2")

@@ -119,3 +119,17 @@ def test_pytest_plugin_options(tmp_path: Path) -> None:
                               capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert "1 passed" in proc.stdout
+
+
+def test_every_clause_the_kernel_enforces_has_a_standard_scenario_and_list_says_so(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from blinpump.hil import scenarios
+    every = scenarios.standard()
+    assert "L2.4-neuro-4" in scenarios.enforced_clauses() and "L2.6-bag-*" in scenarios.enforced_clauses()
+    assert scenarios.clauses_without_scenario(every) == []
+    # both sides: without its scenario, a clause is reported
+    assert scenarios.clauses_without_scenario([s for s in every if s.id != "neuro4-lockout"]) == ["L2.4-neuro-4"]
+    assert cli.bench_main(["--list"]) == 0
+    out = capsys.readouterr().out
+    assert all(s.id in out for s in every)
+    assert out.rstrip().endswith("clauses the kernel enforces without a standard scenario: none")
