@@ -22,6 +22,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -41,6 +42,7 @@ DEMO_INDICATION = "rr"          # the example patient of bench --course and demo
 DEMO_WEIGHT_KG = 70.0
 BOOT_WAIT_S = 5.0
 EXIT_FAILED, EXIT_USAGE = 1, 2
+MAX_BOARDS = 16                 # simulated boards of one bench run (--boards)
 
 
 def _error(prog: str, field: str, message: object, status: int = EXIT_USAGE) -> int:
@@ -103,6 +105,7 @@ def _pump(port: str | None, runtime: str, keys: Any = "sim") -> Iterator[Pump]:
             yield p
         return
     with SimBoard(runtime) as board, Pump(board.path) as p:
+        p.board_log = board.log             # type: ignore[attr-defined]  # the board's own messages
         yield p
 
 
@@ -113,7 +116,16 @@ def bench_main(argv: list[str]) -> int:
         "Run scenarios (hil/scenarios/*.json, by id, file or clause ID; default: all) on a pump over "
         "serial; with no --port a simulated board is started. Exit status 1 if any scenario fails."))
     parser.add_argument("scenarios", nargs="*", metavar="SCENARIO")
-    parser.add_argument("--port", help="pyserial URL of the pump (default: a simulated board)")
+    parser.add_argument("--port", action="append", metavar="URL",
+                        help="pyserial URL of a pump (default: a simulated board); give it once per board to "
+                             "run the scenarios on several at once, each scenario on the next free board")
+    parser.add_argument("--boards", type=int, default=None, metavar="N",
+                        help="without --port: N simulated boards at once (1..%d, default 1)" % MAX_BOARDS)
+    parser.add_argument("--results", metavar="FILE.json",
+                        help="write every scenario's result (board, pass, failures, steps, times) as JSON")
+    parser.add_argument("--log-dir", metavar="DIR",
+                        help="write one log per board: its scenarios, their failures, and a simulated "
+                             "board's own messages")
     parser.add_argument("--runtime", choices=RUNTIMES, default="cpython", help="runtime of the simulated board")
     parser.add_argument("--junit", metavar="FILE", help="write a JUnit XML report")
     parser.add_argument("--plot", metavar="FILE.png", help="write a timeline of every scenario as PNG "
@@ -127,11 +139,25 @@ def bench_main(argv: list[str]) -> int:
                              "default: the simulation test keys, which only a simulated board accepts")
     args = parser.parse_args(argv)
     prog = "blinpump bench"
-    if args.port is not None and not args.port.strip():
+    ports = args.port or []
+    if any(not port.strip() for port in ports):
         # an empty --port is a mistake (an unset variable), never a request for the simulator
         return _error(prog, "--port", "empty; give the pump's pyserial URL (e.g. /dev/ttyACM0), or leave "
                       "--port out for a simulated board")
-    for option, value in (("--junit", args.junit), ("--plot", args.plot)):
+    if len(set(ports)) != len(ports):
+        return _error(prog, "--port", "%s given twice: one board, one thread" % next(
+            x for x in ports if ports.count(x) > 1))
+    if args.boards is not None and not 1 <= args.boards <= MAX_BOARDS:
+        return _error(prog, "--boards", "%d is not in 1..%d" % (args.boards, MAX_BOARDS))
+    if args.boards is not None and ports:
+        return _error(prog, "--boards", "simulated boards: not with --port (give --port once per real board)")
+    if (args.course or args.plot) and (len(ports) > 1 or (args.boards or 1) > 1):
+        return _error(prog, "--course" if args.course else "--plot", "with one board only")
+    if args.log_dir is not None:
+        problem = writable_dir(args.log_dir)
+        if problem:
+            return _error(prog, "--log-dir", "cannot write in %s: %s" % (shown(args.log_dir), problem))
+    for option, value in (("--junit", args.junit), ("--plot", args.plot), ("--results", args.results)):
         problem = None if value is None else writable_file(value)
         if problem:
             return _error(prog, option, "cannot write %s: %s" % (shown(value), problem))
@@ -149,27 +175,34 @@ def bench_main(argv: list[str]) -> int:
     except host_auth.KeyFileError as exc:
         return _error(prog, "--keys", exc)
     from serial import SerialException
+    wanted = ports or [None] * (args.boards or 1)
+    boards: list[tuple[str, Pump]] = []
     with contextlib.ExitStack() as stack:
+        for i, port in enumerate(wanted, 1):
+            try:
+                boards.append((port or "sim%d" % i, stack.enter_context(_pump(port, args.runtime, keys))))
+            except LinkError:
+                if port is None:
+                    raise               # the simulated board of this process: not an input error
+                return _error(prog, "--port", "nothing answered HELLO at %s within about %.0f s: not a pump, "
+                              "not powered, or another baud rate" % (port, BOOT_WAIT_S))
+            except (SerialException, OSError, ValueError, PumpError, BoardRebooted) as exc:
+                if port is None:
+                    raise
+                # cannot be opened (SerialException is an OSError), a bad URL (ValueError), or a board
+                # that does not speak this protocol (PumpError)
+                return _error(prog, "--port", "no pump at %s: %s" % (port, exc))
+            except (SimError, build.CompileError, MicroPythonUnavailable) as exc:
+                return _failed(prog, "the simulated board did not start: %s" % exc)
         try:
-            p = stack.enter_context(_pump(args.port, args.runtime, keys))
-        except LinkError:
-            if args.port is None:
-                raise                   # the simulated board of this process: not an input error
-            return _error(prog, "--port", "nothing answered HELLO at %s within about %.0f s: not a pump, "
-                          "not powered, or another baud rate" % (args.port, BOOT_WAIT_S))
-        except (SerialException, OSError, ValueError, PumpError, BoardRebooted) as exc:
-            if args.port is None:
-                raise
-            # cannot be opened (SerialException is an OSError), a bad URL (ValueError), or a board
-            # that does not speak this protocol (PumpError)
-            return _error(prog, "--port", "no pump at %s: %s" % (args.port, exc))
-        except (SimError, build.CompileError, MicroPythonUnavailable) as exc:
-            return _failed(prog, "the simulated board did not start: %s" % exc)
-        try:
-            results = scenarios.run_all(p, selected, timelines=timelines)
-            course = scenarios.run_course(p, DEMO_INDICATION, DEMO_WEIGHT_KG) if args.course else None
+            if len(boards) == 1:
+                results = scenarios.run_all(boards[0][1], selected, timelines=timelines)
+            else:
+                results = scenarios.run_boards(boards, selected, timelines=timelines)
+            course = scenarios.run_course(boards[0][1], DEMO_INDICATION, DEMO_WEIGHT_KG) if args.course else None
         except (LinkError, SerialException) as exc:
             return _failed(prog, "the link to the pump failed during the run: %s" % exc)
+        sim_logs = {name: list(getattr(p, "board_log", [])) for name, p in boards}
     print(scenarios.table(results))
     if course:
         print("course: %(cycles)d cycles, %(days)d days, planned %(planned_ng)d ng, pump recorded "
@@ -180,6 +213,16 @@ def bench_main(argv: list[str]) -> int:
             scenarios.write_junit(results, args.junit)
         except OSError as exc:
             return _error(prog, "--junit", "cannot write %s: %s" % (args.junit, why(exc)))
+    if args.results:
+        try:
+            Path(args.results).write_text(json.dumps(scenarios.results_json(results), indent=1) + "\n")
+        except OSError as exc:
+            return _error(prog, "--results", "cannot write %s: %s" % (args.results, why(exc)))
+    if args.log_dir:
+        try:
+            _write_board_logs(Path(args.log_dir), results, sim_logs)
+        except OSError as exc:
+            return _error(prog, "--log-dir", "cannot write in %s: %s" % (args.log_dir, why(exc)))
     if args.plot and timelines is not None:
         from blinpump.hil.plot import plot_timelines
         try:
@@ -188,6 +231,19 @@ def bench_main(argv: list[str]) -> int:
             return _error(prog, "--plot", "cannot write %s: %s" % (args.plot, why(exc)))
     ok = all(r.ok for r in results) and (course is None or course["ok"])
     return 0 if ok else 1
+
+
+def _write_board_logs(folder: Path, results: list[scenarios.Result], sim_logs: dict[str, list[str]]) -> None:
+    """One file per board: board-<name>.log with its scenarios, in the order run, and failures."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in sorted({r.board for r in results} | set(sim_logs)):
+        mine = [r for r in results if r.board in (name, "")]
+        lines = ["board %s: %d scenarios, %d failed" % (name, len(mine), sum(not r.ok for r in mine))]
+        lines += ["%s %s (%.2f s)%s" % ("PASS" if r.ok else "FAIL", r.scenario.id, r.wall_s,
+                                         "".join("\n  " + f for f in r.failures)) for r in mine]
+        lines += sim_logs.get(name, [])
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "board"
+        (folder / ("board-%s.log" % safe)).write_text("\n".join(lines) + "\n")
 
 
 # ---------------------------------------------------------------- demo

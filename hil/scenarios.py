@@ -39,7 +39,9 @@ import json
 import keyword
 import operator
 import os
+import queue
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,6 +114,7 @@ class Result:
     steps_run: int = 0
     sim_min: int = 0
     wall_s: float = 0.0
+    board: str = ""                 # the board it ran on, when several run at once (run_boards)
 
     @property
     def ok(self) -> bool:
@@ -810,6 +813,54 @@ def run_all(pump: Pump, scenarios: list[Scenario], timelines: dict[str, Timeline
     return results
 
 
+def run_boards(boards: list[tuple[str, Pump]], scs: list[Scenario],
+               timelines: dict[str, Timeline] | None = None) -> list[Result]:
+    """Each scenario once, on the next board that is free: one thread per board (the boards
+    work at once; the host mostly waits on their serial lines). `boards` are (name, pump);
+    the results come back in the order of `scs`, each with its board's name. A link that fails
+    stops that board's thread and is raised once the others have finished."""
+    if timelines is not None:
+        from blinpump.hil.plot import Timeline
+    todo: queue.Queue[tuple[int, Scenario]] = queue.Queue()
+    for item in enumerate(scs):
+        todo.put(item)
+    results: list[Result | None] = [None] * len(scs)
+    failed: list[BaseException] = []
+
+    def work(name: str, pump: Pump) -> None:
+        while not failed:
+            try:
+                i, sc = todo.get_nowait()
+            except queue.Empty:
+                return
+            tl = None
+            if timelines is not None:
+                tl = timelines[sc.id] = Timeline()
+            try:
+                r = run(pump, sc, timeline=tl)
+            except BaseException as exc:        # a link failure: the other boards finish theirs
+                failed.append(exc)
+                return
+            r.board = name
+            results[i] = r
+
+    threads = [threading.Thread(target=work, args=b, name="board %s" % b[0], daemon=True) for b in boards]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if failed:
+        raise failed[0]
+    return [r for r in results if r is not None]
+
+
+def results_json(results: list[Result]) -> list[dict[str, Any]]:
+    """`blinpump bench --results`: one object per scenario run."""
+    return [{"scenario": r.scenario.id, "clauses": r.scenario.clauses, "board": r.board, "ok": r.ok,
+             "failures": r.failures, "steps_run": r.steps_run, "steps": len(r.scenario.steps),
+             "sim_min": r.sim_min, "wall_s": round(r.wall_s, 3)} for r in results]
+
+
 # ---------------------------------------------------------------- bags as prepared
 
 def table_rate_ul_per_h(hours: int) -> int:
@@ -896,11 +947,12 @@ def run_course(pump: Pump, indication: str = "rr", weight_kg: float = 70.0, bsa_
 # ---------------------------------------------------------------- reports
 
 def table(results: list[Result]) -> str:
-    rows = [("result", "scenario", "clauses", "steps", "sim days", "wall s")]
+    several = len({r.board for r in results}) > 1
+    rows = [("result", "scenario", "clauses", "steps", "sim days", "wall s") + (("board",) if several else ())]
     for r in results:
         rows.append(("PASS" if r.ok else "FAIL", r.scenario.id, " ".join(r.scenario.clauses),
                      "%d/%d" % (r.steps_run, len(r.scenario.steps)), "%.1f" % (r.sim_min / 1440),
-                     "%.2f" % r.wall_s))
+                     "%.2f" % r.wall_s) + ((r.board,) if several else ()))
     widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     for r in results:
@@ -916,8 +968,10 @@ def write_junit(results: list[Result], path: str | Path, suite: str = "blinpump.
            '<testsuite name=%s tests="%d" failures="%d" errors="0" time="%.3f">'
            % (quoteattr(suite), len(results), failures, total)]
     for r in results:
+        # one merged report: each board is a class of its own when several ran
+        classname = "hil.scenarios" + ("[%s]" % r.board if r.board else "")
         out.append('  <testcase classname=%s name=%s time="%.3f">'
-                   % (quoteattr("hil.scenarios"), quoteattr(r.scenario.test_id), r.wall_s))
+                   % (quoteattr(classname), quoteattr(r.scenario.test_id), r.wall_s))
         if not r.ok:
             msg = "\n".join(r.failures)
             out.append('    <failure message=%s>%s</failure>' % (quoteattr(r.failures[0]), _xml_text(msg)))

@@ -7,9 +7,10 @@ state in the label's terms: when the overdose was, when each premedication was g
 reaction's onset, the minutes infused in the cycle and in the step and restart windows. For
 every input it decides what the label requires: the answer (accepted, or refused with the
 code of the clause), whether the motor may run, and at what drug rate and flow. It also keeps
-what the nurse is told (EXT-pump: "have an alarm"): why the open interruption began, as the
-protocol's STOP reasons, and which alarms sound, as the protocol's alarm bits, so a pump that
-reports an overdose as a bag change, or never sounds the bag's end, is not equal to it.
+what the nurse is told (EXT-pump: "have an alarm"): why the last stop of a running motor
+happened, as the protocol's STOP reasons, and which alarms sound, as the protocol's alarm bits
+(those the kernel raises: the board's own sensors raise line and battery alarms beside them), so
+a pump that reports an overdose as a bag change, or never sounds the bag's end, is not equal to it.
 
 It shares no code and no state with firmware/kernel.py: its numbers come from LABEL.md (clause
 IDs beside each) and from the protocol's documented answer codes (docs/protocol.md), and where
@@ -28,7 +29,9 @@ Where the label is silent, the observer states the documented protocol, with the
   cannot be known is never counted, and makes an open interruption "4 h or more";
 - the daily guard: no 24-hour window gets more drug than the highest cap in force in it;
 - alarms: each stop the pump makes by itself sounds one (the cap, the bag's end, its storage,
-  power lost while infusing, a fault), and so do re-initiation falling due and discontinuation;
+  power lost while infusing, a fault), but for the end of a cycle's 28th day, which the nurse
+  knows from the plan and which opens no interruption (the reason of the last stop is kept);
+  re-initiation falling due and discontinuation sound one too;
   the nurse silences any, but the fault, re-initiation and discontinuation alarms stay while
   their cause does; a bag taken off because its storage can no longer be known sounds the
   storage alarm.
@@ -1043,6 +1046,11 @@ def invariant(s):
     """What the observer's own bookkeeping keeps true (proved inductive with the product)."""
     return (
         (s.in_break == 0 or s.course_over == 0)             # a course over has no break left
+        and (s.patient == 0 or (s.indication == MRD and s.course_cycles == MRD_CYCLES)
+             or (s.indication == RELAPSED and s.course_cycles == RELAPSED_CYCLES)
+             or (s.indication == CONSOLIDATION and s.course_cycles >= 1 and s.course_cycles <= SITE_CYCLES_MAX))
+        and (s.patient == 0 or (s.cycle >= 1 and s.cycle <= s.course_cycles))
+        and (s.course_over == 0 or s.cycle == s.course_cycles)   # the course ends after its last cycle
         and (s.patient == 1 or (s.infusing == 0 and s.bag == 0 and s.in_break == 0 and s.course_over == 0
                                 and s.weight_g == 0 and s.bsa_cm2 == 0 and s.indication == 0
                                 and s.restart_infused_min == RESTART_DAYS * DAY))

@@ -133,3 +133,38 @@ def test_every_clause_the_kernel_enforces_has_a_standard_scenario_and_list_says_
     out = capsys.readouterr().out
     assert all(s.id in out for s in every)
     assert out.rstrip().endswith("clauses the kernel enforces without a standard scenario: none")
+
+
+def test_bench_on_two_boards_runs_each_scenario_once_with_one_log_per_board(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+    junit, results, logs = tmp_path / "hil.xml", tmp_path / "results.json", tmp_path / "logs"
+    chosen = ["flush-refused", "crs4-lockout", "neuro4-lockout", "overdose-12h-wait"]
+    assert cli.bench_main(chosen + ["--boards", "2", "--junit", str(junit), "--results", str(results),
+                                    "--log-dir", str(logs)]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split()[-1] == "board"
+    rows = json.loads(results.read_text())
+    assert sorted(r["scenario"] for r in rows) == sorted(chosen) and all(r["ok"] for r in rows)
+    assert {r["board"] for r in rows} <= {"sim1", "sim2"}
+    assert sorted(p.name for p in logs.iterdir()) == ["board-sim1.log", "board-sim2.log"]
+    logged = [line.split()[1] for p in logs.iterdir() for line in p.read_text().splitlines()[1:]
+              if line.startswith(("PASS", "FAIL"))]
+    assert sorted(logged) == sorted(chosen)            # each scenario once, on one board
+    suite = ET.parse(junit).getroot()
+    assert suite.get("tests") == "4" and all(tc.get("classname").startswith("hil.scenarios[sim")
+                                            for tc in suite.iter("testcase"))
+
+
+@pytest.mark.parametrize("argv, field", [
+    (["--boards", "0"], "--boards"),
+    (["--boards", "17"], "--boards"),
+    (["--boards", "2", "--port", "/dev/null"], "--boards"),
+    (["--port", "loop://", "--port", "loop://"], "--port"),
+    (["--boards", "2", "--course"], "--course"),
+])
+def test_bench_board_options_are_refused_in_one_line(argv: list[str], field: str,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.bench_main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and ("field=%s:" % field) in err[0]

@@ -244,10 +244,12 @@ class Engine:
         Houdini never takes a dropped candidate back). The set left is then not inductive:
         `self.complete` is False and no property but that special one is judged on it.
         first_entries are checked before the others (where a mutant's edit is): the order
-        changes only how soon a drop is found, never the result (the largest inductive subset
-        is unique)."""
+        changes only how soon a drop is found, not the result (the largest inductive subset is
+        unique), as long as no query is left undecided by the resource limit (then everything
+        is dropped, whatever the order: a different order asks different queries)."""
         t0 = time.time()
         self.complete = True
+        self.inv_cti = None
         init_vals = self._cand_terms(self.k.initial)
         active = set()
         init_dropped = []
@@ -304,6 +306,7 @@ class Engine:
 
     def _stopped(self, dropped: list[dict[str, Any]], active: set[int], t0: float) -> None:
         self.complete = False
+        self.bitfields = set()              # self.pre and self.trans are still the plain ones
         self.dropped = dropped
         self.H = sorted(active)
         self.H_pre = self.H_of(self.pre)
@@ -866,8 +869,10 @@ def prove(kernel_path: str | os.PathLike[str], properties: list[Property] | None
           workers: int = 1) -> ProofRun:
     """Prove `properties` (default: all) of the kernel at kernel_path.
 
-    The verdict depends only on the input and the resource limits (rlimit per solver call,
-    bmc_rlimit per BMC search: Z3 units, deterministic). bmc_budget_s is an optional upper bound
+    The verdict depends only on the input, the properties asked and the resource limits (rlimit
+    per solver call, bmc_rlimit per BMC search: Z3 units, deterministic; the properties' k = 1
+    steps share one solver per entry point, so which properties ran before can change how
+    soon Z3 answers, never an unsat into sat). bmc_budget_s is an optional upper bound
     in seconds on each BMC search (the command line's --bmc-budget); None: no wall-clock limit,
     which is what tests use. A search stopped by a limit gives UNKNOWN, which is never a pass.
     vacuity: also check every PROVED property's premise and guarded cases (verify/vacuity.py);
@@ -886,19 +891,27 @@ def prove(kernel_path: str | os.PathLike[str], properties: list[Property] | None
     kw = dict(depth=depth, max_k=max_k, trace_dir=trace_dir, replay_check=replay_check, bmc_budget_s=bmc_budget_s,
               rlimit=rlimit, bmc_rlimit=bmc_rlimit, vacuity=vacuity, witness_depth=witness_depth)
     exact = [p.id for p in props if p.product]
+    registered = {p.id: p for p in PROPERTIES}
     beside = None
-    if workers >= 2 and exact and len(exact) < len(props) and not record_obligations and not dependencies:
+    # the second process looks the properties up by id: only the registered ones go there
+    if (workers >= 2 and exact and len(exact) < len(props) and not record_obligations and not dependencies
+            and all(registered.get(p.id) is p for p in props if p.product)):
         beside = _beside(str(kernel_path), display_path, exact, kw, progress is not None)
         props_here = [p for p in props if not p.product]
     else:
         props_here = props
-    for eng in engines(kernel, props_here, progress=progress, record_obligations=record_obligations, **kw):
-        runs.append(eng.run())
-        if eng.obligation_log is not None:
-            obligations.update(eng.obligation_log.rested_on(eng.props, runs[-1].properties))
-        if dependencies:
-            from .dependencies import analyse
-            analyse(eng, runs[-1].properties)
+    try:
+        for eng in engines(kernel, props_here, progress=progress, record_obligations=record_obligations, **kw):
+            runs.append(eng.run())
+            if eng.obligation_log is not None:
+                obligations.update(eng.obligation_log.rested_on(eng.props, runs[-1].properties))
+            if dependencies:
+                from .dependencies import analyse
+                analyse(eng, runs[-1].properties)
+    except BaseException:
+        if beside is not None:
+            _abandon(beside)            # an error here: the second process is not waited for
+        raise
     if beside is not None:
         runs.insert(0, _collect(beside))
     by_id = {r.id: r for run in runs for r in run.properties}
@@ -917,6 +930,14 @@ def _beside(kernel_path: str, display_path: str | None, prop_ids: list[str], kw:
     pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
     fut = pool.submit(_prove_ids, kernel_path, display_path, prop_ids, kw, show)
     return pool, fut
+
+
+def _abandon(beside: Any) -> None:
+    pool, fut = beside
+    fut.cancel()
+    for proc in list(getattr(pool, "_processes", {}).values()):
+        proc.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _collect(beside: Any) -> ProofRun:

@@ -491,7 +491,8 @@ def entries_reaching(kernel: Any, line: int) -> tuple[str, ...]:
 def prove_quick(path: str, bmc_depth: int = 0, line: int | None = None) -> dict[str, Any]:
     """Prove a kernel, stopping at the first property not proved (the exact properties against
     the label observer first). Returns caught/status/seconds. `line`: where a mutant's edit is;
-    Houdini checks the entry points that run it first (only sooner, the same verdict)."""
+    Houdini checks the entry points that run it first (sooner; the same verdict unless a query
+    is left undecided by the resource limit, see Engine.strengthen)."""
     from .engine import PROVED, engines
     from .properties import PROPERTIES
     t0 = time.time()
@@ -505,7 +506,8 @@ def prove_quick(path: str, bmc_depth: int = 0, line: int | None = None) -> dict[
     first_entries = entries_reaching(kernel, line) if line is not None else ()
     for eng in engines(kernel, PROPERTIES, depth=bmc_depth, max_k=1, replay_check=bmc_depth > 0):
         # label-relation is the product's first property: its first dropped conjunct decides it
-        eng.strengthen(stop_owners=("relation", "observer") if hasattr(eng.k, "observer") else (),
+        # (only without BMC: a search after an early stop would look for the drops found so far only)
+        eng.strengthen(stop_owners=("relation", "observer") if hasattr(eng.k, "observer") and bmc_depth == 0 else (),
                        first_entries=first_entries)
         dropped += len(eng.dropped)
         for p in eng.props:
@@ -845,7 +847,10 @@ def summarize(records: list[dict[str, Any]], sha256: str, generated: int) -> dic
             "mutants_compared_hypothesis": len(hyp),
             "mutants_caught_hypothesis": sum(1 for r in hyp if r["hypothesis_caught"]),
             "mutants_caught_both": sum(1 for r in hyp if r["hypothesis_caught"] and r["verdict"] == "caught"),
-            "mutants_caught_hypothesis_only": sum(1 for r in hyp if r["hypothesis_caught"] and r["verdict"] != "caught"),
+            "mutants_caught_hypothesis_only": sum(1 for r in hyp if r["hypothesis_caught"] and r["verdict"] == "survived"),
+            # a concrete violation on a mutant proved equivalent would contradict the proof: goal 0
+            "mutants_equivalent_caught_hypothesis": sum(1 for r in hyp if r["hypothesis_caught"]
+                                                        and r["verdict"] == "equivalent"),
             "mutants_caught_verifier_only": sum(1 for r in hyp if not r["hypothesis_caught"] and r["verdict"] == "caught"),
         }
     return dict(compared, **{

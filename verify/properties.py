@@ -1119,30 +1119,47 @@ PROPERTIES: list[Property] = [
        "a bag at the cap starts.",
        ["L2-dose-28", "L2-weight-45", "L2.2-step", "L2.4-restart-9", "L2.5-errors"],
        step=[
-           ("the motor runs -> the bag's daily drug <= the label's cap for the patient now",
-            lambda pre, post, st: L.Implies(post.mode == RUNNING,
-                                            _obs(post).bag_ng_per_day <= _label_cap(_obs(post)))),
-           ("start refused with E_DOSE_CAP -> the bag is above the cap, or the window would pass its cap",
+           ("the motor runs -> the bag's daily drug <= the label's cap for the patient, before and after the "
+            "input (a start on the last minute of a low-dose window is held to the low dose)",
+            lambda pre, post, st: L.Implies(post.mode == RUNNING, _obs(post).bag_ng_per_day <= L.min(
+                _label_cap(_obs(pre)), _label_cap(_obs(post))))),
+           ("start refused with E_DOSE_CAP -> the bag is above the cap, or a new minute would take the window "
+            "past its cap (never for a minute already begun: a resume)",
             lambda pre, post, st: L.Implies(L.And(st.is_("start"), st.ret == E_DOSE_CAP), L.Or(
                 _obs(pre).bag_ng_per_day > _label_cap(_obs(pre)),
-                _obs(pre).window_ng + L.div(_obs(pre).carry_ng + _obs(pre).bag_ng_per_day, MIN_PER_DAY)
-                > L.max(_obs(pre).window_cap_ng, _label_cap(_obs(pre)))))),
+                L.And(_obs(pre).booked_min != _obs(pre).clock_min,
+                      _obs(pre).window_ng + L.div(_obs(pre).carry_ng + _obs(pre).bag_ng_per_day, MIN_PER_DAY)
+                      > L.max(_obs(pre).window_cap_ng, _label_cap(_obs(pre))))))),
        ]),
     _exact("exact-cycle",
        "The motor runs only inside a cycle's infusion: never in the treatment-free interval, never once the "
        "course is over, never past 28 days infused in the cycle (all as the observer counted them from the "
        "inputs). START is refused for the treatment-free interval exactly while the observer is in it and for the "
-       "course exactly once it is over: a start on the day the interval has elapsed is not refused for it.",
+       "course exactly once it is over: the interval's length (14 days; 56 after R/R cycles 6-9) and the course's "
+       "count (4 MRD+, 9 R/R, the site's for consolidation) are written out here, so a refusal one day into the "
+       "next cycle, or a course ended a cycle early, is not equal to the label.",
        ["L2-cycle-42", "L2.2-cycle-84", "L2.1-course", "L2.2-course", "L2.3-course", "L2.5-errors"],
        step=[
            ("the motor runs -> in a cycle's infusion, the course not over, at most 28 days infused in it",
             lambda pre, post, st: L.Implies(post.mode == RUNNING, L.And(
                 _obs(post).in_break == 0, _obs(post).course_over == 0,
                 _obs(post).cycle_infused_min <= CYCLE_INFUSION_MIN))),
-           ("start refused with E_FREE_INTERVAL <-> the observer is in the treatment-free interval (and nothing "
-            "answers first)",
-            lambda pre, post, st: L.Implies(st.is_("start"), L.Implies(
-                st.ret == E_FREE_INTERVAL, _obs(pre).in_break == 1))),
+           ("start refused with E_FREE_INTERVAL -> the observer is in the treatment-free interval",
+            lambda pre, post, st: L.Implies(L.And(st.is_("start"), st.ret == E_FREE_INTERVAL),
+                                            _obs(pre).in_break == 1)),
+           ("a minute of the treatment-free interval ends it exactly when 14 days (56 after R/R cycles 6-9) "
+            "have passed",
+            lambda pre, post, st: L.Implies(L.And(st.is_("tick"), _obs(pre).in_break == 1),
+                                            (_obs(post).in_break == 0) == (_obs(pre).break_min + 1 >= L.If(
+                                                L.And(_obs(pre).indication == RR,
+                                                      _obs(pre).cycle >= RR_FIRST_CONTINUED_CYCLE),
+                                                FREE_LONG_MIN, FREE_SHORT_MIN)))),
+           ("the course is over -> its last cycle was given: the 4th (MRD+), the 9th (R/R), the site's count "
+            "(consolidation)",
+            lambda pre, post, st: L.Implies(_obs(post).course_over == 1, L.And(
+                _obs(post).cycle == _obs(post).course_cycles,
+                L.Implies(_obs(post).indication == MRD, _obs(post).course_cycles == MAX_CYCLES[MRD]),
+                L.Implies(_obs(post).indication == RR, _obs(post).course_cycles == MAX_CYCLES[RR])))),
            ("start in the treatment-free interval -> refused, the motor stays stopped",
             lambda pre, post, st: L.Implies(L.And(st.is_("start"), _obs(pre).in_break == 1),
                                             L.And(st.ret != OK, post.mode != RUNNING))),

@@ -63,6 +63,9 @@ class SubsetError(Exception):
         self.errors = errors
         super().__init__("\n".join("%s:%d: %s" % e for e in errors))
 
+    def __reduce__(self) -> tuple[type, tuple[list[tuple[str, int, str]]]]:   # from a second process
+        return (SubsetError, (self.errors,))
+
 
 @dataclass
 class Field:
