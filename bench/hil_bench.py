@@ -7,8 +7,13 @@ bytes per command. Writes bench/results/hil.json.
   write, like every therapy command) and STATUS (172-byte reply); medians of RUNS runs;
 - a whole R/R course (9 cycles, 546 days, planned by model/) given over serial with the CPython
   board, and its first two cycles on both boards (for the runtime ratio); medians;
-- bytes on the wire per command, and what that is at 115200 baud 8N1.
-Rerun: `make setup && .venv/bin/python bench/hil_bench.py`.
+- bytes on the wire per command, and what that is at 115200 baud 8N1;
+- boards_in_parallel: the same scenarios on 1 board, then on 4 at once (`blinpump bench
+  --boards 4`: each scenario on the next free board), in one run, per runtime; the throughput
+  ratio is the first time over the second. A CPython board is served by a thread of the bench's
+  own process (one interpreter lock for all four); a MicroPython board is a Node process of its
+  own; both share this machine's cores.
+Rerun: `make setup && .venv/bin/python bench/hil_bench.py [--parts boards]`.
 """
 from __future__ import annotations
 
@@ -69,6 +74,47 @@ def wire_bytes() -> dict[str, dict[str, float]]:
     return out
 
 
+# the parallel-boards figure's scenarios on MicroPython: the short ones (the courses take minutes there)
+PARALLEL_MPY = ["flush-refused", "crs4-lockout", "neuro4-lockout", "overdose-12h-wait", "bag-durations",
+                "icans2-restart-9", "other4-clinician-decides", "interruption-5h-reinit"]
+BOARDS = 4
+
+
+def boards_in_parallel(runtime: str, names: list[str] | None) -> dict[str, object]:
+    """Wall time of the same scenarios on 1 board and on BOARDS boards at once (in one run)."""
+    import contextlib
+    chosen = scenarios.standard(names)
+    seconds = {}
+    for n in (1, BOARDS):
+        with contextlib.ExitStack() as stack:
+            boards = []
+            for i in range(n):
+                board = stack.enter_context(SimBoard(runtime))
+                boards.append(("sim%d" % (i + 1), stack.enter_context(Pump(board.path, timeout_s=10.0))))
+            t0 = time.perf_counter()
+            results = scenarios.run_boards(boards, chosen)
+            seconds[n] = time.perf_counter() - t0
+            assert all(r.ok for r in results), [f for r in results for f in r.failures]
+    return {"scenarios": len(chosen), "seconds_1_board": round(seconds[1], 2),
+            "seconds_%d_boards" % BOARDS: round(seconds[BOARDS], 2),
+            "throughput_ratio": round(seconds[1] / seconds[BOARDS], 2)}
+
+
+def parallel_figures() -> dict[str, object]:
+    cp = boards_in_parallel("cpython", None)
+    mp = boards_in_parallel("micropython", PARALLEL_MPY)
+    return {"boards_in_parallel": BOARDS, "boards_in_parallel_cpython": cp, "boards_in_parallel_micropython": mp,
+            "boards_in_parallel_note": ("the same scenarios on 1 board, then on %d at once, in one run; ratio = "
+                                        "1-board time / %d-board time. CPython boards share the bench's "
+                                        "interpreter (threads); MicroPython boards are Node processes; "
+                                        "real boards work on their own" % (BOARDS, BOARDS)),
+            **scenario_coverage()}
+
+
+def parallel_figures_of(results: dict[str, object]) -> dict[str, object]:
+    return {k: v for k, v in results.items() if k.startswith(("boards_in_parallel", "scenarios_total", "clauses_"))}
+
+
 def scenario_coverage() -> dict[str, object]:
     """scenarios_total and the clauses the kernel enforces with no standard scenario (goal: none)."""
     from blinpump.hil import scenarios
@@ -79,6 +125,13 @@ def scenario_coverage() -> dict[str, object]:
 
 
 def main() -> int:
+    if sys.argv[1:] == ["--parts", "boards"]:   # only the parallel boards, kept beside the rest
+        out = REPO / "bench" / "results" / "hil.json"
+        results = json.loads(out.read_text()) if out.exists() else {}
+        results.update(parallel_figures())
+        out.write_text(json.dumps(results, indent=2) + "\n")
+        print(json.dumps(parallel_figures_of(results), indent=2))
+        return 0
     results: dict[str, object] = {}
     rt: dict[str, list[float]] = {}
     two_cycles: dict[str, list[float]] = {}
@@ -111,7 +164,7 @@ def main() -> int:
                                          "add the 40-byte authentication trailer) and stuffing (+1 for each 0x7E, "
                                          "0x7D or 0x03 byte); at 115200 baud 8N1 a byte takes 86.8 us: on a real "
                                          "UART the line, not the board, limits the rate")
-    results.update(scenario_coverage())
+    results.update(parallel_figures())
     results["runs"] = RUNS
     results["round_trips_per_run"] = ROUND_TRIPS
     out = REPO / "bench" / "results" / "hil.json"
