@@ -121,6 +121,58 @@ def test_pytest_plugin_options(tmp_path: Path) -> None:
         assert "1 passed" in proc.stdout
 
 
+EXTERNAL_TESTS = textwrap.dedent('''
+    import pytest
+
+    def test_flush_is_refused(pump):           # EXT-no-flush
+        assert pump.flush().name == "E_STATE"
+
+    @pytest.mark.sim_only
+    def test_needs_time_warp(pump):
+        assert pump.info["build"] == "sim"
+
+    def test_no_patient(pump):
+        assert pump.status()["mode"] == 0
+
+    def test_no_patient_again(pump):
+        assert pump.status()["mode"] == 0
+''')
+
+
+def _external_pytest(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """pytest in a bench's own folder, as the README shows it: nothing but the installed package."""
+    (tmp_path / "test_bench.py").write_text(EXTERNAL_TESTS)
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_bench.py", *args],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=180)
+
+
+def test_pytest_plugin_with_xdist_gives_each_worker_its_own_board_and_loads_with_p_too(tmp_path: Path) -> None:
+    for args in (["-n", "2"], ["-p", "blinpump.hil.pytest_plugin"]):
+        proc = _external_pytest(tmp_path, *args)
+        assert proc.returncode == 0 and "4 passed" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_pytest_plugin_ends_the_session_once_for_a_bad_port_or_key_file(tmp_path: Path) -> None:
+    proc = _external_pytest(tmp_path, "--pump-port", str(tmp_path / "no-such-port"))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    for stream in (proc.stdout, proc.stderr):         # pytest shows an exit on both: once on each
+        assert len([line for line in stream.splitlines() if "field=--pump-port" in line]) == 1, stream
+    assert "Traceback" not in proc.stdout + proc.stderr and "passed" not in proc.stdout
+    (tmp_path / "bad.keys.json").write_text("{}")
+    proc = _external_pytest(tmp_path, "--pump-keys", str(tmp_path / "bad.keys.json"))
+    assert proc.returncode == 2 and "field=--pump-keys" in proc.stdout + proc.stderr
+    proc = _external_pytest(tmp_path, "-n", "2", "--pump-port", str(tmp_path / "one-port"))
+    assert proc.returncode == 2 and "worker gw1 has no board" in proc.stdout + proc.stderr, proc.stdout
+
+
+def test_pytest_plugin_skips_sim_only_tests_on_a_real_port(tmp_path: Path) -> None:
+    from blinpump.hil.sim import SimBoard
+    with SimBoard("cpython") as board:          # a pty like a board's USB port
+        proc = _external_pytest(tmp_path, "--pump-port", board.path, "-rs")
+    assert proc.returncode == 0 and "3 passed, 1 skipped" in proc.stdout, proc.stdout + proc.stderr
+    assert "sim_only: needs a simulated board" in proc.stdout
+
+
 def test_every_clause_the_kernel_enforces_has_a_standard_scenario_and_list_says_so(
         capsys: pytest.CaptureFixture[str]) -> None:
     from blinpump.hil import scenarios
@@ -168,3 +220,11 @@ def test_bench_board_options_are_refused_in_one_line(argv: list[str], field: str
     assert cli.bench_main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and ("field=%s:" % field) in err[0]
+
+
+def test_the_readme_example_of_the_plugin_runs_as_shown(tmp_path: Path) -> None:
+    readme = (REPO / "README.md").read_text().split("### Test benches")[1]
+    (tmp_path / "test_from_readme.py").write_text(readme.split("```python\n")[1].split("```")[0])
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_from_readme.py"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "2 passed" in proc.stdout, proc.stdout + proc.stderr

@@ -9,7 +9,7 @@ from blinpump.firmware import kernel as k
 from blinpump.hil import cli, scenarios
 from blinpump.hil.client import Pump
 from blinpump.hil.plot import Timeline, plot_timelines
-from blinpump.hil.pytest_plugin import pump, pump_board  # noqa: F401  (fixtures; the plugin may not be registered)
+from blinpump.hil.pytest_plugin import pump, pump_board, pump_session  # noqa: F401  (fixtures; the plugin may not be registered)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -15,7 +15,7 @@ import serial
 from blinpump.firmware import kernel as k
 from blinpump.hil import scenarios
 from blinpump.hil.client import Pump
-from blinpump.hil.pytest_plugin import pump, pump_board  # noqa: F401  (fixtures; the plugin may not be registered)
+from blinpump.hil.pytest_plugin import pump, pump_board, pump_session  # noqa: F401  (fixtures; the plugin may not be registered)
 from blinpump.hil.sim import SimBoard
 
 REPO = Path(__file__).resolve().parent.parent
