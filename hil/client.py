@@ -430,11 +430,19 @@ class Pump:
                 return out
             since_seq = out[-1]["seq"] + 1
 
-    # ---- therapy commands (firmware/pump.py CMD_*); each returns a Status
-    def setup(self, patient_id: int, indication: int, weight_g: int, bsa_cm2: int, course_cycles: int = 0) -> Status:
-        """Enter the patient. course_cycles: the site's number of consolidation cycles (L2.3-course,
-        1..9, required for consolidation); 0 for MRD+ and R/R, whose counts are the label's."""
-        return self._status(fw_pump.CMD_SETUP, [patient_id, indication, weight_g, bsa_cm2, course_cycles])
+    # ---- therapy commands (firmware/pump.py CMD_*); each returns a Status. Codes may be given by
+    # their names (docs/protocol.md, "Codes"): indication "mrd"/"rr"/"consolidation", reaction kind
+    # "crs"/"neuro"/"icans"/"seizure"/"other", scale "ctcae"/"astct", ack "premed"/"supervision",
+    # STOP reason "clinician"/"bag_change"/...; weights and BSA in kg and m2 (weight_kg=, bsa_m2=)
+    def setup(self, patient_id: int, indication: int | str, weight_g: int | None = None, bsa_cm2: int = 0,
+              course_cycles: int = 0, *, weight_kg: float | None = None, bsa_m2: float | None = None) -> Status:
+        """Enter the patient: weight_g and bsa_cm2 (the kernel's units), or weight_kg and bsa_m2
+        (converted as model/ converts them: grams rounded down, so 44.9995 kg stays below 45 kg).
+        course_cycles: the site's number of consolidation cycles (L2.3-course, 1..9, required for
+        consolidation); 0 for MRD+ and R/R, whose counts are the label's."""
+        weight_g, bsa_cm2 = _body(weight_g, bsa_cm2, weight_kg, bsa_m2)
+        return self._status(fw_pump.CMD_SETUP, [patient_id, code_of("indication", indication), weight_g, bsa_cm2,
+                                                course_cycles])
 
     def bag(self, patient_id: int, bag_id: int, drug_ng: int, volume_ul: int, rate_ul_per_h: int, duration_h: int,
             preservative: int, room_min: int = 0, fridge_min: int = 0) -> Status:
@@ -448,34 +456,48 @@ class Pump:
     def start(self) -> Status:
         return self._status(fw_pump.CMD_START)
 
-    def stop(self, reason: int = k.STOP_CLINICIAN) -> Status:
-        return self._status(fw_pump.CMD_STOP, [reason])
+    def stop(self, reason: int | str = k.STOP_CLINICIAN) -> Status:
+        return self._status(fw_pump.CMD_STOP, [code_of("reason", reason)])
 
-    def ack(self, what: int) -> Status:
-        return self._status(fw_pump.CMD_ACK, [what])
+    def ack(self, what: int | str) -> Status:
+        return self._status(fw_pump.CMD_ACK, [code_of("what", what)])
 
     def ack_alarm(self, bits: int = 255) -> Status:
         return self._status(fw_pump.CMD_ACK_ALARM, [bits])
 
-    def reaction(self, kind: int, grade: int, scale: int = k.SCALE_CTCAE) -> Status:
+    def reaction(self, kind: int | str, grade: int, scale: int | str = k.SCALE_CTCAE) -> Status:
         """Enter an adverse reaction with its grade and the grade's scale (L2.4-grading: CTCAE;
         ICANS may be graded ASTCT)."""
-        return self._status(fw_pump.CMD_REACTION, [kind, grade, scale])
+        return self._status(fw_pump.CMD_REACTION, [code_of("kind", kind), grade, code_of("scale", scale)])
 
     def decide(self, discontinue: int) -> Status:
         return self._status(fw_pump.CMD_DECIDE, [discontinue])
 
-    def resolved(self, kind: int) -> Status:
+    def resolved(self, kind: int | str) -> Status:
         """The open reaction of this kind has resolved (each open kind is resolved on its own)."""
-        return self._status(fw_pump.CMD_RESOLVED, [kind])
+        return self._status(fw_pump.CMD_RESOLVED, [code_of("kind", kind)])
 
     def cycle_decision(self, new_cycle: int) -> Status:
         """After more than 7 days off not for a reaction: 1 starts a new cycle, 0 goes on (L2.4-new-cycle)."""
         return self._status(fw_pump.CMD_CYCLE_DECISION, [new_cycle])
 
-    def update_patient(self, weight_g: int, bsa_cm2: int) -> Status:
+    def update_patient(self, weight_g: int | None = None, bsa_cm2: int = 0, *, weight_kg: float | None = None,
+                       bsa_m2: float | None = None) -> Status:
         """A new weight and BSA (when stopped): the caps follow them (L2-dose-28, L2-weight-45)."""
+        weight_g, bsa_cm2 = _body(weight_g, bsa_cm2, weight_kg, bsa_m2)
         return self._status(fw_pump.CMD_UPDATE_PATIENT, [weight_g, bsa_cm2])
+
+    def bag_as_prepared(self, patient_id: int, bag_id: int, mcg_per_day: float, hours: int,
+                        room_min: int = 0, fridge_min: int = 0) -> Status:
+        """Order a bag as the pharmacy prepares it for `mcg_per_day` over `hours`: the site's rate for
+        that duration (EXT-rates), 9/8 of the volume infused (the overfill primes the line), the
+        drug that gives that daily dose at that rate, preservative from 72 h (L2.5-durations)."""
+        from blinpump.hil.scenarios import prepared_drug_ng, standard_volume_ul, table_rate_ul_per_h
+        rate = table_rate_ul_per_h(hours)
+        volume = standard_volume_ul(hours)
+        ng_per_day = int(round(mcg_per_day * 1000))
+        return self.bag(patient_id, bag_id, prepared_drug_ng(ng_per_day, hours, volume, rate), volume, rate, hours,
+                        1 if hours >= 72 else 0, room_min, fridge_min)
 
     def end_therapy(self) -> Status:
         """End this patient's therapy (stopped): the record is archived, then a new set-up is possible."""
@@ -548,3 +570,36 @@ def _cmd_name(cmd: int) -> str:
     return {P.CMD_HELLO: "HELLO", P.CMD_STATUS: "STATUS", P.CMD_EVENTS: "EVENTS",
             P.CMD_AUTH_EVENTS: "AUTH_EVENTS", P.CMD_ARCHIVE: "ARCHIVE", SIM.CMD_ADVANCE: "ADVANCE",
             SIM.CMD_FAULT: "FAULT", SIM.CMD_RESET: "RESET", SIM.CMD_HEAP: "HEAP"}.get(cmd, "CMD %d" % cmd)
+
+
+# ---------------------------------------------------------------- names and units of the codes
+CODES: dict[str, dict[str, int]] = {
+    "indication": {"mrd": k.IND_MRD, "rr": k.IND_RR, "consolidation": k.IND_CONS},
+    "kind": {n[3:].lower(): v for n, v in vars(k).items() if n.startswith("RX_") and n != "RX_NONE"},
+    "scale": {"ctcae": k.SCALE_CTCAE, "astct": k.SCALE_ASTCT},
+    "what": {"premed": k.ACK_PREMED, "supervision": k.ACK_SUPERVISION},
+    "reason": {n[5:].lower(): v for n, v in vars(k).items() if n.startswith("STOP_")},
+}
+
+
+def code_of(field: str, value: int | str) -> int:
+    """The protocol's integer for `value`: an int as it is, or a name of CODES[field]; an unknown
+    name raises ValueError naming the field and the names it takes."""
+    if isinstance(value, str):
+        try:
+            return CODES[field][value.strip().lower()]
+        except KeyError:
+            raise ValueError("field=%s: %r is not one of %s" % (field, value, ", ".join(CODES[field]))) from None
+    return int(value)
+
+
+def _body(weight_g: int | None, bsa_cm2: int, weight_kg: float | None, bsa_m2: float | None) -> tuple[int, int]:
+    if weight_kg is None:
+        if weight_g is None:
+            raise ValueError("field=weight_kg: give weight_kg (or weight_g)")
+        return int(weight_g), int(bsa_cm2)
+    if weight_g is not None:
+        raise ValueError("field=weight_kg: give weight_kg or weight_g, not both")
+    from blinpump.model.patient import Patient
+    p = Patient("mrd", float(weight_kg), None if bsa_m2 is None else float(bsa_m2))
+    return p.weight_g, p.bsa_cm2 or 0

@@ -124,3 +124,20 @@ def test_the_client_takes_any_pyserial_url() -> None:
         assert p.info["build"] == "sim"
         assert p.flush().name == "E_STATE"
     server.close()
+
+
+def test_the_client_takes_names_and_units(pump: Pump) -> None:
+    """A bench writes `pump.setup(7, "rr", weight_kg=44.9995, bsa_m2=1.2)`, not kernel integers."""
+    assert pump.setup(7, "rr", weight_kg=44.9995, bsa_m2=1.2).name == "OK"
+    st = pump.status()
+    assert (st["weight_g"], st["bsa_cm2"], st["indication"]) == (44999, 12000, 2)     # below 45 kg: per m2
+    assert pump.bag_as_prepared(7, 1, 6.0, 168).name == "OK"                         # 5 mcg/m2 x 1.2 m2
+    assert pump.status()["bag_ng_per_day"] == 6000
+    assert pump.ack("premed").name == "OK" and pump.ack("supervision").name == "OK"
+    assert pump.start().name == "OK"
+    assert pump.reaction("icans", 2, "astct").name == "OK" and pump.status()["rx_icans"] == 2
+    assert pump.resolved("ICANS").name == "OK"
+    with pytest.raises(ValueError, match="field=kind: 'cr' is not one of crs"):
+        pump.reaction("cr", 3)
+    with pytest.raises(ValueError, match="field=weight_kg"):
+        pump.update_patient(weight_g=40000, weight_kg=40.0)
