@@ -57,9 +57,6 @@ class Board:
         self.build_kind = build_kind
         # no keys: every command but HELLO is refused (fail closed)
         self.auth = authority if authority is not None else auth.Auth()
-        self.auth_unlogged = 0      # refusals over MAX_AUTH_EVENTS_PER_MIN, counted only
-        self._auth_min = -1
-        self._auth_logged = 0
         self.decoder = P.Decoder()
         self.out = bytearray()
         self.extra = {}             # cid -> (arity, handler(args) -> [status, ...]); sim commands
@@ -87,6 +84,10 @@ class Board:
         self.cache_crc = [0] * (auth.NROLES + 1)
         self.cache_reply = [b""] * (auth.NROLES + 1)
         self._proved_role = 0
+        # counted since boot, like the authority's `rejected`: a reboot starts both again
+        self.auth_unlogged = 0      # refusals over MAX_AUTH_EVENTS_PER_MIN, counted only
+        self._auth_min = -1
+        self._auth_logged = 0
 
     def _cache_slot(self, ftype, n):
         """The reply-cache slot where a retry of the frame in the decoder is looked up: the role

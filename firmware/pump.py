@@ -338,7 +338,10 @@ class Controller:
         s = self.s
         mode, alarm, locked, cycle, phase, bag_loaded, int_start, int_reason, reinit = before
         if mode == kernel.MODE_RUNNING and s.mode != kernel.MODE_RUNNING:
-            self._event(journal.EV_STOP, s.int_reason, s.int_start_min)
+            # a stop opens an interruption with its reason; the end of the cycle's 28th day opens
+            # none (int_start_min -1) and is logged as STOP_CYCLE_END, never as reason 0
+            self._event(journal.EV_STOP, s.int_reason if s.int_start_min >= 0 else kernel.STOP_CYCLE_END,
+                        s.int_start_min)
         if mode == kernel.MODE_STOPPED and s.mode == kernel.MODE_RUNNING and int_start >= 0:
             self._event(journal.EV_RESUME, s.now_min - int_start, int_reason)
         # every bag end is an event, whatever the alarm bits already say: the stop's reason tells a

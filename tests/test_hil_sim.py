@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 import serial
 
+from blinpump.firmware import journal
 from blinpump.firmware import kernel as k
 from blinpump.hil import scenarios
-from blinpump.hil.client import Pump
+from blinpump.hil.client import Pump, PumpError
 from blinpump.hil.pytest_plugin import pump, pump_board, pump_session  # noqa: F401  (fixtures; the plugin may not be registered)
 from blinpump.hil.sim import SimBoard
 
@@ -141,3 +142,33 @@ def test_the_client_takes_names_and_units(pump: Pump) -> None:
         pump.reaction("cr", 3)
     with pytest.raises(ValueError, match="field=weight_kg"):
         pump.update_patient(weight_g=40000, weight_kg=40.0)
+
+
+def test_L2_cycle_42_the_end_of_day_28_logs_stop_with_the_cycle_end_reason(pump: Pump) -> None:
+    """A STOP event always names a documented reason: the 28th day's end is STOP_CYCLE_END (10)."""
+    assert pump.setup(7, "mrd", weight_kg=70).name == "OK"
+    for bag_id in range(1, 5):
+        assert pump.bag_as_prepared(7, bag_id, 28, 168).name == "OK"
+        if bag_id == 1:
+            assert pump.ack("premed").name == "OK" and pump.ack("supervision").name == "OK"
+        assert pump.start().name == "OK"
+        pump.advance(7 * 1440)
+    stops = [e for e in pump.events() if e["code"] == journal.EV_STOP]
+    assert [e["a"] for e in stops] == [k.STOP_BAG_END] * 3 + [k.STOP_CYCLE_END]
+    assert pump.status()["phase"] == k.PHASE_FREE
+
+
+def test_a_reboot_starts_both_refusal_counts_again(pump: Pump) -> None:
+    """HELLO's auth_rejected and auth_unlogged are counts since boot: a power cut zeroes both."""
+    keys, pump.keys = pump.keys, {}                               # a host without keys: refused
+    try:
+        for _ in range(12):                                      # more than 8 a minute: some unlogged
+            with pytest.raises(PumpError, match="E_UNAUTHORISED"):
+                pump.ack_alarm(0)
+    finally:
+        pump.keys = keys
+    info = pump.hello()
+    assert info["auth_rejected"] == 12 and info["auth_unlogged"] == 4
+    pump.inject_fault("power_cut", 5)
+    info = pump.hello()
+    assert (info["auth_rejected"], info["auth_unlogged"]) == (0, 0)
