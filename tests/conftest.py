@@ -5,6 +5,10 @@
 - shared_label: the label's clause list, ../shared/LABEL.md beside the checkout (the project's
   shared documents). A test that needs it fails, with a message saying so, when it is absent:
   it is never skipped silently.
+- `make test` runs the suite in two pytest-xdist processes (`-n 2 --dist loadgroup`). Every test
+  that builds Z3 terms is in one group, "z3", run by one process in the collection order: Z3's
+  search can depend on the terms made before in the process, so these tests see the same history
+  on every run, as they did in one process.
 """
 from __future__ import annotations
 
@@ -27,3 +31,15 @@ def shared_label() -> Path:
         pytest.fail("this test needs the label's clause list, ../shared/LABEL.md beside the checkout "
                     "(expected at %s); it was not found" % (REPO.parent / "shared" / "LABEL.md"), pytrace=False)
     return label
+
+
+# the test files that build Z3 terms (the verifier and its users): one xdist group, one process
+Z3_FILES = {"test_clock_faults.py", "test_kernel_vs_observer.py", "test_packaging.py", "test_replay_serial.py",
+            "test_verify_mutants.py", "test_verify_planted.py", "test_verify_proofs.py", "test_verify_recheck.py",
+            "test_verify_subset.py", "test_verify_translation.py", "test_verify_vacuity.py"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name in Z3_FILES:
+            item.add_marker(pytest.mark.xdist_group("z3"))

@@ -5,6 +5,7 @@ package name on a board is free."""
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 import textwrap
@@ -89,3 +90,12 @@ def test_the_wheel_installs_one_top_level_name(tmp_path: Path) -> None:
     assert any(n.startswith("blinpump/hil/scenarios/") and n.endswith(".json") for n in names)
     assert "blinpump = blinpump.cli:main" in entry_points
     assert "blinpump = blinpump.hil.pytest_plugin" in entry_points
+
+
+def test_every_test_file_that_uses_z3_runs_in_the_z3_group() -> None:
+    """`make test` runs two processes; the files that build Z3 terms share one (tests/conftest.py)."""
+    from conftest import Z3_FILES
+    here = Path(__file__).resolve().parent
+    users = {p.name for p in here.glob("test_*.py")
+             if re.search(r"^\s*(import z3|from blinpump\.verify|from blinpump import verify)", p.read_text(), re.M)}
+    assert users <= Z3_FILES, sorted(users - Z3_FILES)
