@@ -489,7 +489,7 @@ def tick(s):
     had_break = s.in_break == 1
     _spent(s)
     if s.infusing == 1:
-        if s.bag_ng_per_day > _cap(s) or s.discontinued == 1 or s.fault == 1:
+        if s.bag_ng_per_day > _cap(s):                      # (never infusing discontinued or faulted)
             _interrupt(s, HALT_CAP)                         # L2-dose-28, L2.2-step
             s.alarm_cap = 1
         else:

@@ -409,6 +409,8 @@ class Translator:
         if isinstance(op, ast.Add):
             return a + b
         if isinstance(op, ast.Sub):
+            if not is_sym(a) and a == BIT_MAX and is_sym(b):
+                return _complement(b)
             return a - b
         if isinstance(op, ast.Mult):
             if is_sym(a) and is_sym(b):
@@ -489,6 +491,17 @@ class Translator:
                 break
             left = right
         return result
+
+
+def _complement(b: z3.ArithRef) -> Val:
+    """255 - b (a mask of the bits not in b, as in `s.alarm & (255 - bits)`), registered with its
+    bits: for b in [0, 255] each is the negation of b's, so the solver does not have to find
+    that itself; outside that range, the exact bit of 255 - b (never a different number)."""
+    r = BIT_MAX - b
+    in_range = z3.And(b >= 0, b <= BIT_MAX)
+    bits = tuple(z3.If(in_range, z3.Not(zbool(bit_of(b, i))), _bit(r, i) == 1) for i in range(BIT_WIDTH))
+    _BITS[r.get_id()] = (r, bits)
+    return r
 
 
 def _bit(x: z3.ArithRef, i: int) -> z3.ArithRef:
