@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 import hypo  # noqa: F401  (registers and loads the Hypothesis profile before any test module)
+from groups import Z3_FILES
 from blinpump.verify.report import find_label
 
 REPO = Path(__file__).resolve().parent.parent
@@ -31,12 +32,6 @@ def shared_label() -> Path:
         pytest.fail("this test needs the label's clause list, ../shared/LABEL.md beside the checkout "
                     "(expected at %s); it was not found" % (REPO.parent / "shared" / "LABEL.md"), pytrace=False)
     return label
-
-
-# the test files that build Z3 terms (the verifier and its users): one xdist group, one process
-Z3_FILES = {"test_clock_faults.py", "test_kernel_vs_observer.py", "test_packaging.py", "test_replay_serial.py",
-            "test_verify_mutants.py", "test_verify_planted.py", "test_verify_proofs.py", "test_verify_recheck.py",
-            "test_verify_subset.py", "test_verify_translation.py", "test_verify_vacuity.py"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
