@@ -28,6 +28,10 @@ Where the label is silent, the observer states the documented protocol, with the
 - the clock: a minute of a trusted clock is a tick; a known outage counts in full; time that
   cannot be known is never counted, and makes an open interruption "4 h or more";
 - the daily guard: no 24-hour window gets more drug than the highest cap in force in it;
+- the record's totals (drug booked from the bag and in the cycle) count the minutes' drug as
+  booked; which kind of reaction ended therapy is the one whose rule ended it, and when several
+  reactions pass their time limit in the same minute, the first in the protocol's order of kinds
+  (ICANS, neurologic event, seizure, other);
 - alarms: each stop the pump makes by itself sounds one (the cap, the bag's end, its storage,
   power lost while infusing, a fault), but for the end of a cycle's 28th day, which the nurse
   knows from the plan and which opens no interruption (the reason of the last stop is kept);
@@ -189,6 +193,7 @@ class State:
         self.seizures = 0               # [0, 2] L2.4-seizure
         self.asking_other4 = 0          # [0, 1] L2.4-other-4
         self.discontinued = 0           # [0, 1] Table 4: permanently
+        self.discontinued_for = 0       # [0, 5] the kind of reaction that ended therapy, 0 none
         self.overdose_at_min = -1       # [-1, 1000000000] EXT-overdose-12h
         self.bag = 0                    # [0, 1] a bag is hung
         self.bag_id = 0                 # [0, 1000000000]
@@ -197,6 +202,8 @@ class State:
         self.bag_hours = 0              # [0, 168] its duration (L2.5-durations)
         self.bag_volume_ul = 0          # [0, 1000000]
         self.bag_infused_min = 0        # [0, 10080] minutes given from it
+        self.bag_given_ng = 0           # [0, 196000] drug booked from it (the record's totals)
+        self.cycle_given_ng = 0         # [0, 1000000000] drug booked in this cycle
         self.bag_room_min = 0           # [0, 1000000000] minutes at room temperature (L2.6-bag-*)
         self.bag_low = 0                # [0, 1] hung while the low dose was in force
         self.booked_min = -1            # [-1, 1000000000] the minute last begun from this bag
@@ -359,15 +366,17 @@ def _take_off_bag(s):
     s.bag_hours = 0
     s.bag_volume_ul = 0
     s.bag_infused_min = 0
+    s.bag_given_ng = 0
     s.bag_room_min = 0
     s.bag_low = 0
     s.booked_min = -1
     s.carry_ng = 0
 
 
-def _discontinue(s):
+def _discontinue(s, kind):
     _interrupt(s, STOP_FOR_REACTION)
     s.discontinued = 1
+    s.discontinued_for = kind
     s.alarm_discontinued = 1
 
 
@@ -383,6 +392,7 @@ def _new_cycle(s, number):
     s.cycle = number
     s.in_break = 0
     s.cycle_infused_min = 0
+    s.cycle_given_ng = 0
     s.break_min = 0
     s.booked_min = -1
     s.premed_due = 1
@@ -452,6 +462,8 @@ def _begin_minute(s):
         return
     s.carry_ng = owed - ng * DAY
     s.window_ng = s.window_ng + ng
+    s.bag_given_ng = s.bag_given_ng + ng
+    s.cycle_given_ng = min(s.cycle_given_ng + ng, CLOCK_TOP)
     s.booked_min = s.clock_min
     s.bag_infused_min = s.bag_infused_min + 1
     s.cycle_infused_min = s.cycle_infused_min + 1
@@ -469,8 +481,15 @@ def _time_limits(s):
     late_neuro = s.neuro == 3 and s.clock_min - s.neuro_onset_min > NEURO3_LIMIT_DAYS * DAY
     late_seizure = s.seizure == 3 and s.clock_min - s.seizure_onset_min > NEURO3_LIMIT_DAYS * DAY
     late_other = s.other >= 3 and s.clock_min - s.other_onset_min > OTHER3_LIMIT_DAYS * DAY
-    if late_icans or late_neuro or late_seizure or late_other:
-        _discontinue(s)                                     # L2.4-neuro-3, L2.4-other-3
+    # several late at once: the record names one, in the protocol's order of the kinds
+    if late_icans:
+        _discontinue(s, ICANS)                              # L2.4-neuro-3
+    elif late_neuro:
+        _discontinue(s, NEUROLOGIC)                         # L2.4-neuro-3
+    elif late_seizure:
+        _discontinue(s, SEIZURE)                            # L2.4-neuro-3
+    elif late_other:
+        _discontinue(s, OTHER)                              # L2.4-other-3
 
 
 # ---------------------------------------------------------------- the inputs
@@ -771,13 +790,13 @@ def reaction(s, kind, grade, scale):
     if kind == SEIZURE:
         s.seizures = min(s.seizures + 1, 2)
         if s.seizures == 2:
-            _discontinue(s)                                 # L2.4-seizure: more than one
+            _discontinue(s, SEIZURE)                        # L2.4-seizure: more than one
             return ACCEPT
     if grade == 4 and kind != OTHER:
-        _discontinue(s)                                     # L2.4-crs-4, L2.4-neuro-4
+        _discontinue(s, kind)                               # L2.4-crs-4, L2.4-neuro-4
         return ACCEPT
     if neurologic and grade == 3 and at_low_dose:
-        _discontinue(s)                                     # L2.4-neuro-3: occurred at 9 mcg/day
+        _discontinue(s, kind)                               # L2.4-neuro-3: occurred at 9 mcg/day
         return ACCEPT
     if grade <= 2 and not (kind == ICANS and grade == 2):
         return ACCEPT                                       # Table 4 asks nothing of the pump
@@ -797,7 +816,7 @@ def decide(s, discontinue):
         return BAD_ARGUMENT
     s.asking_other4 = 0
     if discontinue == 1:
-        _discontinue(s)                                     # L2.4-other-4
+        _discontinue(s, OTHER)                              # L2.4-other-4
     return ACCEPT
 
 
@@ -856,7 +875,7 @@ def resolved(s, kind):
         return NOT_NOW
     answer = _resolution(s, kind)
     if answer == DISCONTINUED:
-        _discontinue(s)
+        _discontinue(s, kind)
         return DISCONTINUED
     if answer != ACCEPT:
         return answer
@@ -943,6 +962,8 @@ def end_therapy(s):
     s.seizures = 0
     s.asking_other4 = 0
     s.discontinued = 0
+    s.discontinued_for = 0
+    s.cycle_given_ng = 0
     s.overdose_at_min = -1
     _take_off_bag(s)
     s.last_bag_id = 0

@@ -105,7 +105,8 @@ RELATION: list[tuple[str, Callable[[S, O], Any]]] = [
            "bag_loaded=bag", "bag_id", "last_bag_id", "bag_ng_per_day", "bag_volume_ul",
            "bag_run_min=bag_infused_min", "bag_room_min", "bag_in_window=bag_low", "booked_min",
            "acc_ng=carry_ng", "day_min=window_min", "day_ng=window_ng", "day_cap_ng=window_cap_ng",
-           "int_reason=stop_reason"),
+           "int_reason=stop_reason", "lock_reason=discontinued_for", "bag_ng=bag_given_ng",
+           "cycle_ng=cycle_given_ng"),
     # each alarm bit of the protocol is the observer's alarm (EXT-pump); bit 128 is never given
     *[("k.alarm bit %d == o.%s" % (bit, flag),
        (lambda k, o, bit=bit, flag=flag: L.bit(k.alarm, bit) == (o._f[PREFIX + flag] == 1)))
