@@ -19,7 +19,7 @@ setup: $(STAMP)
 
 test: setup
 	$(PY) -m tools.typecheck
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadgroup
 
 demo: setup
 	$(VENV)/bin/blinpump demo
