@@ -174,6 +174,9 @@ class Engine:
         self.H: list[int] = []
         self.dropped: list[dict[str, Any]] = []
         self.inv_cti: dict[str, Any] | None = None
+        self.complete = True            # False after a Houdini stopped early (strengthen)
+        self._houdini_stopped = False
+        self._step_solvers: dict[str, z3.Solver] = {}     # per entry point, for the current H
         self._bmc: _BMC | None = None
         self.obligation_log: ObligationLog | None = None
         if record_obligations:
@@ -197,12 +200,11 @@ class Engine:
         """One solver per entry point holding H over the pre-state, kept across the properties'
         k = 1 steps (each pushes its own goal and pops it): H is read into Z3 once, not once a
         property. Made again when H changes (strengthen)."""
-        cache = self.__dict__.setdefault("_step_solvers", {})
-        if entry not in cache:
+        if entry not in self._step_solvers:
             s = self._solver()
             s.add(*self.H_pre)
-            cache[entry] = s
-        return cache[entry]
+            self._step_solvers[entry] = s
+        return self._step_solvers[entry]
 
     def _solver(self) -> z3.Solver:
         s = z3.Solver()
@@ -263,7 +265,7 @@ class Engine:
                 init_dropped.append({"line": c["line"], "text": c["text"], "owner": c["owner"],
                                      "reason": "false in State()"})
         if any(d["owner"] in stop_owners for d in init_dropped):
-            self._stopped(init_dropped, active, t0)
+            self._stopped(init_dropped, active, None, t0)
             return
         # Fields in [0, 255] used by & and | are represented by their bits. That assumes their
         # range, so the result is kept only if those range conjuncts survive (then the
@@ -276,23 +278,19 @@ class Engine:
             pre = state_vars(self.k, "pre.", bitf)
             trans = {e: self.tr.run(e, pre, self.inputs[e]) for e in self.entries}
             result = self._houdini(set(active), pre, trans, stop_owners, first_entries)
-            if self._houdini_stopped:
-                # each drop is witnessed by a real state satisfying the candidates still active,
-                # so it stands whatever the representation (only the final set needs the ranges)
-                self.inv_cti = result[2]
-                self._stopped(init_dropped + result[1], result[0], t0)
-                return
-            if all(names.index(f) in result[0] for f in bitf):
-                self.pre, self.trans = pre, trans
-            else:
-                result = None
+            # a stop stands whatever the representation (each drop is witnessed by a real state
+            # satisfying the candidates still active; only the final set needs the ranges)
+            if not self._houdini_stopped:
+                if all(names.index(f) in result[0] for f in bitf):
+                    self.pre, self.trans = pre, trans
+                else:
+                    result = None
         if result is None:
             bitf = set()
             result = self._houdini(set(active), plain_pre, plain_trans, stop_owners, first_entries)
         active, dropped, cti = result
         if self._houdini_stopped:
-            self.inv_cti = cti
-            self._stopped(init_dropped + dropped, active, t0)
+            self._stopped(init_dropped + dropped, active, cti, t0)
             return
         self.dropped = init_dropped + dropped
         self.inv_cti = cti
@@ -304,8 +302,10 @@ class Engine:
         if self.obligation_log is not None:
             self._record_strengthening()
 
-    def _stopped(self, dropped: list[dict[str, Any]], active: set[int], t0: float) -> None:
+    def _stopped(self, dropped: list[dict[str, Any]], active: set[int], cti: dict[str, Any] | None,
+                 t0: float) -> None:
         self.complete = False
+        self.inv_cti = cti
         self.bitfields = set()              # self.pre and self.trans are still the plain ones
         self.dropped = dropped
         self.H = sorted(active)
@@ -564,7 +564,7 @@ class Engine:
     def _prove_one(self, p: Property) -> PropertyResult:
         mk = lambda status, engine, k, detail="", trace=None, checks=None, data=None: PropertyResult(  # noqa: E731
             p.id, p.clauses, p.statement, status, engine, k, 0.0, trace, detail, checks or [], data)
-        if not getattr(self, "complete", True) and p.special != "relation":
+        if not self.complete and p.special != "relation":
             return mk(UNKNOWN, "k-induction", None, "Houdini was stopped early: no inductive invariant to judge on")
         if p.special in ("invariant", "relation"):
             owners = ("kernel",) if p.special == "invariant" else ("relation", "observer")
