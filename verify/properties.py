@@ -1122,14 +1122,14 @@ PROPERTIES: list[Property] = [
            ("the motor runs -> the bag's daily drug <= the label's cap for the patient, before and after the "
             "input (a start on the last minute of a low-dose window is held to the low dose)",
             lambda pre, post, st: L.Implies(post.mode == RUNNING, _obs(post).bag_ng_per_day <= L.min(
-                _label_cap(_obs(pre)), _label_cap(_obs(post))))),
+                label_cap(_obs(pre)), label_cap(_obs(post))))),
            ("start refused with E_DOSE_CAP -> the bag is above the cap, or a new minute would take the window "
             "past its cap (never for a minute already begun: a resume)",
             lambda pre, post, st: L.Implies(L.And(st.is_("start"), st.ret == E_DOSE_CAP), L.Or(
-                _obs(pre).bag_ng_per_day > _label_cap(_obs(pre)),
+                _obs(pre).bag_ng_per_day > label_cap(_obs(pre)),
                 L.And(_obs(pre).booked_min != _obs(pre).clock_min,
                       _obs(pre).window_ng + L.div(_obs(pre).carry_ng + _obs(pre).bag_ng_per_day, MIN_PER_DAY)
-                      > L.max(_obs(pre).window_cap_ng, _label_cap(_obs(pre))))))),
+                      > L.max(_obs(pre).window_cap_ng, label_cap(_obs(pre))))))),
        ]),
     _exact("exact-cycle",
        "The motor runs only inside a cycle's infusion: never in the treatment-free interval, never once the "
@@ -1211,17 +1211,26 @@ def _neuro3_window(o: Any, g: str) -> Any:
                  o.clock_min - o._f["o_%s_onset_min" % g] <= NEURO3_MAX_RESOLVE_MIN)
 
 
-def _label_cap(o: Any) -> Any:
-    """The daily cap the label sets for the observer's patient now, in ng/day: L2-dose-28 and
-    L2-weight-45 (per m2 below 45 kg: 15 mcg/m2 is 1.5 ng/cm2, 5 mcg/m2 is 0.5 ng/cm2, never
-    above the fixed dose), the low dose of L2.2-step (relapsed/refractory, the first 7 days
-    infused) and of L2.4-restart-9 (the first 7 days infused after a restart from a hold)."""
-    per_m2 = o.weight_g < WEIGHT_FIXED_G
-    full = L.If(per_m2, L.min(o.bsa_cm2 + L.div(o.bsa_cm2, 2), CAP_FULL), CAP_FULL)
-    low = L.If(per_m2, L.min(L.div(o.bsa_cm2, 2), CAP_STEP), CAP_STEP)
+def label_full_cap(o: Any) -> Any:
+    """L2-dose-28, L2-weight-45: 28 mcg/day from 45 kg; below, 15 mcg/m2/day (1.5 ng/cm2), never
+    above the fixed dose; in ng/day for the observer's patient now."""
+    return L.If(o.weight_g >= WEIGHT_FIXED_G, CAP_FULL, L.min(o.bsa_cm2 + L.div(o.bsa_cm2, 2), CAP_FULL))
+
+
+def label_low_cap(o: Any) -> Any:
+    """L2.2-step, L2.4-restart-9: 9 mcg/day from 45 kg; below, 5 mcg/m2/day (0.5 ng/cm2), never
+    above 9 mcg/day."""
+    return L.If(o.weight_g >= WEIGHT_FIXED_G, CAP_STEP, L.min(L.div(o.bsa_cm2, 2), CAP_STEP))
+
+
+def label_cap(o: Any) -> Any:
+    """The daily cap the label sets for the observer's patient now: the low dose of L2.2-step
+    (relapsed/refractory, the first 7 days infused) and of L2.4-restart-9 (the first 7 days
+    infused after a restart from a hold), else the full dose. The relational invariant reads the
+    kernel's caps with these same three (verify/relation.py)."""
     in_low = L.Or(L.And(o.indication == RR, o.step_infused_min < STEP_WINDOW_MIN),
                   o.restart_infused_min < RESTART_LOW_MIN)
-    return L.If(in_low, low, full)
+    return L.If(in_low, label_low_cap(o), label_full_cap(o))
 
 
 def _daily_drug(d: Any, drug: Any, vol: Any) -> Any:
@@ -1244,7 +1253,7 @@ def _bag_allowed(o: Any, st: Step) -> Any:
         L.Or(pres == 0, o.weight_g >= WEIGHT_PRESERVATIVE_MIN_G),
         vol >= 10000, vol <= 1000000, drug >= 1, drug <= BAG_DRUG_MAX_NG,
         rate == table, table * d <= vol,
-        _daily_drug(d, drug, vol) <= _label_cap(o),
+        _daily_drug(d, drug, vol) <= label_cap(o),
         o.cycle_infused_min + 60 * d <= CYCLE_INFUSION_MIN,
         a("room_min") >= 0, a("fridge_min") >= 0,
         a("room_min") + 60 * d <= _by_duration(d, ROOM_LIMIT_MIN), a("fridge_min") <= _by_duration(d, FRIDGE_LIMIT_MIN))

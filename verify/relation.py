@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ..model import observer as label
-from .properties import L, S
+from .properties import L, S, label_cap, label_full_cap, label_low_cap
 
 PREFIX = "o_"               # the observer's fields in the product's state
 STATUS = "o_status"         # the observer's answer to the last input (the product's extra field)
@@ -48,19 +48,6 @@ def mode_of(o: O) -> Any:
 
 def phase_of(o: O) -> Any:
     return L.If(o.course_over == 1, 2, L.If(o.in_break == 1, 1, 0))
-
-
-def full_cap(o: O) -> Any:
-    return L.If(o.weight_g >= 45000, 28000, L.min(o.bsa_cm2 + L.div(o.bsa_cm2, 2), 28000))
-
-
-def low_cap(o: O) -> Any:
-    return L.If(o.weight_g >= 45000, 9000, L.min(L.div(o.bsa_cm2, 2), 9000))
-
-
-def cap_in_force(o: O) -> Any:
-    low = L.Or(L.And(o.indication == 2, o.step_infused_min < 10080), o.restart_infused_min < 10080)
-    return L.If(low, low_cap(o), full_cap(o))
 
 
 def break_len(o: O) -> Any:
@@ -115,11 +102,11 @@ RELATION: list[tuple[str, Callable[[S, O], Any]]] = [
     ("k.alarm bit 128 is never set", lambda k, o: L.Not(L.bit(k.alarm, 128))),
     ("k.phase == (2 course over, 1 treatment-free, else 0)", lambda k, o: k.phase == phase_of(o)),
     ("k.cap_full_ng_per_day == L2-dose-28 of o.weight_g, o.bsa_cm2 (0 with no patient)",
-     lambda k, o: k.cap_full_ng_per_day == L.If(o.patient == 1, full_cap(o), 0)),
+     lambda k, o: k.cap_full_ng_per_day == L.If(o.patient == 1, label_full_cap(o), 0)),
     ("k.cap_low_ng_per_day == L2.2-step/L2.4-restart-9 of o.weight_g, o.bsa_cm2 (0 with no patient)",
-     lambda k, o: k.cap_low_ng_per_day == L.If(o.patient == 1, low_cap(o), 0)),
+     lambda k, o: k.cap_low_ng_per_day == L.If(o.patient == 1, label_low_cap(o), 0)),
     ("k.cap_ng_per_day == the cap in force by o's step and restart windows",
-     lambda k, o: k.cap_ng_per_day == L.If(o.patient == 1, cap_in_force(o), 0)),
+     lambda k, o: k.cap_ng_per_day == L.If(o.patient == 1, label_cap(o), 0)),
     ("k.low_left_min == 10080 - o.restart_infused_min", lambda k, o: k.low_left_min == 10080 - o.restart_infused_min),
     ("k.free_len_min == 56 days after R/R cycle 6, else 14 days (0 with no patient)",
      lambda k, o: k.free_len_min == L.If(o.patient == 1, break_len(o), 0)),
