@@ -201,21 +201,20 @@ def standard(names: list[str] | None = None) -> list[Scenario]:
 
 # ---------------------------------------------------------------- names from model/
 
-_CLAUSE = re.compile(r"\b((?:L\d[\d.]*|EXT)-[a-z0-9]+(?:-[a-z0-9]+)*)(-\*)?")
-
-
 def enforced_clauses() -> list[str]:
-    """The clause IDs the kernel cites beside its checks (firmware/kernel.py); a family cited as
-    `L2.6-bag-*` is one entry, `L2.6-bag-*`."""
+    """The clause references in the kernel's source (firmware/kernel.py): IDs, and families as
+    cited (`L2.6-bag-*`, `L2.x-course`), in model.label's one pattern of a clause reference."""
+    from blinpump.model.label import CLAUSE_REF
     src = (Path(k.__file__).resolve().parent / "kernel.py").read_text()
-    return sorted({m.group(1) + (m.group(2) or "") for m in _CLAUSE.finditer(src)})
+    return sorted({m.group(1) for m in CLAUSE_REF.finditer(src)})
 
 
 def clauses_without_scenario(scs: list[Scenario]) -> list[str]:
-    """The kernel's clauses that no scenario of `scs` names (a family is covered by any member)."""
-    named = {c for sc in scs for c in sc.clauses}
-    return [c for c in enforced_clauses()
-            if not (c in named or (c.endswith("-*") and any(n.startswith(c[:-1]) for n in named)))]
+    """The kernel's clause references that no scenario of `scs` names (a family is covered by any
+    of its members)."""
+    from blinpump.model.label import clause_members
+    named = sorted({c for sc in scs for c in sc.clauses})
+    return [c for c in enforced_clauses() if not set(clause_members(c, named)) & set(named)]
 
 
 def listing(scs: list[Scenario]) -> str:

@@ -6,6 +6,8 @@ the full label or the instructions for use); they live in `ExtConfig` so a site 
 """
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Generic, Literal, TypeVar
@@ -21,6 +23,23 @@ Num = TypeVar("Num", int, Decimal)
 SEED = "PI"  # the prescribing information in seeds/003 (revisions 12/2024 to 10/2025)
 EXT = "EXT"  # full label / instructions for use, not in the seed text: configurable
 SITE = "site setting"  # neither the seed nor the full label: the site decides (L2.3-course cycle count)
+
+
+# How code, tests and documents cite a clause: an explicit ID of LABEL.md, a family by wildcard
+# (L2.4-*, L2.6-bag-*) or the L2.x-course form
+CLAUSE_REF = re.compile(r"(?<![A-Za-z0-9_.-])(L\d+(?:\.(?:\d+|x))?(?:-[A-Za-z0-9]+)*(?:-\*)?"
+                        r"|EXT-[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*|A-[a-z]+(?:-[a-z]+)*)")
+
+
+def clause_members(ref: str, known: Iterable[str]) -> list[str]:
+    """The clause IDs among `known` that a reference names: a family's members, else the reference."""
+    if ref.endswith("-*"):
+        prefix = ref[:-1]
+        return [k for k in known if k.startswith(prefix)] or [ref]
+    if ".x-" in ref:
+        pat = re.compile(re.escape(ref).replace(r"\.x\-", r"\.\d+\-") + "$")
+        return [k for k in known if pat.match(k)] or [ref]
+    return [ref]
 
 
 @dataclass(frozen=True)

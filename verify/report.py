@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..model.label import CLAUSE_REF, clause_members
 from .engine import PROVED, ProofRun
 from .properties import PROPERTIES
 from .subset import Kernel
@@ -24,7 +25,7 @@ from .subset import Kernel
 REPO = Path(__file__).resolve().parent.parent
 
 # explicit clause IDs, wildcard forms (L2.4-*, L2.6-bag-*) and the L2.x-course family
-_CLAUSE = re.compile(r"(?<![A-Za-z0-9_.-])(L\d+(?:\.(?:\d+|x))?(?:-[A-Za-z0-9]+)*(?:-\*)?|EXT-[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*|A-[a-z]+(?:-[a-z]+)*)")
+_CLAUSE = CLAUSE_REF
 
 
 @dataclass
@@ -62,13 +63,7 @@ def parse_label(path: Path) -> list[Clause]:
 
 def expand(ref: str, known: list[str]) -> list[str]:
     """A clause reference as written in a comment -> the clause IDs it names."""
-    if ref.endswith("-*"):
-        prefix = ref[:-1]
-        return [k for k in known if k.startswith(prefix)] or [ref]
-    if ".x-" in ref:
-        pat = re.compile(re.escape(ref).replace(r"\.x\-", r"\.\d+\-") + "$")
-        return [k for k in known if pat.match(k)] or [ref]
-    return [ref]
+    return clause_members(ref, known)
 
 
 def kernel_citations(kernel: Kernel, known: list[str]) -> dict[str, list[int]]:
