@@ -492,12 +492,10 @@ class Pump:
         """Order a bag as the pharmacy prepares it for `mcg_per_day` over `hours`: the site's rate for
         that duration (EXT-rates), 9/8 of the volume infused (the overfill primes the line), the
         drug that gives that daily dose at that rate, preservative from 72 h (L2.5-durations)."""
-        from blinpump.hil.scenarios import prepared_drug_ng, standard_volume_ul, table_rate_ul_per_h
-        rate = table_rate_ul_per_h(hours)
-        volume = standard_volume_ul(hours)
-        ng_per_day = int(round(mcg_per_day * 1000))
-        return self.bag(patient_id, bag_id, prepared_drug_ng(ng_per_day, hours, volume, rate), volume, rate, hours,
-                        1 if hours >= 72 else 0, room_min, fridge_min)
+        from blinpump.hil.scenarios import prepared_bag
+        drug_ng, volume_ul, rate_ul_per_h, preservative = prepared_bag(int(round(mcg_per_day * 1000)), hours)
+        return self.bag(patient_id, bag_id, drug_ng, volume_ul, rate_ul_per_h, hours, preservative, room_min,
+                        fridge_min)
 
     def end_therapy(self) -> Status:
         """End this patient's therapy (stopped): the record is archived, then a new set-up is possible."""

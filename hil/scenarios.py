@@ -669,7 +669,7 @@ class _Run:
     def bag_args(self, step: dict[str, Any]) -> list[int]:
         hours = int(step["hours"])
         ng_per_day = evaluate(step["ng_per_day"], self.names)
-        preservative = step.get("preservative", 1 if hours >= 72 else 0)   # L2.5-durations
+        preservative = step.get("preservative", standard_preservative(hours))
         given = step.get("bag_id")
         bag_id = self.last_bag_id if given == "last" else self.last_bag_id + 1 if given is None else int(given)
         self.last_bag_id = max(self.last_bag_id, bag_id)
@@ -878,6 +878,19 @@ def standard_volume_ul(hours: int, rate_ul_per_h: int | None = None) -> int:
     return rate * hours * OVERFILL_NUM // OVERFILL_DEN
 
 
+def standard_preservative(hours: int) -> int:
+    """L2.5-durations: 24 and 48 h bags are preservative-free, 72 h and longer have preservative."""
+    return 1 if hours >= 72 else 0
+
+
+def prepared_bag(ng_per_day: int, hours: int) -> tuple[int, int, int, int]:
+    """(drug_ng, volume_ul, rate_ul_per_h, preservative) of a bag prepared for `ng_per_day` over
+    `hours`: the site's rate, the standard overfill, its preservative (EXT-rates, L2.5-durations)."""
+    rate = table_rate_ul_per_h(hours)
+    volume = standard_volume_ul(hours)
+    return prepared_drug_ng(ng_per_day, hours, volume, rate), volume, rate, standard_preservative(hours)
+
+
 def prepared_drug_ng(ng_per_day: int, hours: int, volume_ul: int, rate_ul_per_h: int) -> int:
     """The drug to put in a bag of `volume_ul` so that it delivers `ng_per_day` at its rate: the
     daily dose times the bag volume over the volume infused per day (EXT-rates), rounded down (the
@@ -921,10 +934,8 @@ def run_course(pump: Pump, indication: str = "rr", weight_kg: float = 70.0, bsa_
                 days = min(days_per_bag, dose.last_day - day + 1)
                 hours = days * 24
                 bag_id += 1
-                rate_ul = table_rate_ul_per_h(hours)
-                volume_ul = standard_volume_ul(hours)
-                st = pump.bag(PATIENT_ID, bag_id, prepared_drug_ng(dose.ng_per_day, hours, volume_ul, rate_ul),
-                              volume_ul, rate_ul, hours, 1 if hours >= 72 else 0, 0, 0)
+                drug_ng, volume_ul, rate_ul, preservative = prepared_bag(dose.ng_per_day, hours)
+                st = pump.bag(PATIENT_ID, bag_id, drug_ng, volume_ul, rate_ul, hours, preservative, 0, 0)
                 pump.ack(k.ACK_PREMED)
                 pump.ack(k.ACK_SUPERVISION)
                 st2 = pump.start()

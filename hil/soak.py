@@ -214,7 +214,7 @@ class BagOrder:
 
     @property
     def preservative(self) -> int:
-        return 1 if self.hours >= 72 else 0         # L2.5-durations
+        return scenarios.standard_preservative(self.hours)      # L2.5-durations
 
     @property
     def drug_ng(self) -> int:
