@@ -7,7 +7,8 @@
   it is never skipped silently.
 - `make test` runs the suite in two pytest-xdist processes (`-n 2 --dist loadgroup`). Every test
   that builds Z3 terms is in one group, "z3", run by one process in the collection order: Z3's
-  search can depend on the terms made before in the process, so these tests see the same history
+  search can depend on the terms made before in its context: each proof starts a new context
+  (verify/engine.py fresh_context), and the terms the tests make themselves see the same history
   on every run, as they did in one process.
 """
 from __future__ import annotations

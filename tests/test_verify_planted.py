@@ -11,7 +11,7 @@ import pytest
 from planting import plant
 
 from blinpump.verify import cli
-from blinpump.verify.engine import FALSIFIED, PROVED, UNKNOWN, prove
+from blinpump.verify.engine import FALSIFIED, PROVED, UNKNOWN, prove, rlimit_count
 from blinpump.verify.properties import by_id
 from blinpump.verify.replay import load_trace, replay_cpython, replay_micropython
 
@@ -80,7 +80,7 @@ def test_L2_dose_28_planted_bug_replays_on_micropython(start_cap_bug):
 def test_L2_reinit_4h_planted_bug_is_falsified(tmp_path):
     path = plant(tmp_path, "if off_min >= REINIT_MIN or", "if off_min >= 241 or")
     _, res = falsify(path, "reinit", tmp_path)
-    assert res.status == FALSIFIED
+    assert res.status == FALSIFIED, res.detail
     doc = load_trace(res.trace)
     rep = replay_cpython(doc)
     assert rep["violated"]
@@ -104,7 +104,7 @@ def test_L2_4_neuro_3_planted_missing_withhold_is_falsified(tmp_path):
         return E_WITHHOLD                                   # L2.4-neuro-3: at least 3 days
 """, "")
     _, res = falsify(path, "lockout", tmp_path, depth=4)
-    assert res.status == FALSIFIED
+    assert res.status == FALSIFIED, res.detail
     doc = load_trace(res.trace)
     assert [s["entry"] for s in doc["steps"]][-1] == "resolved"
     rep = replay_cpython(doc)
@@ -116,9 +116,24 @@ def test_L2_5_min_weight_planted_bug_is_falsified(tmp_path):
     path = plant(tmp_path, "if preservative == 1 and s.weight_g < WEIGHT_PRESERVATIVE_MIN_G:",
                  "if preservative == 1 and s.weight_g < 5000:")
     _, res = falsify(path, "bag-limits", tmp_path, depth=3)
-    assert res.status == FALSIFIED
+    assert res.status == FALSIFIED, res.detail
     rep = replay_cpython(load_trace(res.trace))
     assert rep["violated"] and "accepted preservative bag -> weight_g >= 5400" in rep["failing_checks"]
+
+
+def test_L2_5_min_weight_a_proof_spends_the_same_z3_units_whatever_ran_before_it(tmp_path):
+    """Z3's search depends on the terms made before it in its context: each prove starts a new
+    one (engine.fresh_context), so a planted bug costs the same units, and gets the same
+    verdict, alone or after other proofs in the same process (as in the test suite)."""
+    path = plant(tmp_path, "if preservative == 1 and s.weight_g < WEIGHT_PRESERVATIVE_MIN_G:",
+                 "if preservative == 1 and s.weight_g < 5000:")
+    _, first = falsify(path, "bag-limits", tmp_path, depth=3)
+    alone = rlimit_count()                          # the units of the context that prove began
+    prove(KERNEL, by_id(["reinit", "lockout"]), depth=2, max_k=1)
+    _, again = falsify(path, "bag-limits", tmp_path, depth=3)
+    assert rlimit_count() == alone > 1_000_000
+    assert first.status == again.status == FALSIFIED
+    assert first.trace_data["steps"] == again.trace_data["steps"]
 
 
 def test_EXT_overdose_12h_planted_bug_gives_an_induction_trace_that_replays(tmp_path):
@@ -136,7 +151,7 @@ def test_EXT_overdose_12h_planted_bug_gives_an_induction_trace_that_replays(tmp_
 def test_EXT_no_flush_landed_kernel_flush_changes_nothing(tmp_path):
     path = plant(tmp_path, "    return E_NO_FLUSH\n", "    s.course_ng = s.course_ng + 1\n    return E_NO_FLUSH\n")
     _, res = falsify(path, "daily-cap", tmp_path, depth=2)
-    assert res.status == FALSIFIED
+    assert res.status == FALSIFIED, res.detail
     assert prove(KERNEL, by_id(["daily-cap"]), depth=0).properties[0].status == PROVED
 
 
@@ -146,7 +161,7 @@ def test_L2_4_neuro_3_a_milder_reaction_replacing_a_grade_3_rule_is_falsified(tm
     path = plant(tmp_path, "        s.rx_icans = max(s.rx_icans, grade)                 # L2.4-icans-2 (2), L2.4-neuro-3 (3)\n",
                  "        s.rx_icans = grade\n")
     _, res = falsify(path, "lockout", tmp_path, depth=4)
-    assert res.status == FALSIFIED
+    assert res.status == FALSIFIED, res.detail
     doc = load_trace(res.trace)
     assert [s["entry"] for s in doc["steps"]][-1] == "reaction"
     rep = replay_cpython(doc)
@@ -160,7 +175,7 @@ def test_L2_4_neuro_3_one_onset_for_every_open_reaction_is_falsified(tmp_path):
             s.rx_icans_onset_min = s.now_min
 """, "")
     _, res = falsify(path, "lockout", tmp_path, depth=4)
-    assert res.status == FALSIFIED
+    assert res.status == FALSIFIED, res.detail
     rep = replay_cpython(load_trace(res.trace))
     assert rep["violated"]
 
@@ -190,7 +205,7 @@ def test_EXT_pump_power_up_with_a_backwards_clock_must_stop_the_motor(tmp_path):
         s.alarm = s.alarm | AL_POWER
 """)
     _, res = falsify(path, "stop-commands", tmp_path, depth=6)
-    assert res.status == FALSIFIED
+    assert res.status == FALSIFIED, res.detail
     doc = load_trace(res.trace)
     assert doc["steps"][-1]["entry"] == "power_up" and doc["steps"][-1]["args"]["outage_min"] < -1
     rep = replay_cpython(doc)

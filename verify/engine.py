@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import z3
+import z3.z3 as z3core      # the main-context slot (fresh_context)
 
 from .obligations import STRENGTHENING, TRANSLATION, ObligationLog
 from .properties import PROPERTIES, RATE_UL_PER_H, Property, S, Step
@@ -62,14 +63,33 @@ CHECK_RLIMIT = 500_000_000      # one solver call (about a minute)
 BMC_RLIMIT = 500_000_000        # the whole BMC search of one property (about a minute)
 
 
+def fresh_context() -> None:
+    """Start a new Z3 context for the terms made from here on (z3's main context, which every
+    term of the verifier uses). Z3's search depends on the terms made before it in its context,
+    so a proof made after other proofs in the same process could spend different work, and at a
+    limit give a different verdict, than the same proof made alone: each `prove` and each mutant
+    starts from a new context, and its verdict and its Z3 units are those of a fresh process.
+    Terms made earlier keep their own context alive and usable, but cannot be mixed with new
+    ones. z3 has no public call for this: it resets the module's main-context slot, which
+    z3.main_ctx() fills with a new Context on its next use."""
+    z3core._main_ctx = None
+
+
 def rlimit_count() -> int:
-    """Z3's resource counter of the main context: the units spent so far in this process.
-    Deterministic for the same sequence of Z3 calls."""
+    """Z3's resource counter of the main context: the units spent so far in it. Deterministic
+    for the same sequence of Z3 calls. Z3 reports it as a 32-bit count, which wraps: take
+    differences with `rlimit_spent`."""
     st = z3.Solver().statistics()
     for key in st.keys():
         if key == "rlimit count":
             return int(st.get_key_value(key))
     return 0
+
+
+def rlimit_spent(start: int) -> int:
+    """The units spent since rlimit_count() gave `start`, across a wrap of the 32-bit counter
+    (one search spends far fewer than 2**32 units: BMC_RLIMIT)."""
+    return (rlimit_count() - start) & 0xFFFFFFFF
 
 
 @dataclass
@@ -772,7 +792,7 @@ class _BMC:
                 first.solver.add(rel(first.states[t]))
                 if hinted and "bag" in first.inputs[t]:
                     first.solver.add(z3.Or([first.inputs[t]["bag"]["volume_ul"] == v for v in PREPARED_VOLUMES_UL]))
-                left = budget - (rlimit_count() - start)
+                left = budget - rlimit_spent(start)
                 if left <= 0 or (deadline is not None and time.time() > deadline):
                     stopped = "limit reached at depth %d of the divergence search" % (t + 1)
                     break
@@ -832,7 +852,7 @@ class _BMC:
                 self.stop_reason = "time budget of %g s (--bmc-budget) at depth %d" % (budget_s, t + 1)
                 return None
             self.extend(t + 1)
-            left = self.e.bmc_rlimit - (rlimit_count() - start)
+            left = self.e.bmc_rlimit - rlimit_spent(start)
             if left <= 0:
                 self.last = ("stopped", t)
                 self.stop_reason = "resource limit of %d Z3 units (bmc_rlimit) at depth %d" % (self.e.bmc_rlimit, t + 1)
@@ -872,7 +892,8 @@ def prove(kernel_path: str | os.PathLike[str], properties: list[Property] | None
     The verdict depends only on the input, the properties asked and the resource limits (rlimit
     per solver call, bmc_rlimit per BMC search: Z3 units, deterministic; the properties' k = 1
     steps share one solver per entry point, so which properties ran before can change how
-    soon Z3 answers, never an unsat into sat). bmc_budget_s is an optional upper bound
+    soon Z3 answers, never an unsat into sat; each call starts a new Z3 context, so what ran
+    before it in the process does not: fresh_context). bmc_budget_s is an optional upper bound
     in seconds on each BMC search (the command line's --bmc-budget); None: no wall-clock limit,
     which is what tests use. A search stopped by a limit gives UNKNOWN, which is never a pass.
     vacuity: also check every PROVED property's premise and guarded cases (verify/vacuity.py);
@@ -884,6 +905,7 @@ def prove(kernel_path: str | os.PathLike[str], properties: list[Property] | None
     the verdicts are those of one process (not with record_obligations or dependencies, whose
     Z3 terms stay in this process)."""
     t0 = time.time()
+    fresh_context()
     kernel = load_kernel(kernel_path, display_path)
     props = list(PROPERTIES if properties is None else properties)
     runs = []

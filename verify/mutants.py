@@ -493,9 +493,10 @@ def prove_quick(path: str, bmc_depth: int = 0, line: int | None = None) -> dict[
     the label observer first). Returns caught/status/seconds. `line`: where a mutant's edit is;
     Houdini checks the entry points that run it first (sooner; the same verdict unless a query
     is left undecided by the resource limit, see Engine.strengthen)."""
-    from .engine import PROVED, engines
+    from .engine import PROVED, engines, fresh_context
     from .properties import PROPERTIES
     t0 = time.time()
+    fresh_context()         # the verdict of a mutant does not depend on the mutants before it
     try:
         kernel = load_kernel(path)
     except SubsetError as exc:
@@ -524,8 +525,9 @@ def prove_quick(path: str, bmc_depth: int = 0, line: int | None = None) -> dict[
 def equivalent(orig_path: str, mut_path: str) -> bool:
     """True if the mutant behaves exactly like the original on every state satisfying the
     original's proven invariant (hence on every reachable state), for every entry point."""
-    from .engine import Engine
+    from .engine import Engine, fresh_context
     from .symexec import Translator
+    fresh_context()
     orig = load_kernel(orig_path)
     mut = load_kernel(mut_path)
     eng = Engine(orig, depth=0, max_k=1)

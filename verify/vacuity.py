@@ -24,7 +24,7 @@ from typing import Any
 
 import z3
 
-from .engine import PROVED, UNKNOWN, Engine, rlimit_count
+from .engine import PROVED, UNKNOWN, Engine, rlimit_count, rlimit_spent
 from .properties import L, Property, S, Step
 from .symexec import zbool, zint
 
@@ -247,7 +247,7 @@ def _witness(eng: Engine, g: Any, gpre: dict[str, Any], gpost: dict[str, Any], e
         terms = [z3.And(b.sels[t] == eng.entries.index(e),
                         _instance(eng, g, gpre, gpost, b.states[t], e, b.inputs[t][e], b.runs[t][e]))
                  for e in entries]
-        left = COVER_RLIMIT - (rlimit_count() - start)
+        left = COVER_RLIMIT - rlimit_spent(start)
         if left <= 0:
             return None, "not reached within %d steps (resource limit)" % t
         r, m, why = b._check(z3.Or(terms), None, left)
