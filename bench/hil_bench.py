@@ -10,29 +10,35 @@ bytes per command. Writes bench/results/hil.json.
 - bytes on the wire per command, and what that is at 115200 baud 8N1;
 - boards_in_parallel: the same scenarios on 1 board, then on 4 at once (`blinpump bench
   --boards 4`: each scenario on the next free board), in one run, per runtime; the throughput
-  ratio is the first time over the second. A CPython board is served by a thread of the bench's
-  own process (one interpreter lock for all four); a MicroPython board is a Node process of its
-  own; both share this machine's cores.
+  ratio is the first time over the second. CPython boards twice: served by threads of the bench's
+  own process (one interpreter lock for all four), and each in a `blinpump sim` process of its
+  own; a MicroPython board is a Node process of its own; all share this machine's cores.
 Rerun: `make setup && .venv/bin/python bench/hil_bench.py [--parts boards]`.
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Iterator
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from blinpump.firmware import auth as fw_auth  # noqa: E402
 from blinpump.firmware import kernel as k  # noqa: E402
 from blinpump.firmware import protocol as P  # noqa: E402
 from blinpump.firmware import simboard as SIM  # noqa: E402
 from blinpump.firmware import pump as fw_pump  # noqa: E402
 from blinpump.hil import scenarios  # noqa: E402
 from blinpump.hil import auth as host_auth  # noqa: E402
-from blinpump.hil.client import T_REPLY, Pump, encode_frame, encode_signed  # noqa: E402
+from blinpump.hil.client import Pump, encode_signed  # noqa: E402
 from blinpump.hil.sim import SimBoard  # noqa: E402
 
 RUNS = 3
@@ -67,7 +73,9 @@ def wire_bytes() -> dict[str, dict[str, float]]:
     for name, (cmd, args, reply) in examples.items():
         role = host_auth.role_for(cmd, keys)        # as the client sends it: signed (docs/security.md)
         req = len(encode_signed(keys[role], 0x0101, cmd, args, role, 1))
-        rep = len(encode_frame(T_REPLY, 0x0101, cmd, reply))
+        board = fw_auth.Auth(keys)                  # the board signs its reply (TYPE 6)
+        rep = len(P.encode(bytearray(), P.T_AUTH_REPLY, 0x0101, cmd, reply, role, 1,
+                           lambda m, r=role: board.mac(r, m)))
         out[name] = {"request_bytes": req, "reply_bytes": rep,
                      "round_trip_ms_at_115200": round((req + rep) * BITS_PER_BYTE * 1000 / BAUD, 2),
                      "round_trips_per_s_at_115200": round(BAUD / BITS_PER_BYTE / (req + rep), 1)}
@@ -80,17 +88,34 @@ PARALLEL_MPY = ["flush-refused", "crs4-lockout", "neuro4-lockout", "overdose-12h
 BOARDS = 4
 
 
-def boards_in_parallel(runtime: str, names: list[str] | None) -> dict[str, object]:
-    """Wall time of the same scenarios on 1 board and on BOARDS boards at once (in one run)."""
-    import contextlib
+@contextlib.contextmanager
+def board_process(runtime: str) -> Iterator[str]:
+    """A simulated board in a process of its own (`blinpump sim`), as separate boards are: its
+    device path while it runs."""
+    proc = subprocess.Popen([sys.executable, "-m", "blinpump", "sim", "--runtime", runtime],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        path = proc.stdout.readline().strip() if proc.stdout else ""
+        if not path:
+            raise RuntimeError("blinpump sim --runtime %s did not start" % runtime)
+        yield path
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+
+
+def boards_in_parallel(runtime: str, names: list[str] | None, processes: bool = False) -> dict[str, object]:
+    """Wall time of the same scenarios on 1 board and on BOARDS boards at once (in one run).
+    processes: each CPython board in its own `blinpump sim` process, not a thread of this one."""
     chosen = scenarios.standard(names)
     seconds = {}
     for n in (1, BOARDS):
         with contextlib.ExitStack() as stack:
             boards = []
             for i in range(n):
-                board = stack.enter_context(SimBoard(runtime))
-                boards.append(("sim%d" % (i + 1), stack.enter_context(Pump(board.path, timeout_s=10.0))))
+                path = (stack.enter_context(board_process(runtime)) if processes
+                        else stack.enter_context(SimBoard(runtime)).path)
+                boards.append(("sim%d" % (i + 1), stack.enter_context(Pump(path, timeout_s=10.0))))
             t0 = time.perf_counter()
             results = scenarios.run_boards(boards, chosen)
             seconds[n] = time.perf_counter() - t0
@@ -102,12 +127,17 @@ def boards_in_parallel(runtime: str, names: list[str] | None) -> dict[str, objec
 
 def parallel_figures() -> dict[str, object]:
     cp = boards_in_parallel("cpython", None)
+    cp_own = boards_in_parallel("cpython", None, processes=True)
     mp = boards_in_parallel("micropython", PARALLEL_MPY)
-    return {"boards_in_parallel": BOARDS, "boards_in_parallel_cpython": cp, "boards_in_parallel_micropython": mp,
+    return {"boards_in_parallel": BOARDS, "boards_in_parallel_cpython": cp,
+            "boards_in_parallel_cpython_processes": cp_own, "boards_in_parallel_micropython": mp,
+            "boards_in_parallel_cores": os.cpu_count(),
             "boards_in_parallel_note": ("the same scenarios on 1 board, then on %d at once, in one run; ratio = "
-                                        "1-board time / %d-board time. CPython boards share the bench's "
-                                        "interpreter (threads); MicroPython boards are Node processes; "
-                                        "real boards work on their own" % (BOARDS, BOARDS)),
+                                        "1-board time / %d-board time. cpython: the boards are threads of the "
+                                        "bench's own process (one interpreter lock for boards and hosts); "
+                                        "cpython_processes: each board a `blinpump sim` process; micropython: "
+                                        "each board a Node process. All share this machine's cores "
+                                        "(boards_in_parallel_cores); real boards work on their own" % (BOARDS, BOARDS)),
             **scenario_coverage()}
 
 
@@ -152,7 +182,7 @@ def main() -> int:
     results["status_round_trips_per_s_cpython"] = round(med["status_cpython"], 1)
     results["status_round_trips_per_s_micropython"] = round(med["status_micropython"], 1)
     results["round_trip_command"] = ("ACK_ALARM(0) over a pty, authenticated (HMAC-SHA256 checked by the board: a 56-byte "
-                                    "request, 16-byte reply); status: STATUS")
+                                    "request; the board signs its 56-byte reply, the client checks it); status: STATUS")
     results["course_fast_forward_seconds"] = round(statistics.median(full), 2)
     results["course"] = "R/R, 70 kg, 9 cycles, 546 days, 7-day bags, planned by model.planner, over a pty, CPython board"
     results["two_cycles_fast_forward_seconds_cpython"] = round(statistics.median(two_cycles["cpython"]), 2)
@@ -161,7 +191,7 @@ def main() -> int:
         statistics.median(two_cycles["micropython"]) / statistics.median(two_cycles["cpython"]), 2)
     results["bytes_per_command"] = wire_bytes()
     results["bytes_per_command_note"] = ("frame bytes on the wire incl. flags (12 + 4 per argument; requests "
-                                         "add the 40-byte authentication trailer) and stuffing (+1 for each 0x7E, "
+                                         "and their signed replies add the 40-byte authentication trailer) and stuffing (+1 for each 0x7E, "
                                          "0x7D or 0x03 byte); at 115200 baud 8N1 a byte takes 86.8 us: on a real "
                                          "UART the line, not the board, limits the rate")
     results.update(parallel_figures())

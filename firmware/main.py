@@ -67,6 +67,10 @@ class Board:
         self._queued = 0
         self.controller = controller
         controller.listeners.append(self._on_event)
+        # the role and counter the frame being answered proved (set per frame, in _frame: a
+        # simulated power cut inside a command reboots the link, and its reply is still signed)
+        self._proved_role = 0
+        self._proved_counter = 0
         self.reset_link()
 
     def attach(self, controller):
@@ -83,7 +87,7 @@ class Board:
         self.cache_seq = [-1] * (auth.NROLES + 1)
         self.cache_crc = [0] * (auth.NROLES + 1)
         self.cache_reply = [b""] * (auth.NROLES + 1)
-        self._proved_role = 0
+        self._event_role = 0        # events are signed with the role last accepted (0: plain)
         # counted since boot, like the authority's `rejected`: a reboot starts both again
         self.auth_unlogged = 0      # refusals over MAX_AUTH_EVENTS_PER_MIN, counted only
         self._auth_min = -1
@@ -157,8 +161,14 @@ class Board:
                 if self.on_exception is None or not self.on_exception(exc):
                     raise
                 return                              # the board "rebooted": no reply, as on a board
-        reply = P.encode(bytearray(), P.T_REPLY, seq, cmd, values)
         slot = self._proved_role           # 0 unless the MAC proved the role
+        if slot:
+            # signed with the role's key, bound to the request by its role and counter (never
+            # used twice for a key): a reply cannot be forged, nor replayed for another request
+            reply = P.encode(bytearray(), P.T_AUTH_REPLY, seq, cmd, values, slot, self._proved_counter,
+                             self._signer(slot))
+        else:
+            reply = P.encode(bytearray(), P.T_REPLY, seq, cmd, values)
         self.cache_seq[slot] = seq
         self.cache_crc[slot] = frame_crc
         self.cache_reply[slot] = reply
@@ -249,12 +259,18 @@ class Board:
         view = memoryview(buf)
         reason = self.auth.check(role, counter, view[:signed], view[signed:signed + auth.MAC_BYTES], need)
         if reason != auth.R_NO_KEY and reason != auth.R_BAD_MAC:
-            self._proved_role = role        # the MAC holds: the reply may go to the role's cache
+            self._proved_role = role        # the MAC holds: the reply goes to the role's cache,
+            self._proved_counter = counter  # signed with its key
         if reason:
             return self._refuse(cmd, reason)
         if not self.auth.accept(role, counter, durable):
             return [kernel.E_FAULT]             # the counter could not be written: nothing ran
+        self._event_role = role
         return None
+
+    def _signer(self, role):
+        auth_ = self.auth
+        return lambda message: auth_.mac(role, message)
 
     def _refuse(self, cmd, reason):
         """Nothing is applied; the refusal is logged (at most MAX_AUTH_EVENTS_PER_MIN a minute,
@@ -303,7 +319,13 @@ class Board:
             seq = c.journal.auth_seq - 1        # the security ring has its own seq
         else:
             seq = c.journal.event_seq - 1
-        P.encode(self.out, P.T_EVENT, seq, code, (seq, time_min, a, b))
+        role = self._event_role
+        if role and seq >= 0:
+            # signed with the key of the host that last sent an accepted command; the journal
+            # seq is the counter (it only increases, per ring): a recorded event cannot be re-sent
+            P.encode(self.out, P.T_AUTH_EVENT, seq, code, (seq, time_min, a, b), role, seq, self._signer(role))
+        else:
+            P.encode(self.out, P.T_EVENT, seq, code, (seq, time_min, a, b))
 
     # ------------------------------------------------------------ on a board
     def run(self):

@@ -29,6 +29,9 @@ T_REPLY = 2
 T_EVENT = 3
 T_NAK = 4           # answer to a frame that failed its CRC or could not be delimited
 T_AUTH = 5          # request with an HMAC trailer: role, counter, 8 x mac (firmware/auth.py)
+T_AUTH_REPLY = 6    # reply to a T_AUTH request whose MAC held, signed with that role's key, same trailer
+T_AUTH_EVENT = 7    # event signed with the key of the role last accepted; trailer counter = event seq
+MAC_INTS = 8        # the 32 bytes of an HMAC-SHA256 as 8 i32
 
 HEADER_BYTES = 6
 CRC_BYTES = 4
@@ -115,15 +118,22 @@ def _put(out, b):
         out.append(b)
 
 
-def encode(out, ftype, seq, cmd, ints):
-    """Append one frame to the bytearray `out`. `ints` are signed 32-bit values."""
-    n = len(ints)
+def encode(out, ftype, seq, cmd, ints, role=0, counter=0, mac=None):
+    """Append one frame to the bytearray `out`. `ints` are signed 32-bit values. With `mac`
+    (message -> 32 bytes: HMAC-SHA256 under the role's key), the frame is signed as requests
+    are (docs/security.md): `role`, `counter` and the MAC over VER..counter follow the ints."""
+    n = len(ints) + (2 + MAC_INTS if mac is not None else 0)
     body = bytearray(HEADER_BYTES + 4 * n + CRC_BYTES)
     struct.pack_into("<BBHBB", body, 0, VERSION, ftype, seq & 0xFFFF, cmd, n)
     off = HEADER_BYTES
     for v in ints:
         struct.pack_into("<i", body, off, v)
         off += 4
+    if mac is not None:
+        struct.pack_into("<ii", body, off, role, counter)
+        off += 8
+        body[off:off + 4 * MAC_INTS] = mac(memoryview(body)[:off])
+        off += 4 * MAC_INTS
     struct.pack_into("<I", body, off, crc(memoryview(body)[:off]))
     out.append(FLAG)
     for b in body:

@@ -470,9 +470,9 @@ class Target:
         for f in C.FrameReader().feed(out):
             if not isinstance(f, C.Frame):
                 raise FuzzCheckFailed("the board sent a frame that does not parse: %r" % (f,))
-            if f.ftype == P.T_EVENT:
+            if f.ftype in (P.T_EVENT, P.T_AUTH_EVENT):
                 events += 1
-                if len(f.ints) != 4:
+                if len(f.ints) != (4 if f.ftype == P.T_EVENT else 4 + 2 + P.MAC_INTS):
                     raise FuzzCheckFailed("event with %d integers" % len(f.ints))
                 continue
             answers += 1
@@ -481,7 +481,7 @@ class Target:
                     raise FuzzCheckFailed("bad NAK %r" % (f,))
                 st["naks"] += 1
                 st["nak_bad_crc" if f.ints[0] == P.E_BAD_CRC else "nak_malformed"] += 1
-            elif f.ftype == P.T_REPLY and f.ints and f.ints[0] in KNOWN_STATUS:
+            elif f.ftype in (P.T_REPLY, P.T_AUTH_REPLY) and f.ints and f.ints[0] in KNOWN_STATUS:
                 self._count_status(f.ints[0])
             else:
                 raise FuzzCheckFailed("not a reply with a known status: %r" % (f,))

@@ -150,3 +150,20 @@ def sign(key: bytes, seq: int, cmd: int, args: list[int], role: int, counter: in
     body += struct.pack("<%di" % (len(args) + 2), *args, role, counter)
     mac = hmac.new(key, body, hashlib.sha256).digest()
     return list(args) + [role, counter] + list(struct.unpack("<8i", mac))
+
+
+def signed_part(key: bytes, ver: int, ftype: int, seq: int, cmd: int, ints: tuple[int, ...]
+                ) -> tuple[int, int, tuple[int, ...]] | None:
+    """A signed reply (TYPE 6) or event (TYPE 7) checked under `key`: (role, counter, the
+    integers before the trailer) when its MAC over VER..counter holds, else None (compared in
+    constant time). docs/security.md, "Signed replies and events"."""
+    if len(ints) < fw_auth.TRAILER_INTS:
+        return None
+    head = len(ints) - fw_auth.TRAILER_INTS
+    body = _SIGNED_HEADER.pack(ver, ftype, seq & 0xFFFF, cmd, len(ints))
+    body += struct.pack("<%di" % (head + 2), *ints[:head + 2])
+    mac = struct.pack("<8i", *ints[head + 2:])
+    if not hmac.compare_digest(hmac.new(key, body, hashlib.sha256).digest(), mac):
+        return None
+    return ints[head], ints[head + 1], tuple(ints[:head])
+

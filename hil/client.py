@@ -37,7 +37,8 @@ from blinpump.hil import auth as host_auth
 VERSION = 2
 FLAG, ESC, ESC_XOR = 0x7E, 0x7D, 0x20
 _STUFFED = {0x7E, 0x7D, 0x03}
-T_REQUEST, T_REPLY, T_EVENT, T_NAK, T_AUTH = 1, 2, 3, 4, 5
+T_REQUEST, T_REPLY, T_EVENT, T_NAK, T_AUTH, T_AUTH_REPLY, T_AUTH_EVENT = 1, 2, 3, 4, 5, 6, 7
+EVENT_TYPES = (T_EVENT, T_AUTH_EVENT)
 _HEADER = struct.Struct("<BBHBB")
 MAX_BODY_BYTES = 6 + 4 * 64 + 4      # docs/protocol.md: at most 64 integers a frame
 
@@ -248,7 +249,9 @@ class Pump:
         self.stream: deque[dict[str, int]] = deque(maxlen=4096)   # unsolicited events seen
         self.on_event = on_event
         self.stats = {"requests": 0, "resends": 0, "naks": 0, "bad_frames": 0, "stale_replies": 0,
-                      "bytes_out": 0, "bytes_in": 0}
+                      "unverified_replies": 0, "rejected_events": 0, "bytes_out": 0, "bytes_in": 0}
+        # the last journal seq of a verified event, per ring (a re-sent recorded event is older)
+        self._event_seq = {"therapy": -1, "security": -1}
         self.info: dict[str, Any] = {}
         self._boot_seen = False
         if hello:
@@ -283,8 +286,24 @@ class Pump:
         return self._frames.popleft()
 
     def _event(self, f: Frame) -> None:
-        seq, time_min, a, b = f.ints if len(f.ints) == 4 else (f.seq, -1, 0, 0)
-        ev = {"seq": seq, "time_min": time_min, "code": f.cmd, "a": a, "b": b}
+        """An event from the line. Signed with a key this host holds: kept only if its MAC holds
+        and its seq is above the last verified one of its ring ("verified": 1); signed with a
+        role whose key it does not hold, or plain (before any command was accepted since boot):
+        kept as "verified": 0, a hint to read EVENTS (a signed reply) for."""
+        ints, verified = f.ints, 0
+        if f.ftype == T_AUTH_EVENT and len(ints) == 4 + fw_auth.TRAILER_INTS:
+            role = ints[4]
+            if role in self.keys:
+                checked = host_auth.signed_part(self.keys[role], f.version, f.ftype, f.seq, f.cmd, ints)
+                ring = "security" if f.cmd == journal.EV_AUTH else "therapy"
+                if checked is None or checked[1] != ints[0] or ints[0] <= self._event_seq[ring]:
+                    self.stats["rejected_events"] += 1      # forged, or a recorded one re-sent
+                    return
+                self._event_seq[ring] = ints[0]
+                verified = 1
+            ints = ints[:4]
+        seq, time_min, a, b = ints if len(ints) == 4 else (f.seq, -1, 0, 0)
+        ev = {"seq": seq, "time_min": time_min, "code": f.cmd, "a": a, "b": b, "verified": verified}
         self.stream.append(ev)
         if f.cmd == journal.EV_BOOT:
             self._boot_seen = True
@@ -298,7 +317,7 @@ class Pump:
             f = self._next_frame(max(until, time.monotonic() + 0.001))
             if f is None and time.monotonic() >= until:
                 break
-            if isinstance(f, Frame) and f.ftype == T_EVENT:
+            if isinstance(f, Frame) and f.ftype in EVENT_TYPES:
                 self._event(f)
         out = list(self.stream)
         self.stream.clear()
@@ -310,7 +329,7 @@ class Pump:
         missing, corrupt or NAKed reply; raises LinkError when every attempt failed."""
         self.seq = self.seq % 0xFFFF + 1
         seq = self.seq
-        frame = self._frame(seq, cmd, list(args))
+        frame, role, counter = self._frame(seq, cmd, list(args))
         timeout_s = self.timeout_s if timeout_s is None else timeout_s
         self.stats["requests"] += 1
         self._boot_seen = False
@@ -327,7 +346,7 @@ class Pump:
                 if isinstance(f, BadFrame):
                     self.stats["bad_frames"] += 1               # maybe it was our reply
                     damaged = True
-                elif f.ftype == T_EVENT:
+                elif f.ftype in EVENT_TYPES:
                     self._event(f)
                     if self._boot_seen and not expect_boot:
                         raise BoardRebooted("the board rebooted during %s; it may or may not have "
@@ -335,28 +354,48 @@ class Pump:
                 elif f.ftype == T_NAK:
                     self.stats["naks"] += 1
                     damaged = True
-                elif f.ftype == T_REPLY and f.seq == seq:
-                    if f.ints and f.ints[0] == P.E_BUSY:
+                elif f.ftype in (T_REPLY, T_AUTH_REPLY) and f.seq == seq:
+                    ints = self._trusted(f, role, counter)
+                    if ints is None:
+                        self.stats["unverified_replies"] += 1    # forged or damaged: the board's
+                        damaged = True                          # cache answers the re-send
+                    elif ints and ints[0] == P.E_BUSY:
                         time.sleep(0.05)
                         break
-                    return f.ints
+                    else:
+                        return ints
                 else:
                     self.stats["stale_replies"] += 1            # a late reply to an earlier request
         raise LinkError("no valid reply to %s (seq %d) after %d attempts; it may or may not have been "
                         "applied: check status()" % (_cmd_name(cmd), seq, self.retries + 1))
 
-    def _frame(self, seq: int, cmd: int, args: list[int]) -> bytes:
-        """A signed frame when a role is needed and its key is held, else a plain request
-        (which the board refuses for anything but HELLO: E_UNAUTHORISED)."""
+    def _trusted(self, f: Frame, role: int, counter: int) -> tuple[int, ...] | None:
+        """The ints of a reply to the request in flight, or None if it cannot be trusted. A
+        signed request's reply is signed with the same role's key, for the same counter
+        (docs/security.md); a plain reply to it is trusted only as a protocol refusal (status
+        100 or more: nothing applied), which the board sends before a MAC is checked or when
+        it did not hold. A plain request gets a plain reply."""
+        if not role:
+            return f.ints if f.ftype == T_REPLY else None
+        if f.ftype == T_REPLY:
+            return f.ints if f.ints and f.ints[0] >= 100 else None
+        checked = host_auth.signed_part(self.keys[role], f.version, f.ftype, f.seq, f.cmd, f.ints)
+        if checked is None or checked[:2] != (role, counter):
+            return None
+        return checked[2]
+
+    def _frame(self, seq: int, cmd: int, args: list[int]) -> tuple[bytes, int, int]:
+        """(frame, role, counter): a signed frame when a role is needed and its key is held,
+        else a plain request, role 0 (the board refuses it for anything but HELLO)."""
         role = host_auth.role_for(cmd, self.keys)
         if not role:
-            return encode_frame(T_REQUEST, seq, cmd, args)
+            return encode_frame(T_REQUEST, seq, cmd, args), 0, 0
         counter = self.counters[role] + 1
         if counter > fw_auth.COUNTER_MAX:
             raise PumpError(P.E_UNAUTHORISED, "%s: the %s counter is exhausted; provision new keys"
                             % (_cmd_name(cmd), host_auth.ROLE_NAMES[role]))
         self.counters[role] = counter
-        return encode_signed(self.keys[role], seq, cmd, args, role, counter)
+        return encode_signed(self.keys[role], seq, cmd, args, role, counter), role, counter
 
     def _call(self, cmd: int, args: Iterable[int] = (), timeout_s: float | None = None,
               expect_boot: bool = False) -> tuple[int, ...]:

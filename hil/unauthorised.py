@@ -29,7 +29,7 @@ from blinpump.firmware import protocol as P
 from blinpump.firmware import pump as fw_pump
 from blinpump.firmware import simboard, simhal
 from blinpump.hil import auth as host_auth
-from blinpump.hil.client import T_AUTH, T_REPLY, T_REQUEST, Frame, FrameReader, encode_frame, encode_signed
+from blinpump.hil.client import T_AUTH, T_AUTH_REPLY, T_REPLY, T_REQUEST, Frame, FrameReader, encode_frame, encode_signed
 
 KINDS = ("plain", "wrong_key", "bad_mac", "no_key", "wrong_role", "replay", "old_counter")
 PROVEN_KINDS = ("wrong_role", "replay", "old_counter")     # signed with the role's own key
@@ -92,12 +92,15 @@ class Host:
         """Send a frame; `proven`: its MAC holds for the role it claims, so the board caches the
         reply in that role's slot (others go to slot 0: docs/protocol.md, "Delivery")."""
         replies = [f for f in FrameReader().feed(self.sim.board.feed(data))
-                   if isinstance(f, Frame) and f.ftype == T_REPLY]
+                   if isinstance(f, Frame) and f.ftype in (T_REPLY, T_AUTH_REPLY)]
         for f in FrameReader().feed(data):
             if isinstance(f, Frame):
                 role = f.ints[len(f.ints) - fw_auth.TRAILER_INTS] if f.ftype == T_AUTH else 0
                 self.cached[role if proven else 0] = data
-        return list(replies[-1].ints) if replies else []
+        if not replies:
+            return []
+        last = replies[-1]          # a signed reply's trailer (role, counter, MAC) is not its answer
+        return list(last.ints[:-fw_auth.TRAILER_INTS] if last.ftype == T_AUTH_REPLY else last.ints)
 
     def call(self, cmd: int, args: list[int]) -> int:
         data = self.frame(cmd, args)

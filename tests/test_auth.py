@@ -144,7 +144,7 @@ def test_a_restarted_host_continues_above_the_boards_counters(link: BoardLink) -
 def test_replay_across_a_power_cut_is_refused(link: BoardLink) -> None:
     with Pump(link) as p:
         _patient(p)
-        stop_frame = p._frame(9, 4, [k.STOP_CLINICIAN])     # signed, not yet sent
+        stop_frame = p._frame(9, 4, [k.STOP_CLINICIAN])[0]  # signed, not yet sent
         link.write(stop_frame)
         assert p.status()["mode"] == k.MODE_STOPPED
         assert p.start() == k.OK

@@ -139,6 +139,7 @@ class LinkModel:
         self.cache: dict[int, tuple[int, int]] = {}
         self.last_answer: dict[int, C.Frame] = {}
         self.proved = 0                                 # the role the last predicted frame's MAC proved
+        self.proved_counter = 0
         self.counters = {PHARMACY: 0, CLINICIAN: 0, BENCH: 0}
 
     def predict(self, item: C.Frame | C.BadFrame) -> Verdict:
@@ -183,7 +184,8 @@ class LinkModel:
         if not hmac.compare_digest(hmac.new(SIM_KEYS[role], body[:signed], hashlib.sha256).digest(),
                                    body[signed:signed + 32]):
             return Verdict("reply", (P.E_UNAUTHORISED, R_BAD_MAC), seq, cmd)
-        self.proved = role                              # the MAC holds: the role's cache slot
+        self.proved = role                              # the MAC holds: the role's cache slot,
+        self.proved_counter = counter                   # and the reply is signed for this counter
         if counter <= self.counters[role]:
             return Verdict("reply", (P.E_UNAUTHORISED, R_REPLAY), seq, cmd)
         if cmd not in MAY_SEND[role]:
@@ -297,7 +299,7 @@ class Host:
         state = copy.copy(self.board.controller.s)
         out = C.FrameReader().feed(self.board.feed(raw))
         assert all(isinstance(f, C.Frame) for f in out), "the board's output does not parse: %r" % out
-        answers = [f for f in out if isinstance(f, C.Frame) and f.ftype != C.T_EVENT]
+        answers = [f for f in out if isinstance(f, C.Frame) and f.ftype not in C.EVENT_TYPES]
         assert len(answers) == len(items), (items, answers)      # one answer per complete frame
         results = []
         for i, (item, answer) in enumerate(zip(items, answers)):
@@ -324,18 +326,28 @@ class Host:
         if verdict.kind == "retry":
             assert answer == self.model.last_answer.get(verdict.role), "a retry must get the cached reply"
             return
-        assert (answer.ftype, answer.seq, answer.cmd) == (C.T_REPLY, verdict.seq, verdict.cmd)
+        # a reply to a frame whose MAC held is signed with that role's key for its counter
+        # (docs/security.md, "Signed replies and events"); every other reply is plain
+        proved = self.model.proved
+        assert (answer.ftype, answer.seq, answer.cmd) == (C.T_AUTH_REPLY if proved else C.T_REPLY,
+                                                          verdict.seq, verdict.cmd)
+        ints = answer.ints
+        if proved:
+            checked = host_auth.signed_part(SIM_KEYS[proved], answer.version, answer.ftype, answer.seq,
+                                            answer.cmd, ints)
+            assert checked is not None and checked[:2] == (proved, self.model.proved_counter), answer
+            ints = checked[2]
         if verdict.kind == "reply":
-            assert answer.ints == verdict.values, (verdict, answer)
+            assert ints == verdict.values, (verdict, answer)
         elif verdict.kind == "hello":
-            assert answer.ints[:2] == ((k.OK if verdict.args == (P.VERSION,) else P.E_VERSION), P.VERSION)
+            assert ints[:2] == ((k.OK if verdict.args == (P.VERSION,) else P.E_VERSION), P.VERSION)
         else:
             expected, _ = run_oracle(state, verdict)
             if verdict.cmd in READS:
-                assert answer.ints[0] == k.OK
-                assert verdict.cmd != STATUS or len(answer.ints) == 1 + len(P.STATUS_FIELDS)
+                assert ints[0] == k.OK
+                assert verdict.cmd != STATUS or len(ints) == 1 + len(P.STATUS_FIELDS)
             else:
-                assert list(answer.ints) == expected, (verdict, answer)
+                assert list(ints) == expected, (verdict, answer)
 
     def check_invariants(self) -> None:
         """The kernel invariant, the documented field ranges, and the plant runs at the commanded
@@ -673,7 +685,8 @@ def test_L2_5_errors_events_from_a_negative_seq_is_answered_like_events_from_0()
     assert verdict.kind == "run" and from_zero.ints[:3] == (k.OK, logged, min(logged, P.EVENTS_PER_REPLY))
     for since in (-1, -300, INT_MIN):
         [(verdict, answer)] = host.exchange(host.signed(EVENTS, [since]))
-        assert verdict.kind == "run" and answer.ints == from_zero.ints
+        # the same integers; the trailers differ (each reply is signed for its request's counter)
+        assert verdict.kind == "run" and answer.ints[:-TRAILER] == from_zero.ints[:-TRAILER]
 
 
 # ---------------------------------------------------------------- every kind, interleaved
@@ -754,6 +767,7 @@ class SkipsMacBoard(main.Board):
         a = self.auth
         if not 1 <= role <= fw_auth.NROLES:
             return self._refuse(cmd, fw_auth.R_NO_KEY)
+        self._proved_role, self._proved_counter = role, counter     # taken as proved, unchecked
         if counter <= a.counters.last[role]:
             return self._refuse(cmd, fw_auth.R_REPLAY)
         if fw_auth.ROLE_PERMS[role] & need != need:

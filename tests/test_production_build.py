@@ -51,6 +51,8 @@ def replies(data):
             ver, ftype, seq, cmd, n = dec.header()
             if ftype == P.T_REPLY:
                 out.append(dec.ints(n))
+            elif ftype == P.T_AUTH_REPLY:
+                out.append(dec.ints(n)[:n - 10])     # without role, counter and MAC
     return out
 
 def call(cmd, args, role):

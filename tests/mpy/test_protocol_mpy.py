@@ -65,21 +65,34 @@ def frame(ftype, seq, cmd, ints):
     return bytes(P.encode(bytearray(), ftype, seq, cmd, ints))
 
 
+SIGNER = auth.Auth(simboard.sim_keys())     # the board's own HMAC, with the simulation keys
+TRAILER = 2 + P.MAC_INTS                    # role, counter, MAC
+
+
 def decode_all(data):
-    """Every frame in data: (type, seq, cmd, ints) for good ones, ("bad", error) for others."""
+    """Every frame in data: (type, seq, cmd, ints) for good ones, ("bad", error) for others. A
+    signed reply or event (TYPE 6, 7) must carry a MAC that holds under its role's simulation
+    key: its ints are given without the trailer, and its role and counter are in `signed`."""
     dec = P.Decoder()
     out = []
     for b in data:
         r = dec.push(b)
         if r == P.FRAME:
             ver, ftype, seq, cmd, n = dec.header()
-            out.append((ftype, seq, cmd, dec.ints(n) if n >= 0 else None))
+            ints = dec.ints(n) if n >= 0 else None
+            if ftype == P.T_AUTH_REPLY or ftype == P.T_AUTH_EVENT:
+                head = P.HEADER_BYTES + 4 * (n - TRAILER)
+                mac = SIGNER.mac(ints[n - TRAILER], bytes(dec.buf[:head + 8]))
+                assert bytes(dec.buf[head + 8:head + 8 + 32]) == mac, "signed frame with a bad MAC"
+                signed.append((ints[n - TRAILER], ints[n - TRAILER + 1]))
+                ints = ints[:n - TRAILER]
+            out.append((ftype, seq, cmd, ints))
         elif r == P.BAD:
             out.append(("bad", dec.error))
     return out
 
 
-SIGNER = auth.Auth(simboard.sim_keys())     # the board's own HMAC, with the simulation keys
+signed = []         # (role, counter) of every signed frame decode_all checked
 
 
 def role_for(cmd):
@@ -123,7 +136,7 @@ class Host:
     def send(self, data):
         replies = []
         for f in decode_all(self.board.feed(data)):
-            if f[0] == P.T_EVENT:
+            if f[0] == P.T_EVENT or f[0] == P.T_AUTH_EVENT:
                 self.events.append(f)
             else:
                 replies.append(f)
@@ -262,6 +275,42 @@ class TestBoard(unittest.TestCase):
         host.call(P.CMD_HELLO, [P.VERSION])
         self.assertEqual(host.call(pump.CMD_SETUP, [PID, k.IND_MRD, 70000, 0, 0]), [k.OK])
 
+    def test_a_signed_request_gets_a_reply_signed_for_its_role_and_counter(self):
+        """docs/security.md, "Signed replies and events": a reply to a request whose MAC held is
+        TYPE 6, signed with that role's key over VER..COUNTER, and carries the request's role and
+        counter (decode_all checks the MAC); HELLO and a frame whose MAC fails get plain replies."""
+        host = Host()
+        hello = host.send(frame(P.T_REQUEST, 7, P.CMD_HELLO, [P.VERSION]))
+        self.assertEqual(hello[0][0], P.T_REPLY)
+        host.running_patient()
+        del signed[:]
+        replies = host.send(host.request(600, P.CMD_STATUS))
+        self.assertEqual((replies[0][0], replies[0][3][0], len(replies[0][3])),
+                         (P.T_AUTH_REPLY, k.OK, 1 + len(P.STATUS_FIELDS)))
+        self.assertEqual(signed, [(auth.ROLE_BENCH, host.counter)])
+        forged = signed_frame(601, pump.CMD_STOP, [k.STOP_CLINICIAN], auth.ROLE_CLINICIAN, host.counter + 1,
+                              key_role=auth.ROLE_BENCH)
+        self.assertEqual(host.send(forged), [(P.T_REPLY, 601, pump.CMD_STOP, [P.E_UNAUTHORISED, auth.R_BAD_MAC])])
+        # a replayed frame's MAC holds: its refusal is signed, for the old counter
+        del signed[:]
+        replayed = signed_frame(602, pump.CMD_STOP, [k.STOP_CLINICIAN], auth.ROLE_CLINICIAN, 1)
+        self.assertEqual(host.send(replayed), [(P.T_AUTH_REPLY, 602, pump.CMD_STOP, [P.E_UNAUTHORISED, auth.R_REPLAY])])
+        self.assertEqual(signed[-1], (auth.ROLE_CLINICIAN, 1))    # after its EV_AUTH event
+
+    def test_events_are_signed_with_the_last_accepted_role_and_their_journal_seq(self):
+        """Before any command is accepted since boot, events are plain (TYPE 3); after one, they
+        are TYPE 7, signed with that command's role, the journal seq as their counter."""
+        host = Host()
+        self.assertEqual(set(f[0] for f in host.boot_banner), set([P.T_EVENT]))
+        host.running_patient()
+        host.events = []
+        del signed[:]
+        host.call(pump.CMD_STOP, [k.STOP_CLINICIAN])
+        self.assertTrue(host.events)
+        for f in host.events:
+            self.assertEqual(f[0], P.T_AUTH_EVENT)
+        self.assertEqual(signed[:-1], [(auth.ROLE_CLINICIAN, f[3][0]) for f in host.events])   # then the reply
+
     def test_a_retried_request_is_answered_from_the_cache_not_applied_again(self):
         host = Host()
         host.running_patient()
@@ -272,7 +321,7 @@ class TestBoard(unittest.TestCase):
         host.events = []
         again = host.send(start)
         self.assertEqual(again, first)
-        self.assertEqual(first, [(P.T_REPLY, 501, pump.CMD_START, [k.OK])])
+        self.assertEqual(first, [(P.T_AUTH_REPLY, 501, pump.CMD_START, [k.OK])])
         self.assertEqual(host.events, [])                           # no second RESUME
         self.assertEqual(host.commands_logged(pump.CMD_START), 2)   # running_patient's, and seq 501's once
         # the same SEQ with a different request is a new request
@@ -387,7 +436,7 @@ class TestBoard(unittest.TestCase):
         t = ScriptedTransport([None, status[:5], status[5:]])
         host.board.transport = t
         self.assertRaises(Unplugged, host.board.run)
-        replies = [f for f in decode_all(t.written) if f[0] == P.T_REPLY]
+        replies = [f for f in decode_all(t.written) if f[0] == P.T_AUTH_REPLY]
         self.assertEqual([(f[1], f[3][0], len(f[3])) for f in replies], [(990, k.OK, 1 + len(P.STATUS_FIELDS))])
         self.assertEqual(host.sim.motor.ul_per_h, 0)        # anything unexpected stops the motor
 

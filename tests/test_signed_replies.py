@@ -1,0 +1,123 @@
+"""docs/security.md, "Signed replies and events", over the link: the client trusts only what
+the board signed for the request in flight. A forged "OK", a reply signed with another key, or
+a real reply recorded for an earlier request is not taken for the answer (the re-sent frame
+gets the board's own signed reply from its cache); a forged or re-sent event is dropped."""
+from __future__ import annotations
+
+from typing import Callable
+
+from blinpump.firmware import auth as fw_auth
+from blinpump.firmware import journal
+from blinpump.firmware import kernel as k
+from blinpump.firmware import protocol as P
+from blinpump.firmware import simboard
+from blinpump.hil.client import (T_AUTH_EVENT, T_AUTH_REPLY, T_REPLY, Frame, FrameReader, Pump,
+                                 encode_frame)
+from blinpump.hil.sim import BoardLink
+
+PID = 4242
+KEYS = simboard.sim_keys()
+
+
+class Swapping(BoardLink):
+    """Replaces the board's answer to the next request by what `swap(request, answer)` returns."""
+
+    def __init__(self) -> None:
+        self.swap: Callable[[Frame, list[Frame]], bytes] | None = None
+        self.request: Frame | None = None
+        super().__init__()
+
+    def to_board(self, data: bytes) -> bytes:
+        (self.request,) = [f for f in FrameReader().feed(data) if isinstance(f, Frame)]
+        return data
+
+    def to_host(self, data: bytes) -> bytes:
+        if self.swap is None or self.request is None:
+            return data
+        swap, self.swap = self.swap, None
+        return swap(self.request, [f for f in FrameReader().feed(data) if isinstance(f, Frame)])
+
+
+def _frame(f: Frame) -> bytes:
+    return encode_frame(f.ftype, f.seq, f.cmd, list(f.ints))
+
+
+def _patient(p: Pump) -> None:
+    assert p.setup(PID, k.IND_MRD, 70000, 0) == k.OK
+    assert p.bag(PID, 1, 56000, 240000, 5000, 48, 0) == k.OK
+    p.ack(k.ACK_PREMED)
+    p.ack(k.ACK_SUPERVISION)
+
+
+def test_L2_5_errors_a_forged_plain_ok_is_not_the_answer_the_signed_refusal_is():
+    link = Swapping()
+    with Pump(link) as p:
+        assert p.setup(PID, k.IND_MRD, 70000, 0) == k.OK
+        link.swap = lambda req, answer: encode_frame(T_REPLY, req.seq, req.cmd, [k.OK])
+        assert p.start() == k.E_NO_BAG                    # not the forged OK: the re-send's real reply
+        assert p.stats["unverified_replies"] == 1 and p.stats["resends"] == 1
+        assert p.status()["mode"] == k.MODE_STOPPED
+
+
+def test_a_reply_signed_with_another_roles_key_is_not_the_answer():
+    link = Swapping()
+    with Pump(link) as p:
+        assert p.setup(PID, k.IND_MRD, 70000, 0) == k.OK
+
+        def bench_signed(req: Frame, answer: list[Frame]) -> bytes:
+            board = fw_auth.Auth(KEYS)
+            role, counter = req.ints[-10], req.ints[-9]
+            return bytes(P.encode(bytearray(), T_AUTH_REPLY, req.seq, req.cmd, [k.OK], role, counter,
+                                  lambda m: board.mac(fw_auth.ROLE_BENCH, m)))
+        link.swap = bench_signed
+        assert p.start() == k.E_NO_BAG
+        assert p.stats["unverified_replies"] == 1
+
+
+def test_a_real_reply_recorded_for_an_earlier_request_does_not_answer_a_later_one():
+    """Same SEQ (a host's SEQ wraps), same command, same role, a MAC that holds: only the counter
+    tells the recorded refusal from the answer to the START in flight."""
+    link = Swapping()
+    with Pump(link) as p:
+        assert p.setup(PID, k.IND_MRD, 70000, 0) == k.OK
+        seq = p.seq + 1
+        assert p.start() == k.E_NO_BAG
+        (recorded,) = [f for f in FrameReader().feed(link.sim.board.cache_reply[fw_auth.ROLE_CLINICIAN])
+                       if isinstance(f, Frame)]
+        assert (recorded.ftype, recorded.seq, recorded.ints[0]) == (T_AUTH_REPLY, seq, k.E_NO_BAG)
+        assert p.bag(PID, 1, 56000, 240000, 5000, 48, 0) == k.OK
+        p.ack(k.ACK_PREMED)
+        p.ack(k.ACK_SUPERVISION)
+        p.seq = seq - 1                                    # the next request goes out with that SEQ
+        link.swap = lambda req, answer: _frame(recorded)
+        assert p.start() == k.OK
+        assert p.stats["unverified_replies"] == 1
+        assert p.status()["mode"] == k.MODE_RUNNING
+
+
+def test_events_are_verified_forged_and_re_sent_ones_are_dropped():
+    link = BoardLink()
+    seen: list[dict[str, int]] = []
+    with Pump(link, on_event=seen.append) as p:
+        boot = [e for e in seen if e["code"] == journal.EV_BOOT]
+        assert boot and boot[0]["verified"] == 0          # no command accepted yet: plain
+        _patient(p)
+        assert p.start() == k.OK
+        seen.clear()
+        assert p.stop() == k.OK
+        stops = [e for e in seen if e["code"] == journal.EV_STOP]
+        assert stops and all(e["verified"] == 1 for e in seen)
+        # the STOP event again, as recorded, and a forged one signed with another role's key
+        ev = stops[0]
+        board = fw_auth.Auth(KEYS)
+        again = P.encode(bytearray(), T_AUTH_EVENT, ev["seq"], journal.EV_STOP,
+                         [ev["seq"], ev["time_min"], ev["a"], ev["b"]], fw_auth.ROLE_CLINICIAN, ev["seq"],
+                         lambda m: board.mac(fw_auth.ROLE_CLINICIAN, m))
+        forged = P.encode(bytearray(), T_AUTH_EVENT, ev["seq"] + 1, journal.EV_STOP,
+                          [ev["seq"] + 1, ev["time_min"], k.STOP_CAP, ev["b"]], fw_auth.ROLE_CLINICIAN,
+                          ev["seq"] + 1, lambda m: board.mac(fw_auth.ROLE_BENCH, m))
+        seen.clear()
+        p.stream.clear()
+        link.rx += bytes(again) + bytes(forged)
+        assert p.pump_events(0.05) == []
+        assert seen == [] and p.stats["rejected_events"] == 2
