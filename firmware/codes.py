@@ -43,6 +43,9 @@ STATUS = {
     k.E_RATE: ("E_RATE", "EXT-rates",
                "rate_ul_per_h: not the site's rate for this duration, or rate x duration is more than the bag holds"),
     k.E_SCALE: ("E_SCALE", "L2.4-grading", "scale: grades are CTCAE (1); ICANS may be graded ASTCT (2)"),
+    # the board's own (firmware/pump.py): a condition of the pump that only the board sees
+    28: ("E_LINE_ALARM", "EXT-pump",
+         "an occlusion, air-in-line or door condition is still present: clear it, then START"),
 }
 
 

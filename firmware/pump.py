@@ -26,6 +26,10 @@ FAULT_MOTOR = 3                 # EV_FAULT kind of a motor that did not take its
 DECISION_OTHER4 = 1             # EV_DECISION a: the L2.4-other-4 decision (b: 1 discontinue)
 DECISION_CYCLE = 2              # EV_DECISION a: the L2.4-new-cycle decision (b: 1 new cycle)
 GAP_LOG_MAX_S = 1000000000      # the logged gap is clamped to the journal's int32
+# the board's own refusal (docs/protocol.md; firmware/codes.py): START while an occlusion, air in
+# line or door condition still exists (EXT-pump; IEC 60601-2-24: a pump does not restart into a
+# line alarm whose cause is still there, and acknowledging it does not clear it)
+E_LINE_ALARM = 28
 MAX_PENDING_EVENTS = 16         # events of one step waiting for their state to be on the device
                                 # (a step logs at most 11: therapy end or command, what was
                                 # entered (two for a weight), bag refused, stop, alarm, lock,
@@ -73,8 +77,11 @@ for _cid in COMMANDS:
 
 
 class Controller:
-    def __init__(self, storage, clock, motor):
+    def __init__(self, storage, clock, motor, sensors=None):
         self.s = kernel.State()
+        # line sensors: sensors.line_present() is True while an occlusion, air in line or door
+        # condition exists (a board without them: never)
+        self.sensors = sensors
         self.journal = journal.Journal(storage)
         self.clock = clock
         self.motor = motor
@@ -136,6 +143,10 @@ class Controller:
             if refused != kernel.OK:
                 self.note(journal.EV_COMMAND, cid, refused)     # nothing changed: logged now
                 return refused
+        refused = self._board_refusal(cid)
+        if refused != kernel.OK:
+            self.note(journal.EV_COMMAND, cid, refused)     # nothing changed: logged now
+            return refused
         if cid == CMD_CLEAR_FAULT and not self.persist:
             if self.load_result == journal.LOAD_INCOMPATIBLE:
                 return kernel.E_FAULT   # another firmware's record: never replaced from here
@@ -155,6 +166,8 @@ class Controller:
                 return kernel.E_FAULT
             self._event(journal.EV_THERAPY_END, self.s.patient_id, self.s.course_ng)
         status = fn(self.s, *args)  # type: ignore[operator]
+        if cid == CMD_ACK_ALARM and self._line_present():
+            self.s.alarm = self.s.alarm | kernel.AL_LINE    # its condition is still there
         self._event(journal.EV_COMMAND, cid, status)
         self._log_answer(cid, args, status)
         self._after(before)
@@ -438,10 +451,30 @@ class Controller:
 
     def start_status(self):
         """What START would answer now (OK, or the refusal and its clause: E_REINIT,
-        E_STEP_PREMED, E_DECISION, E_WITHHOLD, ...): kernel.start run on a copy of the state,
-        so a host never has to guess why START will fail, and no rule is written twice."""
+        E_STEP_PREMED, E_DECISION, E_WITHHOLD, E_LINE_ALARM, ...): the board's own check, then
+        kernel.start run on a copy of the state, so a host never has to guess why START will
+        fail, and no rule is written twice."""
+        refused = self._board_refusal(CMD_START)
+        if refused != kernel.OK:
+            return refused
         _copy_state(self.s, self._undo)
         return kernel.start(self._undo)
+
+    def _line_present(self):
+        return self.sensors is not None and self.sensors.line_present()
+
+    def _board_refusal(self, cid):
+        """What the board refuses before the kernel sees a command: conditions of the pump
+        itself, which only the board can see (EXT-pump; IEC 60601-2-24: an alarm condition that
+        still exists is not cleared by acknowledging it).
+        - START while a line condition (occlusion, air in line, door) exists: E_LINE_ALARM.
+        - CLEAR_FAULT while the motor does not answer (it must take rate 0): E_FAULT, the fault
+          stays latched."""
+        if cid == CMD_START and self.s.mode == kernel.MODE_STOPPED and self._line_present():
+            return E_LINE_ALARM
+        if cid == CMD_CLEAR_FAULT and self.s.fault == 1 and not self.motor.set_rate(0):
+            return kernel.E_FAULT
+        return kernel.OK
 
 
 def _copy_state(src, dst):

@@ -59,6 +59,7 @@ class Sim:
         self.keys = keys if keys is not None else sim_keys()
         self.clock = simhal.SimClock()
         self.motor = simhal.SimMotor()
+        self.sensors = simhal.SimSensors()
         self.power_cuts = 0
         self.board = main.Board(transport, self._controller(), P.BUILD_SIM, self._auth())
         b = self.board
@@ -70,7 +71,7 @@ class Sim:
         b.extra[CMD_HEAP] = (0, self.heap)
 
     def _controller(self):
-        return pump.Controller(self.storage, self.clock, self.motor)
+        return pump.Controller(self.storage, self.clock, self.motor, self.sensors)
 
     def _auth(self):
         """Keys as provisioned on the board; counters restored from their record at boot."""
@@ -93,6 +94,16 @@ class Sim:
     def fault(self, args):
         kind, value = args
         if kind in _ALARM_OF:
+            # value 0: the condition happens and is gone at once; 1: it begins and stays (no
+            # START until it is cleared); 2: it is cleared (no alarm). Low battery is never kept.
+            if not 0 <= value <= 2:
+                return [kernel.E_ARG]
+            sensor = 1 << kind
+            if value == 2:
+                self.sensors.present = self.sensors.present & ~sensor
+                return [kernel.OK]
+            if value == 1 and _ALARM_OF[kind] == kernel.AL_LINE:
+                self.sensors.present = self.sensors.present | sensor
             self.line_alarm(_ALARM_OF[kind])
         elif kind == FAULT_POWER_CUT:
             if value < -1:
@@ -122,6 +133,7 @@ class Sim:
         self.storage = simhal.MemStorage(journal.TOTAL_BYTES)     # erased: a fresh pump
         self.counter_storage = simhal.MemStorage(auth.TOTAL_BYTES)
         self.motor.fail = False
+        self.sensors.present = 0
         self.power_cut(-1)
         return [kernel.OK]
 

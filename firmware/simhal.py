@@ -52,6 +52,17 @@ class SimMotor:
         return True
 
 
+class SimSensors:
+    """The line sensors of the simulated plant: which conditions exist now (a bit per sensor),
+    set and cleared by the FAULT simulation command. They survive a power cut (the plant's)."""
+
+    def __init__(self):
+        self.present = 0
+
+    def line_present(self):
+        return self.present != 0
+
+
 class PowerCut(Exception):
     """Raised by MemStorage when an injected power cut ends a write part-way."""
 

@@ -90,3 +90,10 @@ def test_the_hello_reply_vector_has_every_integer_a_board_sends() -> None:
     ints = [int(v) for v in line.split()[4].strip("[]").split(",")]
     sent = 1 + len(protocol.HELLO_FIELDS) + 8 + len(protocol.HELLO_AUTH_FIELDS) + len(protocol.HELLO_STATE_FIELDS)
     assert len(ints) == sent
+
+
+def test_EXT_pump_the_boards_own_status_code_is_in_the_table_and_no_kernel_code() -> None:
+    from blinpump.firmware import kernel, pump
+    kernel_codes = {v for n, v in vars(kernel).items() if n.startswith("E_")}
+    assert pump.E_LINE_ALARM not in kernel_codes
+    assert codes.name(pump.E_LINE_ALARM) == "E_LINE_ALARM" and codes.clause(pump.E_LINE_ALARM) == "EXT-pump"

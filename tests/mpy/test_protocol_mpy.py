@@ -311,6 +311,40 @@ class TestBoard(unittest.TestCase):
             self.assertEqual(f[0], P.T_AUTH_EVENT)
         self.assertEqual(signed[:-1], [(auth.ROLE_CLINICIAN, f[3][0]) for f in host.events])   # then the reply
 
+    def test_EXT_pump_START_is_refused_while_a_line_condition_lasts_and_ack_does_not_clear_it(self):
+        """IEC 60601-2-24 (docs/protocol.md, status 28): an occlusion that is still there blocks
+        START and keeps its alarm bit through ACK_ALARM; once cleared, START restarts the pump."""
+        host = Host()
+        host.running_patient()
+        self.assertEqual(host.call(SIM.CMD_FAULT, [SIM.FAULT_OCCLUSION, 1]), [k.OK])
+        self.assertEqual(host.status()["mode"], k.MODE_STOPPED)
+        self.assertEqual(host.call(pump.CMD_START), [pump.E_LINE_ALARM])
+        self.assertEqual(host.status()["start_status"], pump.E_LINE_ALARM)
+        self.assertEqual(host.call(pump.CMD_ACK_ALARM, [255]), [k.OK])
+        self.assertEqual(host.status()["alarm"] & k.AL_LINE, k.AL_LINE)
+        self.assertEqual(host.sim.motor.ul_per_h, 0)
+        self.assertEqual(host.call(SIM.CMD_FAULT, [SIM.FAULT_OCCLUSION, 2]), [k.OK])    # cleared
+        self.assertEqual(host.status()["start_status"], k.OK)
+        self.assertEqual(host.call(pump.CMD_START), [k.OK])
+        self.assertEqual(host.call(pump.CMD_ACK_ALARM, [255]), [k.OK])
+        self.assertEqual(host.status()["alarm"] & k.AL_LINE, 0)
+        # a condition gone at once (value 0) stops the pump but does not block the restart
+        self.assertEqual(host.call(SIM.CMD_FAULT, [SIM.FAULT_DOOR, 0]), [k.OK])
+        self.assertEqual(host.call(pump.CMD_START), [k.OK])
+        self.assertEqual(host.call(SIM.CMD_FAULT, [SIM.FAULT_AIR, 3]), [k.E_ARG])
+
+    def test_EXT_pump_CLEAR_FAULT_is_refused_while_the_motor_does_not_answer(self):
+        host = Host()
+        host.running_patient()
+        self.assertEqual(host.call(SIM.CMD_FAULT, [SIM.FAULT_MOTOR, 1]), [k.OK])
+        host.call(SIM.CMD_ADVANCE, [1])                 # the motor does not take the minute's rate
+        self.assertEqual(host.status()["fault"], 1)
+        self.assertEqual(host.call(pump.CMD_CLEAR_FAULT), [k.E_FAULT])
+        self.assertEqual(host.status()["fault"], 1)
+        self.assertEqual(host.call(SIM.CMD_FAULT, [SIM.FAULT_MOTOR, 0]), [k.OK])
+        self.assertEqual(host.call(pump.CMD_CLEAR_FAULT), [k.OK])
+        self.assertEqual(host.status()["fault"], 0)
+
     def test_a_retried_request_is_answered_from_the_cache_not_applied_again(self):
         host = Host()
         host.running_patient()
