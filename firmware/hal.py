@@ -8,6 +8,9 @@ Everything above this module sees only these small interfaces:
   motor.set_rate(ul_per_h) -> True if the motor took it
   storage.size(), storage.read(off, n) -> bytes, storage.write(off, data) -> True when durable
   watchdog.feed() -> None, once per pass of the board loop
+  sensors.line_present() -> True while an occlusion, air-in-line or door condition exists
+    (pump.Controller refuses START then; optional: main.run wires none yet, the sensor pins
+    are the board's own, so a board without them never blocks START)
 """
 import time
 
