@@ -281,10 +281,12 @@ def _prove() -> tuple[str, int | None]:
 def demo_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="blinpump demo", description=(
         "Plan a course for an example patient (model/), prove the kernel (verify/), then run the "
-        "standard scenarios and the planned course over serial on a simulated board in fast-forward; "
-        "writes report.md, junit.xml and timeline.png."))
+        "standard scenarios over serial on the simulated boards of both runtimes (CPython, then "
+        "MicroPython) and the planned course on the first, in fast-forward; writes report.md, "
+        "junit.xml and timeline.png."))
     parser.add_argument("--out", default=str(REPO / "build" / "demo"), help="output directory (default build/demo)")
-    parser.add_argument("--runtime", choices=RUNTIMES, default="cpython")
+    parser.add_argument("--runtime", choices=RUNTIMES + ("both",), default="both",
+                        help="the simulated boards: both (default), or one runtime")
     parser.add_argument("--course-cycles", type=int, default=None, metavar="N",
                         help="give only the first N cycles of the course (default: all)")
     parser.add_argument("--no-prove", action="store_true", help="skip `blinpump prove`")
@@ -318,12 +320,20 @@ def demo_main(argv: list[str]) -> int:
     report += ["## Proofs (`blinpump prove`)", "", "```", prove_out, "```",
                "exit status: %s" % ("skipped" if prove_rc is None else prove_rc), ""]
 
-    with SimBoard(args.runtime) as board, Pump(board.path) as p:
-        hello = p.info
-        matches = p.kernel_matches()
-        timelines: dict[str, Any] = {}
-        results = scenarios.run_all(p, scenarios.standard(), timelines=timelines)
-        course = scenarios.run_course(p, DEMO_INDICATION, DEMO_WEIGHT_KG, cycles=args.course_cycles)
+    runtimes = tuple(RUNTIMES) if args.runtime == "both" else (args.runtime,)
+    results = []
+    boards = []                         # (runtime, HELLO, kernel matches)
+    timelines: dict[str, Any] = {}
+    for runtime in runtimes:
+        with SimBoard(runtime) as board, Pump(board.path) as p:
+            boards.append((runtime, p.info, p.kernel_matches()))
+            ran = scenarios.run_all(p, scenarios.standard(), timelines=timelines if not results else None)
+            for r in ran:
+                r.board = runtime if len(runtimes) > 1 else ""
+            if not results:             # the course on the first board
+                course = scenarios.run_course(p, DEMO_INDICATION, DEMO_WEIGHT_KG, cycles=args.course_cycles)
+            results += ran
+    matches = all(m for _, _, m in boards)
     table = scenarios.table(results)
     print(table)
     course_line = ("course over serial: %(cycles)d cycles, %(days)d simulated days in %(wall_s).1f s; planned "
@@ -335,17 +345,19 @@ def demo_main(argv: list[str]) -> int:
         try:
             from blinpump.hil.plot import plot_timelines
             plot = str(plot_timelines(timelines, out / "timeline.png",
-                                      title="blinpump demo: standard scenarios (%s runtime)" % args.runtime))
+                                      title="blinpump demo: standard scenarios (%s runtime)" % runtimes[0]))
         except ImportError as exc:          # matplotlib is a dependency, but the demo does not need it
             plot = "skipped (%s)" % exc
-        report += ["## Simulated board", "",
-                   "%s runtime, protocol v%d, firmware %d, %s build, kernel sha256 %s (%s this repository)"
-                   % (args.runtime, hello["protocol_version"], hello["firmware_version"], hello["build"],
-                      hello["kernel_sha256"][:16], "matches" if matches else "DOES NOT MATCH"), "",
-                   "## Scenarios over serial", "", "```", table, "```", "",
-                   "Timeline (rate, cap in force, cumulative dose, interruptions, bag changes, alarms): %s"
-                   % ("[timeline.png](timeline.png)" if plot.endswith(".png") else plot), "",
-                   "## Course", "", course_line, ""]
+        report += ["## Simulated boards", ""]
+        report += ["- %s runtime, protocol v%d, firmware %d, %s build, kernel sha256 %s (%s this repository)"
+                   % (runtime, hello["protocol_version"], hello["firmware_version"], hello["build"],
+                      hello["kernel_sha256"][:16], "matches" if m else "DOES NOT MATCH")
+                   for runtime, hello, m in boards]
+        report += ["", "## Scenarios over serial", "", "```", table, "```", "",
+                   "Timeline of the %s board (rate, cap in force, cumulative dose, interruptions, bag "
+                   "changes, alarms): %s" % (runtimes[0], "[timeline.png](timeline.png)" if plot.endswith(".png")
+                                             else plot), "",
+                   "## Course (%s board)" % runtimes[0], "", course_line, ""]
         ok = all(r.ok for r in results) and course["ok"] and matches and prove_rc in (None, 0)
         report.append("Result: %s (%.1f s)" % ("PASS" if ok else "FAIL", time.monotonic() - t0))
         (out / "report.md").write_text("\n".join(report) + "\n")

@@ -39,10 +39,25 @@ def test_bench_exits_non_zero_when_a_scenario_fails(tmp_path: Path, capsys: pyte
 
 
 def test_demo_writes_a_report_and_junit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.demo_main(["--out", str(tmp_path), "--course-cycles", "1", "--no-prove"]) == 0
+    assert cli.demo_main(["--out", str(tmp_path), "--course-cycles", "1", "--no-prove", "--runtime", "cpython"]) == 0
     report = (tmp_path / "report.md").read_text()
     assert "Result: PASS" in report and "L2.2-step" in report and "matches this repository" in report
     assert ET.parse(tmp_path / "junit.xml").getroot().get("failures") == "0"
+
+
+def test_demo_runs_the_scenarios_on_both_runtimes_by_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """The default demo: every standard scenario on the CPython board, then on the MicroPython
+    board (here two short ones stand for the 23, which take two minutes on MicroPython)."""
+    from blinpump.hil import scenarios
+    every = scenarios.standard
+    monkeypatch.setattr(scenarios, "standard", lambda names=None: every(["flush-refused", "crs4-lockout"]))
+    assert cli.demo_main(["--out", str(tmp_path), "--course-cycles", "1", "--no-prove"]) == 0
+    report = (tmp_path / "report.md").read_text()
+    assert "- cpython runtime" in report and "- micropython runtime" in report
+    assert report.count("matches this repository") == 2
+    cases = ET.parse(tmp_path / "junit.xml").getroot().iter("testcase")
+    assert sorted(c.get("classname") for c in cases) == ["hil.scenarios[cpython]"] * 2 + ["hil.scenarios[micropython]"] * 2
 
 
 def test_flash_without_a_port_says_so(capsys: pytest.CaptureFixture[str]) -> None:
