@@ -447,7 +447,16 @@ class Pump:
 
     def status(self) -> dict[str, int]:
         ints = self._call(P.CMD_STATUS)
-        return dict(zip(P.STATUS_FIELDS, ints[1:]))
+        d = dict(zip(P.STATUS_FIELDS, ints[1:]))
+        self._journal_is(d["events"], "therapy")
+        return d
+
+    def _journal_is(self, next_seq: int, ring: str) -> None:
+        """A signed reply gave the journal's next seq: below the last event verified, the
+        board's journal began again (a RESET of a simulated board, a new record after a corrupt
+        one), and its new events are not replays."""
+        if next_seq <= self._event_seq[ring]:
+            self._event_seq[ring] = next_seq - 1
 
     def events(self, since_seq: int = 0, security: bool = False) -> EventList:
         """Journal events with seq >= since_seq (the board's record, not the live stream): the
@@ -459,6 +468,7 @@ class Pump:
         while True:
             ints = self._call(cmd, [since_seq])
             next_seq, n = ints[1], ints[2]
+            self._journal_is(next_seq, "security" if security else "therapy")
             for i in range(n):
                 seq, time_min, code, a, b = ints[3 + 5 * i: 8 + 5 * i]
                 out.lost += max(0, seq - want)          # seqs the ring no longer holds
@@ -598,6 +608,7 @@ class Pump:
         st = Status(self._call(SIM.CMD_RESET, expect_boot=True)[0])
         self.hello()
         self.stream.clear()
+        self._event_seq = {"therapy": -1, "security": -1}     # its own RESET: a new journal
         return st
 
 

@@ -121,3 +121,20 @@ def test_events_are_verified_forged_and_re_sent_ones_are_dropped():
         link.rx += bytes(again) + bytes(forged)
         assert p.pump_events(0.05) == []
         assert seen == [] and p.stats["rejected_events"] == 2
+
+
+def test_after_a_reset_the_new_journals_events_are_verified_again():
+    """RESET erases a simulated board's journal: its seqs begin again. The client sees that in a
+    signed reply (STATUS `events`) and keeps verifying; it never takes them for replays."""
+    link = BoardLink()
+    seen: list[dict[str, int]] = []
+    with Pump(link, on_event=seen.append) as p:
+        _patient(p)
+        assert p.start() == k.OK and p.stop() == k.OK
+        assert p.reset() == k.OK
+        p.status()
+        seen.clear()
+        _patient(p)
+        assert p.start() == k.OK and p.stop() == k.OK
+        assert [e for e in seen if e["code"] == journal.EV_STOP and e["verified"] == 1]
+        assert p.stats["rejected_events"] == 0
