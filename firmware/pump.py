@@ -30,6 +30,7 @@ GAP_LOG_MAX_S = 1000000000      # the logged gap is clamped to the journal's int
 # line or door condition still exists (EXT-pump; IEC 60601-2-24: a pump does not restart into a
 # line alarm whose cause is still there, and acknowledging it does not clear it)
 E_LINE_ALARM = 28
+BAG_BITS = kernel.AL_BAG_END | kernel.AL_BAG_EXPIRED
 MAX_PENDING_EVENTS = 16         # events of one step waiting for their state to be on the device
                                 # (a step logs at most 11: therapy end or command, what was
                                 # entered (two for a weight), bag refused, stop, alarm, lock,
@@ -118,8 +119,9 @@ class Controller:
             self._event(journal.EV_CORRUPT, 1 if self.load_result == journal.LOAD_CORRUPT else 4, 0)
         elif self.load_result == journal.LOAD_OK:
             before = self._snapshot()
+            replay = self._replay_copy()
             kernel.power_up(self.s, outage_min)
-            self._after(before)
+            self._after(before, _power_up_replay(outage_min) if replay else None)
         self._apply()
         self.last_ms = self.clock.ms()
         self.pending_ms = 0
@@ -282,8 +284,9 @@ class Controller:
     def tick(self):
         """One minute of therapy time: decide, record, then move the motor."""
         before = self._snapshot()
+        replay = self._replay_copy()
         kernel.tick(self.s)
-        self._after(before)
+        self._after(before, kernel.tick if replay else None)
         self._apply()
 
     def sensor_alarm(self, bits):
@@ -302,10 +305,11 @@ class Controller:
         (E_FAULT) is not recorded again: a jittering clock must neither wash the therapy
         events out of the journal's ring nor wear the flash."""
         before = self._snapshot()
+        replay = self._replay_copy()
         if kernel.clock_fault(self.s) != kernel.OK:
             self.motor.set_rate(0)          # already latched: the kernel's flow is 0
             return
-        self._after(before)
+        self._after(before, kernel.clock_fault if replay else None)
         gap_s = max(-GAP_LOG_MAX_S, min(GAP_LOG_MAX_S, gap_ms // 1000))
         self._event(journal.EV_FAULT, FAULT_CLOCK, gap_s)
         self._apply()
@@ -346,8 +350,21 @@ class Controller:
         return (s.mode, s.alarm, s.locked, s.cycle, s.phase, s.bag_loaded, s.int_start_min,
                 s.int_reason, s.reinit_needed)
 
-    def _after(self, before):
-        """Log what changed: every stop, resume, bag end, alarm, lock and cycle change."""
+    def _replay_copy(self):
+        """Before a step that can end the loaded bag while its alarm bit is already set (a bag
+        ended earlier and no one acknowledged it): the state, in the scratch copy, with both
+        bag bits cleared. If the bag ends, _after runs the same kernel step on the copy to see
+        which bit it raises: every bag end is an event, and no rule is written twice."""
+        s = self.s
+        if s.bag_loaded == 0 or s.alarm & BAG_BITS == 0:
+            return False
+        _copy_state(s, self._undo)
+        self._undo.alarm = s.alarm & (255 - BAG_BITS)
+        return True
+
+    def _after(self, before, replay=None):
+        """Log what changed: every stop, resume, bag end, alarm, lock and cycle change.
+        replay: the kernel step just run, when _replay_copy saved the state before it."""
         s = self.s
         mode, alarm, locked, cycle, phase, bag_loaded, int_start, int_reason, reinit = before
         if mode == kernel.MODE_RUNNING and s.mode != kernel.MODE_RUNNING:
@@ -361,11 +378,13 @@ class Controller:
         # running bag's end, the alarm bit a stopped one's
         ended_running = mode == kernel.MODE_RUNNING and s.mode != kernel.MODE_RUNNING
         if bag_loaded == 1 and s.bag_loaded == 0:
-            if ((ended_running and s.int_reason == kernel.STOP_BAG_END)
-                    or (s.alarm & kernel.AL_BAG_END and not alarm & kernel.AL_BAG_END)):
+            rose = s.alarm & (255 - alarm)
+            if replay is not None and rose & BAG_BITS == 0:
+                replay(self._undo)          # the bit was set already: which one would rise
+                rose = self._undo.alarm & BAG_BITS
+            if (ended_running and s.int_reason == kernel.STOP_BAG_END) or rose & kernel.AL_BAG_END:
                 self._event(journal.EV_BAG_END, 0, 0)
-            elif ((ended_running and s.int_reason == kernel.STOP_BAG_EXPIRED)
-                  or (s.alarm & kernel.AL_BAG_EXPIRED and not alarm & kernel.AL_BAG_EXPIRED)):
+            elif (ended_running and s.int_reason == kernel.STOP_BAG_EXPIRED) or rose & kernel.AL_BAG_EXPIRED:
                 self._event(journal.EV_BAG_EXPIRED, 0, 0)
         if s.alarm != alarm:
             self._event(journal.EV_ALARM, s.alarm, alarm)
@@ -475,6 +494,10 @@ class Controller:
         if cid == CMD_CLEAR_FAULT and self.s.fault == 1 and not self.motor.set_rate(0):
             return kernel.E_FAULT
         return kernel.OK
+
+
+def _power_up_replay(outage_min):
+    return lambda s: kernel.power_up(s, outage_min)
 
 
 def _copy_state(src, dst):

@@ -345,6 +345,22 @@ class TestBoard(unittest.TestCase):
         self.assertEqual(host.call(pump.CMD_CLEAR_FAULT), [k.OK])
         self.assertEqual(host.status()["fault"], 0)
 
+    def test_L2_6_every_bag_taken_off_is_an_event_whatever_the_alarm_bits_say(self):
+        """Two bags discarded by clock faults (their room time unknown), the first one's alarm
+        never acknowledged: each is a BAG_EXPIRED event (the bit was already set the second time)."""
+        host = Host()
+        host.running_patient()
+        c = host.board.controller
+        for bag_id in (1, 2):
+            if bag_id == 2:
+                self.assertEqual(host.call(pump.CMD_CLEAR_FAULT), [k.OK])
+                self.assertEqual(host.call(pump.CMD_BAG, [PID, 2, 56000, 240000, 5000, 48, 0, 0, 0]), [k.OK])
+                self.assertEqual(c.s.alarm & k.AL_BAG_EXPIRED, k.AL_BAG_EXPIRED)     # not acknowledged
+            c.clock_fault(0)
+            self.assertEqual(c.s.bag_loaded, 0)
+        expired = [ev for ev in c.journal.events(0) if ev[2] == journal.EV_BAG_EXPIRED]
+        self.assertEqual(len(expired), 2)
+
     def test_a_retried_request_is_answered_from_the_cache_not_applied_again(self):
         host = Host()
         host.running_patient()
