@@ -589,6 +589,10 @@ def _check_bag(s, patient_id, drug_ng, volume_ul, rate_ul_per_h, duration_h, pre
         return E_STATE                                      # change bags only when stopped
     if patient_id != s.patient_id:
         return E_PATIENT                                    # L2.5-errors
+    if s.phase == PHASE_DONE:
+        return E_COURSE_DONE                                # L2.x-course: no bag after the last cycle
+    if s.phase == PHASE_FREE:
+        return E_FREE_INTERVAL                              # L2-cycle-42, L2.2-cycle-84: none in the break
     if duration_h != 24 and duration_h != 48 and duration_h != 72 and duration_h != 96 and duration_h != 168:
         return E_DURATION                                   # L2.5-durations
     if preservative != 0 and preservative != 1:

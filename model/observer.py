@@ -593,6 +593,10 @@ def _bag_answer(s, patient_id, drug_ng, volume_ul, rate_ul_per_h, duration_h, pr
         return NOT_NOW
     if patient_id != s.patient_id:
         return OTHER_PATIENT                                # L2.5-errors
+    if s.course_over == 1:
+        return COURSE_OVER                                  # L2.x-course: no bag after the last cycle
+    if s.in_break == 1:
+        return TREATMENT_FREE                               # L2-cycle-42, L2.2-cycle-84: none in the break
     if _table_rate(duration_h) == 0:
         return BAD_DURATION                                 # L2.5-durations
     if preservative < 0 or preservative > 1:

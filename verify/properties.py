@@ -1065,12 +1065,14 @@ PROPERTIES: list[Property] = [
        ]),
     _exact("exact-bag",
        "A new bag is accepted exactly when it is within every limit of the label for this patient now: stopped "
-       "and not discontinued, the patient's, a labelled duration with its preservative, 5.4 kg or more for a "
+       "and not discontinued, the patient's, inside a cycle's infusion (not in the treatment-free interval, not "
+       "after the course), a labelled duration with its preservative, 5.4 kg or more for a "
        "preservative bag, a plausible bag at the site's table rate that holds what it infuses, its daily drug "
        "(concentration x volume infused a day) within the cap in force for the observer's weight, BSA, step and "
        "restart windows, ending by day 28, within Table 5's storage, with an identity not hung before.",
        ["L2-dose-28", "L2.2-step", "L2.4-restart-9", "L2.5-durations", "L2.5-min-weight", "L2.5-errors",
-        "L2.6-bag-24-48", "L2.6-bag-72-96", "L2.6-bag-7d", "L2-cycle-42", "EXT-rates"],
+        "L2.6-bag-24-48", "L2.6-bag-72-96", "L2.6-bag-7d", "L2-cycle-42", "L2.2-cycle-84", "L2.1-course",
+        "L2.2-course", "L2.3-course", "EXT-rates"],
        step=[
            ("a new bag within every limit -> accepted",
             lambda pre, post, st: L.Implies(L.And(st.is_("bag"), _bag_allowed(_obs(pre), st),
@@ -1249,6 +1251,7 @@ def _bag_allowed(o: Any, st: Step) -> Any:
     table = _by_duration(d, RATE_UL_PER_H)
     return L.And(
         o.patient == 1, o.infusing == 0, o.discontinued == 0, a("patient_id") == o.patient_id,
+        o.course_over == 0, o.in_break == 0,            # a cycle's infusion: not the course's end, no break
         L.In(d, DURATIONS_H), L.Or(L.And(pres == 0, d <= 48), L.And(pres == 1, d >= 72)),
         L.Or(pres == 0, o.weight_g >= WEIGHT_PRESERVATIVE_MIN_G),
         vol >= 10000, vol <= 1000000, drug >= 1, drug <= BAG_DRUG_MAX_NG,

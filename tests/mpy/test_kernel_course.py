@@ -80,7 +80,7 @@ class TestCycles(unittest.TestCase):
             run(s, 7 * MIN_PER_DAY)
         self.assertEqual(s.phase, k.PHASE_FREE)
         self.assertEqual(s.cycle_ng, 28 * 28000)
-        self.assertEqual(load_bag(s, 28000, 24), k.E_CYCLE_END)   # L2-cycle-42: day 28 is over
+        self.assertEqual(load_bag(s, 28000, 24), k.E_FREE_INTERVAL)   # L2-cycle-42: no bag in the break
         ack_all(s)
         self.assertEqual(k.start(s), k.E_FREE_INTERVAL)
         run(s, 14 * MIN_PER_DAY - 1)
@@ -112,7 +112,7 @@ class TestCycles(unittest.TestCase):
         s = patient(k.IND_MRD)
         k._begin_cycle(s, 5)
         self.assertEqual(s.phase, k.PHASE_DONE)
-        self.assertEqual(load_bag(s, 28000), k.OK)
+        self.assertEqual(load_bag(s, 28000), k.E_COURSE_DONE)     # L2.1-course: no bag after the course
         ack_all(s)
         self.assertEqual(k.start(s), k.E_COURSE_DONE)
 
