@@ -222,10 +222,19 @@ class Auth:
     def check(self, role, counter, message, mac_view, need):
         """0 if the frame may run a command needing permission `need`, else an R_* reason.
         `message` is the signed part of the frame body, `mac_view` its 32 MAC bytes."""
+        return self.verify(role, message, mac_view) or self.admit(role, counter, need)
+
+    def verify(self, role, message, mac_view):
+        """0 if the MAC holds under the role's key, else R_NO_KEY or R_BAD_MAC."""
         if role < 1 or role > NROLES or role not in self._inner:
             return R_NO_KEY
         if not _same(self.mac(role, message), mac_view):
             return R_BAD_MAC
+        return 0
+
+    def admit(self, role, counter, need):
+        """For a frame whose MAC holds: 0 if it may run a command needing `need`, else
+        R_NO_COUNTERS, R_REPLAY or R_ROLE."""
         if not self.counters.trusted:
             return R_NO_COUNTERS
         if counter <= self.counters.last[role]:

@@ -71,6 +71,8 @@ class Board:
         # simulated power cut inside a command reboots the link, and its reply is still signed)
         self._proved_role = 0
         self._proved_counter = 0
+        self._mac_reason = 0        # why the frame's MAC did not prove a role (R_NO_KEY, R_BAD_MAC)
+        self._accepted_role = 0     # the role whose counter the frame consumed: its cache slot
         self.reset_link()
 
     def attach(self, controller):
@@ -97,8 +99,9 @@ class Board:
         """The reply-cache slot where a retry of the frame in the decoder is looked up: the role
         its trailer claims (an authenticated frame), else 0. A claim is not trusted for looking
         up (a cached reply goes only to the very same frame, SEQ and CRC, which changes
-        nothing), and a reply is cached in a role's slot only once the frame's MAC proved the
-        role (_authorise): a forged frame cannot evict a host's cached reply."""
+        nothing), and a reply is cached in a role's slot only once the frame consumed the
+        role's counter (_authorise): neither a forged frame nor a replayed one can evict a
+        host's cached reply."""
         if ftype != P.T_AUTH or n < auth.TRAILER_INTS:
             return 0
         role = struct.unpack_from("<i", self.decoder.buf, P.HEADER_BYTES + 4 * (n - auth.TRAILER_INTS))[0]
@@ -148,7 +151,10 @@ class Board:
                 self.out.extend(self.cache_reply[slot])     # a retry: same reply, nothing re-applied
                 return
         self._proved_role = 0
+        self._accepted_role = 0
         authenticated = ftype == P.T_AUTH
+        if authenticated and n >= auth.TRAILER_INTS:
+            self._prove_mac()       # first: every answer to a frame whose MAC holds is signed
         if n < 0 or not (ftype == P.T_REQUEST or authenticated) or (authenticated and n < auth.TRAILER_INTS):
             values = [P.E_MALFORMED]
         elif ver != P.VERSION:
@@ -161,14 +167,17 @@ class Board:
                 if self.on_exception is None or not self.on_exception(exc):
                     raise
                 return                              # the board "rebooted": no reply, as on a board
-        slot = self._proved_role           # 0 unless the MAC proved the role
-        if slot:
-            # signed with the role's key, bound to the request by its role and counter (never
-            # used twice for a key): a reply cannot be forged, nor replayed for another request
-            reply = P.encode(bytearray(), P.T_AUTH_REPLY, seq, cmd, values, slot, self._proved_counter,
-                             self._signer(slot))
+        role = self._proved_role           # 0 unless the MAC proved the role
+        if role:
+            # signed with the role's key, bound to the request by its role and counter: a reply
+            # cannot be forged, nor replayed for another request
+            reply = P.encode(bytearray(), P.T_AUTH_REPLY, seq, cmd, values, role, self._proved_counter,
+                             self._signer(role))
         else:
             reply = P.encode(bytearray(), P.T_REPLY, seq, cmd, values)
+        # the role's cache slot holds only a reply to a frame that consumed its counter: a
+        # refusal (a recorded frame replayed, say) never evicts the reply a host may re-ask for
+        slot = self._accepted_role
         self.cache_seq[slot] = seq
         self.cache_crc[slot] = frame_crc
         self.cache_reply[slot] = reply
@@ -253,20 +262,29 @@ class Board:
         A durable command's counter is on the device before the command runs."""
         if not authenticated:
             return self._refuse(cmd, auth.R_NOT_AUTHENTICATED)
-        buf = self.decoder.buf
-        signed = self.decoder.length - P.CRC_BYTES - auth.MAC_BYTES
-        role, counter = struct.unpack_from("<ii", buf, signed - 8)
-        view = memoryview(buf)
-        reason = self.auth.check(role, counter, view[:signed], view[signed:signed + auth.MAC_BYTES], need)
-        if reason != auth.R_NO_KEY and reason != auth.R_BAD_MAC:
-            self._proved_role = role        # the MAC holds: the reply goes to the role's cache,
-            self._proved_counter = counter  # signed with its key
+        role, counter = self._proved_role, self._proved_counter
+        if not role:
+            return self._refuse(cmd, self._mac_reason)
+        reason = self.auth.admit(role, counter, need)
         if reason:
             return self._refuse(cmd, reason)
         if not self.auth.accept(role, counter, durable):
             return [kernel.E_FAULT]             # the counter could not be written: nothing ran
+        self._accepted_role = role
         self._event_role = role
         return None
+
+    def _prove_mac(self):
+        """Check the MAC of the authenticated frame in the decoder: its role and counter are
+        proved (its reply will be signed) or _mac_reason says why not."""
+        buf = self.decoder.buf
+        signed = self.decoder.length - P.CRC_BYTES - auth.MAC_BYTES
+        role, counter = struct.unpack_from("<ii", buf, signed - 8)
+        view = memoryview(buf)
+        self._mac_reason = self.auth.verify(role, view[:signed], view[signed:signed + auth.MAC_BYTES])
+        if self._mac_reason == 0:
+            self._proved_role = role
+            self._proved_counter = counter
 
     def _signer(self, role):
         auth_ = self.auth

@@ -121,6 +121,8 @@ class Controller:
             before = self._snapshot()
             replay = self._replay_copy()
             kernel.power_up(self.s, outage_min)
+            if self._line_present():
+                self.s.alarm = self.s.alarm | kernel.AL_LINE    # the condition outlasted the outage
             self._after(before, _power_up_replay(outage_min) if replay else None)
         self._apply()
         self.last_ms = self.clock.ms()
@@ -168,8 +170,10 @@ class Controller:
                 return kernel.E_FAULT
             self._event(journal.EV_THERAPY_END, self.s.patient_id, self.s.course_ng)
         status = fn(self.s, *args)  # type: ignore[operator]
-        if cid == CMD_ACK_ALARM and self._line_present():
-            self.s.alarm = self.s.alarm | kernel.AL_LINE    # its condition is still there
+        if status == kernel.OK and self._line_present():
+            # LINE stays while its condition does: an ACK_ALARM, or a new patient after
+            # END_THERAPY, does not clear it (a refused command changes nothing)
+            self.s.alarm = self.s.alarm | kernel.AL_LINE
         self._event(journal.EV_COMMAND, cid, status)
         self._log_answer(cid, args, status)
         self._after(before)
@@ -489,8 +493,12 @@ class Controller:
         - START while a line condition (occlusion, air in line, door) exists: E_LINE_ALARM.
         - CLEAR_FAULT while the motor does not answer (it must take rate 0): E_FAULT, the fault
           stays latched."""
-        if cid == CMD_START and self.s.mode == kernel.MODE_STOPPED and self._line_present():
-            return E_LINE_ALARM
+        if cid == CMD_START and self._line_present():
+            # only when the kernel itself would start: its own refusal (locked, faulted, no
+            # bag, ...) tells the operator more
+            _copy_state(self.s, self._undo)
+            if kernel.start(self._undo) == kernel.OK:
+                return E_LINE_ALARM
         if cid == CMD_CLEAR_FAULT and self.s.fault == 1 and not self.motor.set_rate(0):
             return kernel.E_FAULT
         return kernel.OK

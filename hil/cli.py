@@ -325,7 +325,11 @@ def demo_main(argv: list[str]) -> int:
     boards = []                         # (runtime, HELLO, kernel matches)
     timelines: dict[str, Any] = {}
     for runtime in runtimes:
-        with SimBoard(runtime) as board, Pump(board.path) as p:
+        try:
+            board = SimBoard(runtime)
+        except (SimError, build.CompileError, MicroPythonUnavailable) as exc:   # no Node, no runtime
+            return _failed(prog, "the %s board did not start: %s (`make setup` installs it)" % (runtime, exc))
+        with board, Pump(board.path) as p:
             boards.append((runtime, p.info, p.kernel_matches()))
             ran = scenarios.run_all(p, scenarios.standard(), timelines=timelines if not results else None)
             for r in ran:

@@ -249,7 +249,7 @@ class Pump:
         self.stream: deque[dict[str, int]] = deque(maxlen=4096)   # unsolicited events seen
         self.on_event = on_event
         self.stats = {"requests": 0, "resends": 0, "naks": 0, "bad_frames": 0, "stale_replies": 0,
-                      "unverified_replies": 0, "rejected_events": 0, "bytes_out": 0, "bytes_in": 0}
+                      "unverified_replies": 0, "rejected_events": 0, "unordered_events": 0, "bytes_out": 0, "bytes_in": 0}
         # the last journal seq of a verified event, per ring (a re-sent recorded event is older)
         self._event_seq = {"therapy": -1, "security": -1}
         self.info: dict[str, Any] = {}
@@ -296,11 +296,14 @@ class Pump:
             if role in self.keys:
                 checked = host_auth.signed_part(self.keys[role], f.version, f.ftype, f.seq, f.cmd, ints)
                 ring = "security" if f.cmd == journal.EV_AUTH else "therapy"
-                if checked is None or checked[1] != ints[0] or ints[0] <= self._event_seq[ring]:
-                    self.stats["rejected_events"] += 1      # forged, or a recorded one re-sent
+                if checked is None or checked[1] != ints[0]:
+                    self.stats["rejected_events"] += 1      # forged
                     return
-                self._event_seq[ring] = ints[0]
-                verified = 1
+                if ints[0] > self._event_seq[ring]:
+                    self._event_seq[ring] = ints[0]
+                    verified = 1
+                else:       # the board's own, but not newer: re-sent, or a journal begun again
+                    self.stats["unordered_events"] += 1
             ints = ints[:4]
         seq, time_min, a, b = ints if len(ints) == 4 else (f.seq, -1, 0, 0)
         ev = {"seq": seq, "time_min": time_min, "code": f.cmd, "a": a, "b": b, "verified": verified}
@@ -333,6 +336,7 @@ class Pump:
         timeout_s = self.timeout_s if timeout_s is None else timeout_s
         self.stats["requests"] += 1
         self._boot_seen = False
+        unsigned: tuple[int, ...] = ()      # the last plain answer to a signed request
         for attempt in range(self.retries + 1):
             if attempt:
                 self.stats["resends"] += 1
@@ -359,6 +363,12 @@ class Pump:
                     if ints is None:
                         self.stats["unverified_replies"] += 1    # forged or damaged: the board's
                         damaged = True                          # cache answers the re-send
+                        if f.ftype == T_REPLY:
+                            unsigned = f.ints
+                    elif attempt and ints[:2] == (P.E_UNAUTHORISED, fw_auth.R_REPLAY):
+                        # our own counter, "replayed": an earlier attempt ran and its reply was lost
+                        raise LinkError("%s (seq %d): its reply was lost and the re-send was refused as a "
+                                        "replay: it was applied once; check status()" % (_cmd_name(cmd), seq))
                     elif ints and ints[0] == P.E_BUSY:
                         time.sleep(0.05)
                         break
@@ -366,19 +376,26 @@ class Pump:
                         return ints
                 else:
                     self.stats["stale_replies"] += 1            # a late reply to an earlier request
-        raise LinkError("no valid reply to %s (seq %d) after %d attempts; it may or may not have been "
-                        "applied: check status()" % (_cmd_name(cmd), seq, self.retries + 1))
+        said = ""
+        if unsigned:
+            said = "; the only answers were unsigned (%s%s), which a signed request's reply never is " \
+                   "(a wrong key file?)" % (describe(unsigned[0])[0], " %s" % fw_auth.REASONS[unsigned[1]]
+                                            if unsigned[0] == P.E_UNAUTHORISED and len(unsigned) > 1
+                                            and 0 < unsigned[1] < len(fw_auth.REASONS) else "")
+        raise LinkError("no valid reply to %s (seq %d) after %d attempts%s; it may or may not have been "
+                        "applied: check status()" % (_cmd_name(cmd), seq, self.retries + 1, said))
 
     def _trusted(self, f: Frame, role: int, counter: int) -> tuple[int, ...] | None:
         """The ints of a reply to the request in flight, or None if it cannot be trusted. A
         signed request's reply is signed with the same role's key, for the same counter
-        (docs/security.md); a plain reply to it is trusted only as a protocol refusal (status
-        100 or more: nothing applied), which the board sends before a MAC is checked or when
-        it did not hold. A plain request gets a plain reply."""
+        (docs/security.md): the board checks the MAC first and signs every answer to a frame
+        whose MAC holds, so a plain answer to it is never trusted (the board sends one only
+        when the MAC failed: a wrong key, or a frame changed on the way). A plain request gets
+        a plain reply."""
         if not role:
             return f.ints if f.ftype == T_REPLY else None
         if f.ftype == T_REPLY:
-            return f.ints if f.ints and f.ints[0] >= 100 else None
+            return None
         checked = host_auth.signed_part(self.keys[role], f.version, f.ftype, f.seq, f.cmd, f.ints)
         if checked is None or checked[:2] != (role, counter):
             return None

@@ -89,18 +89,20 @@ class Host:
         return max(self.counters.values()) + 1000
 
     def send(self, data: bytes, proven: bool = False) -> list[int]:
-        """Send a frame; `proven`: its MAC holds for the role it claims, so the board caches the
-        reply in that role's slot (others go to slot 0: docs/protocol.md, "Delivery")."""
+        """Send a frame; `proven`: its MAC holds for the role it claims, so when the board
+        accepts it (its counter consumed: a status below 100) the reply is cached in that
+        role's slot; every other reply goes to slot 0 (docs/protocol.md, "Delivery")."""
         replies = [f for f in FrameReader().feed(self.sim.board.feed(data))
                    if isinstance(f, Frame) and f.ftype in (T_REPLY, T_AUTH_REPLY)]
+        ints: list[int] = []
+        if replies:
+            last = replies[-1]      # a signed reply's trailer (role, counter, MAC) is not its answer
+            ints = list(last.ints[:-fw_auth.TRAILER_INTS] if last.ftype == T_AUTH_REPLY else last.ints)
         for f in FrameReader().feed(data):
             if isinstance(f, Frame):
                 role = f.ints[len(f.ints) - fw_auth.TRAILER_INTS] if f.ftype == T_AUTH else 0
-                self.cached[role if proven else 0] = data
-        if not replies:
-            return []
-        last = replies[-1]          # a signed reply's trailer (role, counter, MAC) is not its answer
-        return list(last.ints[:-fw_auth.TRAILER_INTS] if last.ftype == T_AUTH_REPLY else last.ints)
+                self.cached[role if proven and ints and ints[0] < 100 else 0] = data
+        return ints
 
     def call(self, cmd: int, args: list[int]) -> int:
         data = self.frame(cmd, args)

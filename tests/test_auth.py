@@ -20,7 +20,7 @@ from blinpump.firmware import kernel as k
 from blinpump.firmware import protocol as P
 from blinpump.hil import auth as host_auth
 from blinpump.hil import cli
-from blinpump.hil.client import Pump, PumpError
+from blinpump.hil.client import LinkError, Pump, PumpError
 from blinpump.hil.sim import BoardLink
 
 PID = 4242
@@ -107,7 +107,9 @@ def test_wrong_keys_are_refused_and_change_nothing(link: BoardLink) -> None:
         before = link.sim.board.controller.status()
     with Pump(link, keys=host_auth.new_keys()) as bad:
         for action in (bad.stop, bad.start, bad.status, lambda: bad.reaction(k.RX_CRS, 4)):
-            with pytest.raises(PumpError, match="MAC does not match"):
+            # the board's plain refusal is never taken for the answer to a signed request
+            # (docs/security.md): a LinkError that names it; its re-sends came from the cache
+            with pytest.raises(LinkError, match="unsigned .E_UNAUTHORISED MAC does not match"):
                 action()
     after = link.sim.board.controller.status()
     assert after == before              # nothing changed, the therapy ring included
@@ -189,13 +191,13 @@ def test_campaign_catches_a_board_that_forgets_replay_protection(monkeypatch: py
     """The campaign has teeth: a board that accepts old counters is caught."""
     from blinpump.hil import unauthorised
     monkeypatch.setattr(fw_auth.Counters, "save", lambda self: True)
-    original = fw_auth.Auth.check
+    original = fw_auth.Auth.admit
 
-    def no_replay_check(self: fw_auth.Auth, role: int, counter: int, message: bytes, mac: bytes, need: int) -> int:
+    def no_replay_check(self: fw_auth.Auth, role: int, counter: int, need: int) -> int:
         if 1 <= role <= fw_auth.NROLES:
             self.counters.last[role] = 0        # forgets every counter it accepted
-        return int(original(self, role, counter, message, mac, need))
-    monkeypatch.setattr(fw_auth.Auth, "check", no_replay_check)
+        return int(original(self, role, counter, need))
+    monkeypatch.setattr(fw_auth.Auth, "admit", no_replay_check)
     r = unauthorised.run(frames=700, seed=7)
     assert r.changes > 0 and any(f.startswith(("replay", "old_counter")) for f in r.failures)
 

@@ -1,7 +1,8 @@
 """docs/security.md, "Signed replies and events", over the link: the client trusts only what
 the board signed for the request in flight. A forged "OK", a reply signed with another key, or
 a real reply recorded for an earlier request is not taken for the answer (the re-sent frame
-gets the board's own signed reply from its cache); a forged or re-sent event is dropped."""
+gets the board's own signed reply from its cache); a forged event is dropped, a re-sent one is
+not verified."""
 from __future__ import annotations
 
 from typing import Callable
@@ -25,10 +26,12 @@ class Swapping(BoardLink):
     def __init__(self) -> None:
         self.swap: Callable[[Frame, list[Frame]], bytes] | None = None
         self.request: Frame | None = None
+        self.sent: list[bytes] = []         # every request, as sent
         super().__init__()
 
     def to_board(self, data: bytes) -> bytes:
         (self.request,) = [f for f in FrameReader().feed(data) if isinstance(f, Frame)]
+        self.sent.append(data)
         return data
 
     def to_host(self, data: bytes) -> bytes:
@@ -57,6 +60,52 @@ def test_L2_5_errors_a_forged_plain_ok_is_not_the_answer_the_signed_refusal_is()
         assert p.start() == k.E_NO_BAG                    # not the forged OK: the re-send's real reply
         assert p.stats["unverified_replies"] == 1 and p.stats["resends"] == 1
         assert p.status()["mode"] == k.MODE_STOPPED
+
+
+def test_L2_5_errors_a_forged_plain_refusal_of_an_applied_start_is_not_the_answer():
+    """The signed OK is dropped and a plain "not authenticated" put in its place: a signed
+    request's answer is never plain, so the client re-sends and gets the cached OK."""
+    link = Swapping()
+    with Pump(link) as p:
+        _patient(p)
+        link.swap = lambda req, answer: encode_frame(T_REPLY, req.seq, req.cmd, [P.E_UNAUTHORISED, 1])
+        assert p.start() == k.OK
+        assert p.stats["unverified_replies"] == 1 and p.status()["mode"] == k.MODE_RUNNING
+
+
+def test_L2_5_errors_a_replayed_frame_cannot_evict_the_reply_a_retry_asks_for():
+    """START's signed OK is dropped, and a recorded older clinician frame is fed to the board in
+    between: its refusal (a replay) goes to the plain slot, so START's re-send still gets START's
+    own OK from the clinician's slot, not a "replayed counter" for an applied command."""
+    link = Swapping()
+    with Pump(link) as p:
+        _patient(p)
+        old = link.sent[-1]                                 # the last clinician frame (an ACK)
+
+        def drop_and_replay(req: Frame, answer: list[Frame]) -> bytes:
+            link.sim.board.feed(old)                        # refused: replayed counter
+            return b""
+        link.swap = drop_and_replay
+        assert p.start() == k.OK
+        assert p.stats["resends"] == 1 and p.status()["mode"] == k.MODE_RUNNING
+    refusals = link.sim.board.controller.journal.events(0, security=True)
+    assert [(e[2], e[3]) for e in refusals] == [(journal.EV_AUTH, fw_auth.R_REPLAY)]
+
+
+def test_a_wrong_key_file_is_a_link_error_that_says_so():
+    """A host with the wrong clinician key gets only plain refusals (its MAC fails): never taken
+    for the answer, the error says what the board answered and that it may not have applied."""
+    from blinpump.hil.client import LinkError
+    link = BoardLink()
+    keys = dict(KEYS)
+    keys[fw_auth.ROLE_CLINICIAN] = bytes(32)
+    with Pump(link, keys=keys, retries=1) as p:
+        try:
+            p.stop()
+        except LinkError as exc:
+            assert "unsigned (E_UNAUTHORISED MAC does not match)" in str(exc) and "wrong key" in str(exc)
+        else:
+            raise AssertionError("a plain refusal was taken for the answer")
 
 
 def test_a_reply_signed_with_another_roles_key_is_not_the_answer():
@@ -95,7 +144,7 @@ def test_a_real_reply_recorded_for_an_earlier_request_does_not_answer_a_later_on
         assert p.status()["mode"] == k.MODE_RUNNING
 
 
-def test_events_are_verified_forged_and_re_sent_ones_are_dropped():
+def test_events_are_verified_forged_ones_dropped_re_sent_ones_not_verified():
     link = BoardLink()
     seen: list[dict[str, int]] = []
     with Pump(link, on_event=seen.append) as p:
@@ -119,8 +168,11 @@ def test_events_are_verified_forged_and_re_sent_ones_are_dropped():
         seen.clear()
         p.stream.clear()
         link.rx += bytes(again) + bytes(forged)
-        assert p.pump_events(0.05) == []
-        assert seen == [] and p.stats["rejected_events"] == 2
+        got = p.pump_events(0.05)
+        # the board's own event again is kept, not as verified (a hint to read EVENTS); the forged
+        # one is dropped
+        assert [(e["seq"], e["verified"]) for e in got] == [(ev["seq"], 0)]
+        assert p.stats["rejected_events"] == 1 and p.stats["unordered_events"] == 1
 
 
 def test_after_a_reset_the_new_journals_events_are_verified_again():

@@ -56,3 +56,11 @@ def test_the_client_signs_the_request_and_verifies_the_reply_and_the_event():
             (g,) = FrameReader().feed(encode_frame(f.ftype, f.seq, f.cmd, ints))
             assert host_auth.signed_part(KEYS[role], g.version, g.ftype, g.seq, g.cmd, g.ints) is None, (name, i)
         assert host_auth.signed_part(KEYS[role], f.version, f.ftype, f.seq ^ 1, f.cmd, f.ints) is None
+
+
+def test_the_largest_signed_reply_fits_a_frame():
+    """STATUS, the longest reply, with its 10-integer trailer within the 64 integers a frame
+    holds (docs/protocol.md, "Frames"); EVENTS and ARCHIVE are shorter."""
+    assert 1 + len(P.STATUS_FIELDS) + 2 + P.MAC_INTS <= 64
+    assert 3 + 5 * P.EVENTS_PER_REPLY + 2 + P.MAC_INTS <= 64     # seq, time, code, a, b each
+    assert 2 + len(P.ARCHIVE_FIELDS) + 2 + P.MAC_INTS <= 64

@@ -119,7 +119,7 @@ class Exporter:
             nia = any(d[1] for d in done) or kind in _NONLINEAR_OPS or (
                 kind == z3.Z3_OP_MUL and sum(1 for c in kids if not z3.is_int_value(c)) > 1)
             if kind in (z3.Z3_OP_AND, z3.Z3_OP_OR) and len(new) < 2:
-                memo[key] = (new[0] if new else z3.BoolVal(kind == z3.Z3_OP_AND), nia)
+                memo[key] = (new[0] if new else z3.BoolVal(kind == z3.Z3_OP_AND, ctx=t.ctx), nia)
             elif any(not a.eq(b) for a, b in zip(new, kids)):
                 memo[key] = (t.decl()(*new), nia)
             else:
@@ -131,7 +131,8 @@ class Exporter:
         """The obligation as a benchmark: its declarations and assertions as Z3 prints them, with
         the logic set and without Z3's own options (no rlimit, no tactic)."""
         terms, logic = self.standard(ob.assertions)
-        s = z3.Solver()
+        # in the obligation's own Z3 context: a later prove starts a new one (engine.fresh_context)
+        s = z3.Solver(ctx=terms[0].ctx) if terms else z3.Solver()
         s.add(*terms)
         body = []
         for line in s.to_smt2().splitlines():

@@ -323,6 +323,13 @@ class TestBoard(unittest.TestCase):
         self.assertEqual(host.call(pump.CMD_ACK_ALARM, [255]), [k.OK])
         self.assertEqual(host.status()["alarm"] & k.AL_LINE, k.AL_LINE)
         self.assertEqual(host.sim.motor.ul_per_h, 0)
+        before = host.status()
+        self.assertEqual(host.call(pump.CMD_ACK_ALARM, [-1]), [k.E_ARG])    # refused: nothing changes
+        self.assertEqual(host.status()["alarm"], before["alarm"])
+        self.assertEqual(host.call(pump.CMD_REMOVE_BAG), [k.OK])          # the kernel's refusal first
+        self.assertEqual(host.call(pump.CMD_START), [k.E_NO_BAG])
+        self.assertEqual(host.call(pump.CMD_BAG, [PID, 2, 56000, 240000, 5000, 48, 0, 0, 0]), [k.OK])
+        self.assertEqual(host.call(pump.CMD_START), [pump.E_LINE_ALARM])
         self.assertEqual(host.call(SIM.CMD_FAULT, [SIM.FAULT_OCCLUSION, 2]), [k.OK])    # cleared
         self.assertEqual(host.status()["start_status"], k.OK)
         self.assertEqual(host.call(pump.CMD_START), [k.OK])
