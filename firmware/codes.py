@@ -37,7 +37,7 @@ STATUS = {
     k.E_COURSE_DONE: ("E_COURSE_DONE", "L2.1-course/L2.2-course/L2.3-course", "course complete"),
     k.E_ARG: ("E_ARG", "L2.5-errors", "an argument is outside its range"),
     k.E_CYCLE_END: ("E_CYCLE_END", "L2-cycle-42", "duration_h: the bag would run past infusion day 28 of the cycle"),
-    k.E_FAULT: ("E_FAULT", "L2.5-errors", "record or clock fault: clear it first"),
+    k.E_FAULT: ("E_FAULT", "L2.5-errors", "record, clock or motor fault: clear it first"),
     k.E_BAG_ID: ("E_BAG_ID", "L2.6-bag-24-48/L2.6-bag-72-96/L2.6-bag-7d/L2.5-errors",
                  "bag_id: that bag was hung already (identities increase per patient); its clocks cannot restart"),
     k.E_RATE: ("E_RATE", "EXT-rates",

@@ -34,7 +34,8 @@ BAG_BITS = kernel.AL_BAG_END | kernel.AL_BAG_EXPIRED
 MAX_PENDING_EVENTS = 16         # events of one step waiting for their state to be on the device
                                 # (a step logs at most 11: therapy end or command, what was
                                 # entered (two for a weight), bag refused, stop, alarm, lock,
-                                # cycle, re-initiation, fault)
+                                # cycle, re-initiation, fault; a failed write adds one more
+                                # alarm and the fault's own)
 
 # command ids shared with the serial protocol: id -> (name, kernel function, arity)
 CMD_SETUP = 1
@@ -330,7 +331,9 @@ class Controller:
             recorded = self.journal.save(s)
             if not recorded:
                 if s.fault == 0 or s.mode == kernel.MODE_RUNNING:
+                    before = self._snapshot()
                     kernel.fault(s)
+                    self._after(before)             # its STOP, ALARM and REINIT, as every step's
                     self._event(journal.EV_FAULT, FAULT_RECORD, 0)
                 recorded = self.journal.save(s)     # one more try, now with the fault latched
         self.unsaved = not recorded
@@ -338,7 +341,9 @@ class Controller:
             self._flush_events()
         if not self.motor.set_rate(s.motor_ul_per_h):
             if s.mode == kernel.MODE_RUNNING:
+                before = self._snapshot()
                 kernel.fault(s)
+                self._after(before)                 # its STOP, ALARM and REINIT, as every step's
                 self._event(journal.EV_FAULT, FAULT_MOTOR, 0)
                 if self.persist:
                     self.unsaved = not self.journal.save(s)

@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
+from blinpump.firmware import protocol as P
 from blinpump.hil import build, scenarios
 from blinpump.hil.client import BoardRebooted, LinkError, Pump, PumpError
 from blinpump.hil.micropython import MicroPythonUnavailable
@@ -84,8 +85,8 @@ def sim_main(argv: list[str]) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     print(board.path, flush=True)
-    print("blinpump sim: simulated pump (%s runtime, protocol v1) on %s%s; Ctrl-C stops it"
-          % (args.runtime, board.path, " (link %s)" % args.link if args.link else ""), file=sys.stderr, flush=True)
+    print("blinpump sim: simulated pump (%s runtime, protocol v%d) on %s%s; Ctrl-C stops it"
+          % (args.runtime, P.VERSION, board.path, " (link %s)" % args.link if args.link else ""), file=sys.stderr, flush=True)
     while not stop.is_set() and board.alive():
         stop.wait(0.2)
     died = not board.alive()

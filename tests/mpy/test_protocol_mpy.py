@@ -346,6 +346,12 @@ class TestBoard(unittest.TestCase):
         self.assertEqual(host.call(SIM.CMD_FAULT, [SIM.FAULT_MOTOR, 1]), [k.OK])
         host.call(SIM.CMD_ADVANCE, [1])                 # the motor does not take the minute's rate
         self.assertEqual(host.status()["fault"], 1)
+        # the fault's stop is logged as every stop is: STOP (reason FAULT), ALARM, REINIT (its
+        # length is unknown), then FAULT (3: the motor)
+        codes = [(ev[2], ev[3]) for ev in host.board.controller.journal.events(0)][-4:]
+        self.assertEqual(codes[0], (journal.EV_STOP, k.STOP_FAULT))
+        self.assertEqual([c for c, _ in codes[1:3]], [journal.EV_ALARM, journal.EV_REINIT])
+        self.assertEqual(codes[3], (journal.EV_FAULT, pump.FAULT_MOTOR))
         self.assertEqual(host.call(pump.CMD_CLEAR_FAULT), [k.E_FAULT])
         self.assertEqual(host.status()["fault"], 1)
         self.assertEqual(host.call(SIM.CMD_FAULT, [SIM.FAULT_MOTOR, 0]), [k.OK])
