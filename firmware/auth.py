@@ -219,13 +219,9 @@ class Auth:
         h.update(inner)
         return h.digest()
 
-    def check(self, role, counter, message, mac_view, need):
-        """0 if the frame may run a command needing permission `need`, else an R_* reason.
-        `message` is the signed part of the frame body, `mac_view` its 32 MAC bytes."""
-        return self.verify(role, message, mac_view) or self.admit(role, counter, need)
-
     def verify(self, role, message, mac_view):
-        """0 if the MAC holds under the role's key, else R_NO_KEY or R_BAD_MAC."""
+        """0 if the MAC holds under the role's key, else R_NO_KEY or R_BAD_MAC. `message` is
+        the signed part of the frame body, `mac_view` its 32 MAC bytes."""
         if role < 1 or role > NROLES or role not in self._inner:
             return R_NO_KEY
         if not _same(self.mac(role, message), mac_view):

@@ -4,6 +4,7 @@ Kept apart from the kernel so the kernel stays in the verifiable subset; the ser
 protocol and the host tools print these names and clauses in every error reply.
 """
 from . import kernel as k
+from . import pump
 
 # code -> (name, clause IDs of LABEL.md, what the operator is told)
 STATUS = {
@@ -44,7 +45,7 @@ STATUS = {
                "rate_ul_per_h: not the site's rate for this duration, or rate x duration is more than the bag holds"),
     k.E_SCALE: ("E_SCALE", "L2.4-grading", "scale: grades are CTCAE (1); ICANS may be graded ASTCT (2)"),
     # the board's own (firmware/pump.py): a condition of the pump that only the board sees
-    28: ("E_LINE_ALARM", "EXT-pump",
+    pump.E_LINE_ALARM: ("E_LINE_ALARM", "EXT-pump",
          "an occlusion, air-in-line or door condition is still present: clear it, then START"),
 }
 

@@ -331,20 +331,14 @@ class Controller:
             recorded = self.journal.save(s)
             if not recorded:
                 if s.fault == 0 or s.mode == kernel.MODE_RUNNING:
-                    before = self._snapshot()
-                    kernel.fault(s)
-                    self._after(before)             # its STOP, ALARM and REINIT, as every step's
-                    self._event(journal.EV_FAULT, FAULT_RECORD, 0)
+                    self._latch_fault(FAULT_RECORD)
                 recorded = self.journal.save(s)     # one more try, now with the fault latched
         self.unsaved = not recorded
         if recorded:
             self._flush_events()
         if not self.motor.set_rate(s.motor_ul_per_h):
             if s.mode == kernel.MODE_RUNNING:
-                before = self._snapshot()
-                kernel.fault(s)
-                self._after(before)                 # its STOP, ALARM and REINIT, as every step's
-                self._event(journal.EV_FAULT, FAULT_MOTOR, 0)
+                self._latch_fault(FAULT_MOTOR)
                 if self.persist:
                     self.unsaved = not self.journal.save(s)
                 if not self.unsaved:
@@ -353,6 +347,13 @@ class Controller:
         if s.mode != kernel.MODE_RUNNING and self.carry_ms:
             self.pending_ms += self.carry_ms    # the stopped part of START's minute counts again
             self.carry_ms = 0
+
+    def _latch_fault(self, kind):
+        """kernel.fault, logged as every step is (its STOP, ALARM and REINIT), then EV_FAULT."""
+        before = self._snapshot()
+        kernel.fault(self.s)
+        self._after(before)
+        self._event(journal.EV_FAULT, kind, 0)
 
     def _snapshot(self):
         s = self.s
@@ -482,11 +483,11 @@ class Controller:
         E_STEP_PREMED, E_DECISION, E_WITHHOLD, E_LINE_ALARM, ...): the board's own check, then
         kernel.start run on a copy of the state, so a host never has to guess why START will
         fail, and no rule is written twice."""
-        refused = self._board_refusal(CMD_START)
-        if refused != kernel.OK:
-            return refused
         _copy_state(self.s, self._undo)
-        return kernel.start(self._undo)
+        status = kernel.start(self._undo)
+        if status == kernel.OK and self._line_present():
+            return E_LINE_ALARM     # the board's own: only where the kernel itself would start
+        return status
 
     def _line_present(self):
         return self.sensors is not None and self.sensors.line_present()
@@ -498,12 +499,8 @@ class Controller:
         - START while a line condition (occlusion, air in line, door) exists: E_LINE_ALARM.
         - CLEAR_FAULT while the motor does not answer (it must take rate 0): E_FAULT, the fault
           stays latched."""
-        if cid == CMD_START and self._line_present():
-            # only when the kernel itself would start: its own refusal (locked, faulted, no
-            # bag, ...) tells the operator more
-            _copy_state(self.s, self._undo)
-            if kernel.start(self._undo) == kernel.OK:
-                return E_LINE_ALARM
+        if cid == CMD_START and self._line_present() and self.start_status() == E_LINE_ALARM:
+            return E_LINE_ALARM     # the kernel's own refusal (locked, no bag, ...) tells more
         if cid == CMD_CLEAR_FAULT and self.s.fault == 1 and not self.motor.set_rate(0):
             return kernel.E_FAULT
         return kernel.OK

@@ -250,8 +250,8 @@ class Pump:
         self.on_event = on_event
         self.stats = {"requests": 0, "resends": 0, "naks": 0, "bad_frames": 0, "stale_replies": 0,
                       "unverified_replies": 0, "rejected_events": 0, "unordered_events": 0, "bytes_out": 0, "bytes_in": 0}
-        # the last journal seq of a verified event, per ring (a re-sent recorded event is older)
-        self._event_seq = {"therapy": -1, "security": -1}
+        self._event_seq: dict[str, int] = {}
+        self._new_journal()
         self.info: dict[str, Any] = {}
         self._boot_seen = False
         if hello:
@@ -468,6 +468,11 @@ class Pump:
         self._journal_is(d["events"], "therapy")
         return d
 
+    def _new_journal(self) -> None:
+        """The last journal seq of a verified event, per ring (a re-sent recorded event is
+        older), for a journal seen from its start."""
+        self._event_seq = {"therapy": -1, "security": -1}
+
     def _journal_is(self, next_seq: int, ring: str) -> None:
         """A signed reply gave the journal's next seq: below the last event verified, the
         board's journal began again (a RESET of a simulated board, a new record after a corrupt
@@ -625,7 +630,7 @@ class Pump:
         st = Status(self._call(SIM.CMD_RESET, expect_boot=True)[0])
         self.hello()
         self.stream.clear()
-        self._event_seq = {"therapy": -1, "security": -1}     # its own RESET: a new journal
+        self._new_journal()         # its own RESET: the board's journal begins again
         return st
 
 
