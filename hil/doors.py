@@ -373,6 +373,7 @@ DOORS: tuple[Door, ...] = (
          2, "--course-cycles", "L2.2-course"),
     Door("demo-course-cycles-ten", ("demo", "--out", "{tmp}/demo", "--course-cycles", "10", "--no-prove"),
          2, "--course-cycles", "L2.2-course"),
+    Door("demo-runtime-unknown", ("demo", "--out", "{tmp}/demo", "--runtime", "jvm", "--no-prove"), 2, "--runtime"),
 
     # ---- sim: --link never replaces what is not its own
     Door("sim-link-a-file", ("sim", "--link", "{tmp}/afile"), 2, "--link", keeps=("afile",)),

@@ -48,7 +48,7 @@ def test_demo_writes_a_report_and_junit(tmp_path: Path, capsys: pytest.CaptureFi
 def test_demo_runs_the_scenarios_on_both_runtimes_by_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                            capsys: pytest.CaptureFixture[str]) -> None:
     """The default demo: every standard scenario on the CPython board, then on the MicroPython
-    board (here two short ones stand for the 23, which take two minutes on MicroPython)."""
+    board (here two short ones stand for the standard ones, which take two minutes on MicroPython)."""
     from blinpump.hil import scenarios
     every = scenarios.standard
     monkeypatch.setattr(scenarios, "standard", lambda names=None: every(["flush-refused", "crs4-lockout"]))
