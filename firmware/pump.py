@@ -164,9 +164,8 @@ class Controller:
         if cid == CMD_END_THERAPY and self.persist and self._end_allowed():
             # the old record is kept readable: archived before the kernel clears it
             if not self.journal.archive(self.s):
-                kernel.fault(self.s)
                 self._event(journal.EV_COMMAND, cid, kernel.E_FAULT)
-                self._event(journal.EV_FAULT, FAULT_RECORD, 0)
+                self._latch_fault(FAULT_RECORD)
                 self._apply()
                 return kernel.E_FAULT
             self._event(journal.EV_THERAPY_END, self.s.patient_id, self.s.course_ng)
@@ -182,9 +181,8 @@ class Controller:
             # not on the device: not applied, not acknowledged; the fault is latched instead
             _copy_state(self._undo, self.s)
             self._ev_n = mark
-            kernel.fault(self.s)
             self._event(journal.EV_COMMAND, cid, kernel.E_FAULT)
-            self._event(journal.EV_FAULT, FAULT_RECORD, 0)
+            self._latch_fault(FAULT_RECORD)     # its stop is logged as every stop is
             self._apply()
             return kernel.E_FAULT
         self._apply(saved=True)

@@ -211,6 +211,45 @@ class TestNothingLost(unittest.TestCase):
         self.assertEqual(c3.s.locked, 1)                      # L2.4-crs-4: kept across a reboot
         self.assertEqual(c3.command(pump.CMD_START, []), k.E_LOCKED)
 
+    def test_L2_5_errors_a_command_not_written_logs_its_stop_as_every_stop_is(self):
+        # the running pump stops for the latched fault: STOP (reason FAULT), ALARM and REINIT,
+        # then FAULT (the record), after the refused command, as a motor fault logs them
+        st = FlakyStorage(journal.TOTAL_BYTES)
+        c, _ = new_board(st)
+        therapy(c)
+        mark = len(c.journal.events())
+        st.fail = True
+        self.assertEqual(c.command(pump.CMD_REACTION, [k.RX_CRS, 2, 1]), k.E_FAULT)
+        st.fail = False
+        c.clock.advance(1000)
+        c.poll()
+        codes = [(e[2], e[3]) for e in c.journal.events()[mark:]]
+        self.assertEqual(codes[0], (journal.EV_COMMAND, pump.CMD_REACTION))
+        self.assertEqual(codes[1], (journal.EV_STOP, k.STOP_FAULT))
+        self.assertEqual([code for code, _ in codes[2:4]], [journal.EV_ALARM, journal.EV_REINIT])
+        self.assertEqual(codes[4], (journal.EV_FAULT, pump.FAULT_RECORD))
+
+    def test_L2_5_errors_an_end_of_therapy_not_archived_logs_its_alarm(self):
+        class ArchiveFails(FlakyStorage):
+            def write(self, off, data):
+                if self.archive_fails and off >= journal.ARCHIVE_OFFSET:
+                    return False
+                return FlakyStorage.write(self, off, data)
+
+        st = ArchiveFails(journal.TOTAL_BYTES)
+        st.archive_fails = False
+        c, _ = new_board(st)
+        therapy(c)
+        self.assertEqual(c.command(pump.CMD_STOP, [k.STOP_CLINICIAN]), k.OK)
+        mark = len(c.journal.events())
+        st.archive_fails = True
+        self.assertEqual(c.command(pump.CMD_END_THERAPY, []), k.E_FAULT)
+        codes = [(e[2], e[3]) for e in c.journal.events()[mark:]]
+        self.assertEqual(codes[0], (journal.EV_COMMAND, pump.CMD_END_THERAPY))
+        self.assertEqual(codes[1][0], journal.EV_ALARM)     # the fault's alarm (stopped already)
+        self.assertEqual(codes[-1], (journal.EV_FAULT, pump.FAULT_RECORD))
+        self.assertEqual(c.s.fault, 1)
+
     def test_L2_4_seizure_entered_while_the_record_fails_and_again_counts_once(self):
         st = FlakyStorage(journal.TOTAL_BYTES)
         c, _ = new_board(st)
