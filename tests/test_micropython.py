@@ -337,9 +337,16 @@ def test_compile_error_names_the_file(tmp_path: Path) -> None:
         build.compile_firmware(tmp_path / "out", src_root=src)
 
 
-def test_firmware_tests_pass_on_micropython() -> None:
+@pytest.fixture(params=micropython.PORTS)
+def port(request: pytest.FixtureRequest) -> str:
+    """Each real MicroPython: the WebAssembly port (32-bit) and the unix port (64-bit)."""
+    name: str = request.param
+    return name
+
+
+def test_firmware_tests_pass_on_micropython(port: str) -> None:
     assert MPY_TESTS, "no tests/mpy/test_*.py files"
-    result = micropython.run_unittests(MPY_TESTS)
+    result = micropython.run_unittests(MPY_TESTS, port=port)
     expected = {p.name: defined_tests(p) for p in MPY_TESTS}
     assert result.failed == 0, result.output
     assert result.passed > 0, result.output
@@ -348,18 +355,25 @@ def test_firmware_tests_pass_on_micropython() -> None:
         "or not found\n%s" % (result.ran, sum(expected.values()), expected, result.output))
 
 
-def test_firmware_is_imported_from_mpy_files() -> None:
+def test_a_test_file_runs_alone(port: str) -> None:
+    """Helpers a test imports while it runs (not at import) are found when its file runs alone."""
+    smoke = REPO / "tests" / "mpy" / "test_runtime_smoke.py"
+    result = micropython.run_unittests([smoke], port=port)
+    assert result.ok and result.ran == defined_tests(smoke), result.output
+
+
+def test_firmware_is_imported_from_mpy_files(port: str) -> None:
     modules = [c.module for c in build.compile_firmware() if c.module not in ENTRY_POINTS]
     code = "\n".join([
         "import os",
-        "print('LISTING', sorted(os.listdir('/firmware')))",
+        "print('LISTING', sorted(os.listdir('firmware')))",
         "for name in %r:" % (modules,),
         "    module = __import__(name)",
         "    for part in name.split('.')[1:]:",
         "        module = getattr(module, part)",
         "    print('FILE', name, module.__file__)",
     ])
-    rc, out = micropython.run_script(code)
+    rc, out = micropython.run_script(code, port=port)
     assert rc == 0, out
     files = dict(line.split()[1:] for line in out.splitlines() if line.startswith("FILE "))
     assert set(files) == set(modules), out
@@ -369,7 +383,7 @@ def test_firmware_is_imported_from_mpy_files() -> None:
     assert ".py'" not in listing, "firmware sources leaked into the runtime: " + listing
 
 
-def test_a_failing_test_fails_the_run(tmp_path: Path) -> None:
+def test_a_failing_test_fails_the_run(tmp_path: Path, port: str) -> None:
     bad = tmp_path / "test_deliberately_bad.py"
     bad.write_text(
         "import unittest\n"
@@ -383,7 +397,7 @@ def test_a_failing_test_fails_the_run(tmp_path: Path) -> None:
     )
     unimportable = tmp_path / "test_deliberately_unimportable.py"
     unimportable.write_text("import no_such_module_here\n")
-    result = micropython.run_unittests([bad, unimportable])
+    result = micropython.run_unittests([bad, unimportable], port=port)
     assert (result.passed, result.failed) == (1, 3), result.output
     assert result.returncode != 0 and not result.ok
     assert "AssertionError" in result.output and "ValueError: deliberate" in result.output
@@ -391,21 +405,35 @@ def test_a_failing_test_fails_the_run(tmp_path: Path) -> None:
     assert result.output.rstrip().splitlines()[-1] == "1 passed, 3 failed"
 
 
-def test_script_exit_status_and_output() -> None:
-    rc, out = micropython.run_script("print('line')\nprint('no newline', end='')\n")
+def test_script_exit_status_and_output(port: str) -> None:
+    rc, out = micropython.run_script("print('line')\nprint('no newline', end='')\n", port=port)
     assert (rc, out) == (0, "line\nno newline")
-    rc, out = micropython.run_script("def f():\n    raise ValueError('boom')\nf()\n")
+    rc, out = micropython.run_script("def f():\n    raise ValueError('boom')\nf()\n", port=port)
     assert rc == 1
     assert "ValueError: boom" in out and ", line 2, in f" in out, out
-    rc, out = micropython.run_script("import sys\nsys.exit(3)\n")
+    rc, out = micropython.run_script("import sys\nsys.exit(3)\n", port=port)
     assert rc == 3
 
 
-def test_script_from_a_file(tmp_path: Path) -> None:
+def test_script_from_a_file(tmp_path: Path, port: str) -> None:
     script = tmp_path / "hello.py"
     script.write_text("import sys\nprint(sys.implementation.name, __name__)\n")
-    assert micropython.run_script(script) == (0, "micropython __main__\n")
-    assert micropython.run_script(str(script)) == (0, "micropython __main__\n")
+    assert micropython.run_script(script, port=port) == (0, "micropython __main__\n")
+    assert micropython.run_script(str(script), port=port) == (0, "micropython __main__\n")
+
+
+def test_missing_unix_port_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(micropython, "unix_executable", lambda: None)
+    assert not micropython.port_available("unix")
+    with pytest.raises(micropython.MicroPythonUnavailable, match="make setup"):
+        micropython.run_script("pass", port="unix")
+
+
+def test_the_unix_port_writes_nothing_into_the_build(port: str) -> None:
+    """Each run gets a filesystem of its own (a copy of the tree on the unix port)."""
+    rc, out = micropython.run_script("open('journal.bin', 'wb').write(b'x')\nprint('ok')\n", port=port)
+    assert (rc, out) == (0, "ok\n")
+    assert not (REPO / build.DEFAULT_OUT_DIR / "journal.bin").exists()
 
 
 def test_missing_runtime_says_how_to_install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -45,6 +45,17 @@ class TestTicks(unittest.TestCase):
         self.assertEqual(period & (period - 1), 0)
         self.assertTrue(period >= 1 << 22)     # at least ~70 minutes of milliseconds
 
+    def test_ticks_wrap_where_each_port_wraps(self):
+        # the 32-bit WebAssembly port wraps as most boards do, at 2**30 ms (12.4 days: inside
+        # one 28-day infusion); the 64-bit unix port at 2**62. The firmware's own wrap tests use
+        # a clock rig (clock_rig.py), so they hold on either.
+        if sys.platform == "webassembly":
+            self.assertEqual(self.top + 1, 1 << 30)
+        elif sys.platform == "linux":
+            self.assertEqual(self.top + 1, 1 << 62)
+        else:
+            self.skipTest("a port whose wrap this test does not know: %s" % sys.platform)
+
     def test_ticks_ms_does_not_run_backwards(self):
         a = time.ticks_ms()
         b = time.ticks_ms()
@@ -78,6 +89,14 @@ class TestIntegers(unittest.TestCase):
 
 
 class TestPlatform(unittest.TestCase):
+    @unittest.skipUnless(MICROPYTHON and sys.platform == "linux", "the unix port")
+    def test_the_unix_port_has_a_machine_module_without_board_peripherals(self):
+        # so firmware/hal.py imports machine there, and main.run() cannot drive a motor or a
+        # UART on it: a board's peripherals come from the board (the REPL board gives its own)
+        import machine
+        self.assertFalse(hasattr(machine, "UART") or hasattr(machine, "PWM") or hasattr(machine, "WDT"))
+        self.assertEqual(struct.calcsize("P"), 8)          # 64-bit: heap figures are not a board's
+
     @unittest.skipUnless(sys.platform == "webassembly", "the WebAssembly port")
     def test_no_machine_module_in_the_webassembly_port(self):
         # So firmware/hal.py must fall back to its host implementations there.
