@@ -351,7 +351,7 @@ class Board:
         t = self.transport
         try:
             out = self._take()
-            while True:
+            while not t.closed:         # a board's line never closes; a simulated one may
                 if out:
                     t.write(out)
                 data = t.read()
@@ -367,6 +367,8 @@ class Board:
 class UartTransport:
     """The board's serial line. read() is called once per pass of Board.run's loop, so it
     also feeds the watchdog (hal.Watchdog): a pass that stalls reboots the board."""
+
+    closed = False
 
     def __init__(self, uart, watchdog=None):
         self.uart = uart
@@ -384,6 +386,54 @@ class UartTransport:
     def idle(self):
         import time
         time.sleep_ms(1)
+
+
+class ConsoleTransport:
+    """The board's console (USB serial on most boards, the REPL's own port) as the pump's line:
+    stdin read a byte at a time while select.poll says one is waiting, stdout written. Ctrl-C
+    (0x03) is turned off while the pump runs, so it is a byte of a frame, never an interrupt
+    that would stop the loop (and the motor) without a journal entry. Like UartTransport, read()
+    feeds the watchdog once per pass of the loop."""
+
+    MAX_READ = 64               # bytes per pass: the loop still ticks while a host floods it
+
+    def __init__(self, watchdog=None, stdin=None, stdout=None):
+        import select
+        import sys
+        self.watchdog = watchdog
+        self.rx = stdin if stdin is not None else sys.stdin.buffer
+        self.tx = stdout if stdout is not None else sys.stdout.buffer
+        self.poller = select.poll()
+        self.poller.register(self.rx, select.POLLIN)
+        self.buf = bytearray(self.MAX_READ)
+        self.closed = False
+        try:
+            import micropython
+            micropython.kbd_intr(-1)
+        except (ImportError, AttributeError):   # CPython: no keyboard interrupt to turn off
+            pass
+
+    def read(self):
+        if self.watchdog is not None:
+            self.watchdog.feed()
+        n = 0
+        while n < self.MAX_READ and self.poller.poll(0):
+            try:
+                b = self.rx.read(1)
+            except OSError:     # the host's end of a pseudo-terminal went away
+                b = b""
+            if not b:           # end of input: only a simulated board's line ends
+                self.closed = True
+                break
+            self.buf[n] = b[0]
+            n += 1
+        return bytes(self.buf[:n]) if n else None
+
+    def write(self, data):
+        self.tx.write(data)
+
+    def idle(self):
+        self.poller.poll(1)     # wait up to 1 ms for a byte
 
 
 KEYS_MISSING = 0

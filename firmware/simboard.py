@@ -168,6 +168,19 @@ def make_board(transport=None, keys=None):
     return sim
 
 
+def run_console(keys_hex=""):
+    """The simulated board on this interpreter's stdin/stdout (`blinpump sim --runtime unix`:
+    the unix port on a pseudo-terminal): link bytes only on stdout, "simboard: ready" on stderr
+    once the boot banner is out; returns when stdin ends."""
+    import binascii
+    import sys
+    keys = auth.decode_keys(binascii.unhexlify(keys_hex)) if keys_hex else None
+    sim = make_board(main.ConsoleTransport(), keys)
+    sim.board.transport.write(sim.board._take())
+    sys.stderr.write("simboard: ready\n")
+    sim.board.run()
+
+
 # hex wrappers for the MicroPython bridge (hil/mpy_board.mjs): no byte is ever translated
 _bridged = []  # type: list[Sim]
 

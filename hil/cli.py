@@ -1,6 +1,6 @@
 """`blinpump sim`, `blinpump bench`, `blinpump demo` and `blinpump flash`.
 
-    blinpump sim [--runtime cpython|micropython] [--link PATH]
+    blinpump sim [--runtime cpython|micropython|unix] [--link PATH]
     blinpump bench [--port URL] [SCENARIO ...] [--junit FILE] [--plot FILE.png] [--runtime ...] [--course]
     blinpump demo [--out DIR] [--runtime ...] [--course-cycles N]
     blinpump flash --port PORT [--with-sim] [--dry-run]
@@ -72,7 +72,8 @@ def sim_main(argv: list[str]) -> int:
         "stdout). Any serial tool can open it; the protocol is docs/protocol.md. Stops on Ctrl-C."))
     parser.add_argument("--runtime", choices=RUNTIMES, default="cpython",
                         help="cpython: firmware modules in this process; micropython: the mpy-cross "
-                             "compiled firmware in the WebAssembly MicroPython (Node)")
+                             "compiled firmware in the WebAssembly MicroPython (Node); unix: the same "
+                             "files in the MicroPython unix port, on a pseudo-terminal of its own")
     parser.add_argument("--link", metavar="PATH", help="also make PATH a symlink to the device")
     args = parser.parse_args(argv)
     try:
@@ -282,12 +283,14 @@ def _prove() -> tuple[str, int | None]:
 def demo_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="blinpump demo", description=(
         "Plan a course for an example patient (model/), prove the kernel (verify/), then run the "
-        "standard scenarios over serial on the simulated boards of both runtimes (CPython, then "
-        "MicroPython) and the planned course on the first, in fast-forward; writes report.md, "
+        "standard scenarios over serial on the simulated boards of every runtime (CPython, the "
+        "MicroPython WebAssembly port, the MicroPython unix port) and the planned course on the "
+        "first, in fast-forward; writes report.md, "
         "junit.xml and timeline.png."))
     parser.add_argument("--out", default=str(REPO / "build" / "demo"), help="output directory (default build/demo)")
-    parser.add_argument("--runtime", choices=RUNTIMES + ("both",), default="both",
-                        help="the simulated boards: both (default), or one runtime")
+    parser.add_argument("--runtime", choices=RUNTIMES + ("all",), default="all",
+                        help="the simulated boards: all (default: cpython, micropython (the "
+                             "WebAssembly port), unix (the unix port)), or one runtime")
     parser.add_argument("--course-cycles", type=int, default=None, metavar="N",
                         help="give only the first N cycles of the course (default: all)")
     parser.add_argument("--no-prove", action="store_true", help="skip `blinpump prove`")
@@ -321,7 +324,7 @@ def demo_main(argv: list[str]) -> int:
     report += ["## Proofs (`blinpump prove`)", "", "```", prove_out, "```",
                "exit status: %s" % ("skipped" if prove_rc is None else prove_rc), ""]
 
-    runtimes = tuple(RUNTIMES) if args.runtime == "both" else (args.runtime,)
+    runtimes = tuple(RUNTIMES) if args.runtime == "all" else (args.runtime,)
     results = []
     boards = []                         # (runtime, HELLO, kernel matches)
     timelines: dict[str, Any] = {}

@@ -45,8 +45,10 @@ from blinpump.hil import build
 
 REPO = build.REPO
 BRIDGE = REPO / "hil" / "mpy_board.mjs"
-RUNTIMES = ("cpython", "micropython")
+# micropython: the WebAssembly port under Node; unix: the MicroPython unix port on a pty
+RUNTIMES = ("cpython", "micropython", "unix")
 LANDED_KERNEL = REPO / build.PACKAGE / "kernel.py"
+UNIX_BOARD_HEAP = 2 * 1024 * 1024     # the unix port's default heap (64-bit objects: not a board's)
 _packages = itertools.count(1)          # each board with its own kernel gets a package name of its own
 
 
@@ -71,6 +73,11 @@ class SimBoard:
         self.log: deque[str] = deque(maxlen=200)
         self.sim: Any = None            # the firmware.simboard.Sim object (cpython runtime)
         self.proc: subprocess.Popen[bytes] | None = None
+        self._board_in = -1             # fds of the board process: link bytes to it, from it, its log
+        self._board_out = -1
+        self._board_log = -1
+        self._board_pty = -1            # unix: the board's own pseudo-terminal (master side)
+        self._to_board = bytearray()
         self._stop = False
         self.master, self._slave = os.openpty()
         tty.setraw(self._slave)          # before any byte moves: no echo, no \n translation
@@ -89,9 +96,12 @@ class SimBoard:
                 self.sim = simboard.make_board()
                 self._pending += self.sim.board._take()      # the boot banner
                 target = self._serve_cpython
+            elif runtime == "unix":
+                self._start_unix(start_timeout_s)
+                target = self._serve_process
             else:
                 self._start_node(start_timeout_s)
-                target = self._serve_node
+                target = self._serve_process
         except BaseException:
             self._remove_link()
             self._close_fds()
@@ -109,13 +119,22 @@ class SimBoard:
 
     def close(self) -> None:
         self._stop = True
+        if self._board_pty >= 0:
+            self._thread.join(timeout=5)     # it selects on the board's pty: closed after it stops
         if self.proc and self.proc.poll() is None:
-            self.proc.stdin.close()          # type: ignore[union-attr]
+            if self.proc.stdin:
+                self.proc.stdin.close()
+            if self._board_pty >= 0:
+                os.close(self._board_pty)    # the board reads the end of its input and returns
+                self._board_pty = -1
             try:
                 self.proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self._board_pty >= 0:
+            os.close(self._board_pty)
+            self._board_pty = -1
         self._thread.join(timeout=5)
         self._remove_link()             # before the pty goes: its number may be given out again
         self._close_fds()
@@ -236,26 +255,80 @@ class SimBoard:
         self.log.extend(buf.decode("utf-8", "replace").splitlines())
         os.set_blocking(err, False)
 
-    def _serve_node(self) -> None:
+        self._board_in = self.proc.stdin.fileno()      # type: ignore[union-attr]
+        self._board_out = self.proc.stdout.fileno()
+        self._board_log = err
+
+    # ---------------------------------------------------------------- unix port side
+    def _start_unix(self, timeout_s: float) -> None:
+        """firmware.simboard.run_console under the MicroPython unix port, its stdin and stdout a
+        pseudo-terminal of its own in raw mode (as a board's USB serial), its stderr the log."""
+        from blinpump.hil import micropython
+        exe = micropython.require_unix()
+        if self._own is None:
+            root = REPO / build.DEFAULT_OUT_DIR
+            build.compile_firmware(root)
+        else:
+            root = Path(self._own.name) / "mpy"
+            build.compile_firmware(root, Path(self._own.name) / "src")
+        master, slave = os.openpty()
+        tty.setraw(slave)
+        code = "import sys\nsys.path[:] = ['', '.frozen']\nfrom firmware import simboard\nsimboard.run_console()\n"
+        try:
+            self.proc = subprocess.Popen([exe, "-X", "heapsize=%d" % UNIX_BOARD_HEAP, "-c", code], cwd=root,
+                                         stdin=slave, stdout=slave, stderr=subprocess.PIPE)
+        except BaseException:
+            os.close(master)
+            raise
+        finally:
+            os.close(slave)
+        self._board_pty = self._board_in = self._board_out = master
+        os.set_blocking(master, False)
+        assert self.proc.stderr
+        err = self.proc.stderr.fileno()
+        buf = b""
+        while b"simboard: ready" not in buf:
+            r, _, _ = select.select([err], [], [], timeout_s)
+            chunk = os.read(err, 4096) if r else b""
+            if not chunk:
+                self.proc.kill()
+                raise SimError("MicroPython unix-port board did not start:\n" + buf.decode("utf-8", "replace"))
+            buf += chunk
+        self.log.extend(buf.decode("utf-8", "replace").splitlines())
+        os.set_blocking(err, False)
+        self._board_log = err
+
+    # ---------------------------------------------------------------- a board process
+    def _serve_process(self) -> None:
+        """Copy bytes host pty -> board process -> host pty, and the board's stderr to the log."""
         proc = self.proc
-        assert proc and proc.stdin and proc.stdout and proc.stderr
-        out, err = proc.stdout.fileno(), proc.stderr.fileno()
+        assert proc
+        out, err = self._board_out, self._board_log
         while not self._stop and proc.poll() is None:
             w = [self.master] if self._pending else []
-            r, w, _ = select.select([self.master, out, err], w, [], 0.2)
+            if self._to_board:
+                w.append(self._board_in)
+            try:
+                r, w, _ = select.select([self.master, out, err], w, [], 0.2)
+            except (OSError, ValueError):           # closed under us by close()
+                break
             if self.master in r:
-                data = self._read_pty()
-                if data:
-                    try:
-                        proc.stdin.write(data)
-                        proc.stdin.flush()
-                    except (BrokenPipeError, ValueError):
-                        break
+                self._to_board += self._read_pty()
+            if self._to_board and (self._board_in in w or self._board_in != out):
+                try:
+                    n = os.write(self._board_in, self._to_board)
+                    del self._to_board[:n]
+                except BlockingIOError:
+                    pass
+                except (BrokenPipeError, OSError):
+                    break
             if out in r:
                 try:
                     self._pending += os.read(out, 65536)
                 except BlockingIOError:
                     pass
+                except OSError:
+                    break
             if err in r:
                 try:
                     self.log.extend(os.read(err, 65536).decode("utf-8", "replace").splitlines())

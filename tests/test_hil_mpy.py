@@ -1,5 +1,7 @@
-"""The simulated board on real MicroPython (the mpy-cross compiled firmware in the WebAssembly
-port under Node, hil/mpy_board.mjs) behind a pseudo-terminal: handshake, scenarios, power cuts."""
+"""The simulated board on real MicroPython behind a pseudo-terminal: handshake, scenarios, power
+cuts. Two ports run the mpy-cross compiled firmware: the WebAssembly port under Node
+(hil/mpy_board.mjs, runtime "micropython") and the unix port on a pseudo-terminal of its own
+(firmware.simboard.run_console over main.ConsoleTransport, runtime "unix")."""
 from __future__ import annotations
 
 from typing import Iterator
@@ -15,9 +17,9 @@ from blinpump.hil.sim import SimBoard
 CHOSEN = scenarios.standard(["power-cut-mid-bag", "crs4-lockout", "infant-7day-bag-refused", "flush-refused"])
 
 
-@pytest.fixture(scope="module")
-def mpy_board() -> Iterator[SimBoard]:
-    board = SimBoard("micropython")
+@pytest.fixture(scope="module", params=("micropython", "unix"))
+def mpy_board(request: pytest.FixtureRequest) -> Iterator[SimBoard]:
+    board = SimBoard(request.param)
     try:
         yield board
     finally:
