@@ -45,19 +45,21 @@ def test_demo_writes_a_report_and_junit(tmp_path: Path, capsys: pytest.CaptureFi
     assert ET.parse(tmp_path / "junit.xml").getroot().get("failures") == "0"
 
 
-def test_demo_runs_the_scenarios_on_both_runtimes_by_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_demo_runs_the_scenarios_on_every_runtime_by_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
     """The default demo: every standard scenario on the CPython board, then on the MicroPython
-    board (here two short ones stand for the standard ones, which take two minutes on MicroPython)."""
+    boards, WebAssembly and unix ports (here two short ones stand for the standard ones, which
+    take two minutes on the WebAssembly port)."""
     from blinpump.hil import scenarios
     every = scenarios.standard
     monkeypatch.setattr(scenarios, "standard", lambda names=None: every(["flush-refused", "crs4-lockout"]))
     assert cli.demo_main(["--out", str(tmp_path), "--course-cycles", "1", "--no-prove"]) == 0
     report = (tmp_path / "report.md").read_text()
-    assert "- cpython runtime" in report and "- micropython runtime" in report
-    assert report.count("matches this repository") == 2
+    assert "- cpython runtime" in report and "- micropython runtime" in report and "- unix runtime" in report
+    assert report.count("matches this repository") == 3
     cases = ET.parse(tmp_path / "junit.xml").getroot().iter("testcase")
-    assert sorted(c.get("classname") for c in cases) == ["hil.scenarios[cpython]"] * 2 + ["hil.scenarios[micropython]"] * 2
+    assert sorted(c.get("classname") for c in cases) == (["hil.scenarios[cpython]"] * 2 + ["hil.scenarios[micropython]"] * 2
+                                                         + ["hil.scenarios[unix]"] * 2)
 
 
 def test_flash_without_a_port_says_so(capsys: pytest.CaptureFixture[str]) -> None:
