@@ -101,6 +101,7 @@ EV_PATIENT = 17     # a = old weight_g, b = new weight_g (UPDATE_PATIENT)
 EV_PATIENT_BSA = 18 # a = old bsa_cm2, b = new bsa_cm2 (UPDATE_PATIENT; 0: fixed dose)
 EV_RESOLVED = 19    # a = kind, b = status (OK, or E_LOCKED: resolved too late)
 EV_BAG_REFUSED = 20 # a = bag id: a loaded bag taken off by a new weight or BSA (L2-dose-28)
+EV_MAINTENANCE = 21 # a = role: MAINTENANCE accepted; the board resets into maintenance (flashing)
 
 
 class Journal:

@@ -22,7 +22,8 @@ from . import auth, kernel, journal, protocol as P, pump
 
 FIRMWARE_VERSION = 300          # major * 10000 + minor * 100 + patch: 0.3.0 (record format 2)
 MAX_QUEUED_EVENTS = 32          # per feed()/poll(); the rest stay in the journal (CMD_EVENTS)
-UART_ID = 0                     # board wiring (set per board): UART, stepper pins, steps
+# board wiring (set per board): the pump's line, stepper pins, steps, maintenance pin
+LINK = "console"                # the USB serial the REPL uses (one cable); or a UART number
 UART_BAUD = 115200
 STEP_PIN = 2
 ENABLE_PIN = 3
@@ -31,6 +32,8 @@ RECORD_PATH = "journal.bin"
 KEYS_PATH = "keys.bin"          # provisioned over USB (docs/security.md), never over the link
 KEYS_NEW_PATH = "keys.new"      # provisioning copies here, then renames over keys.bin
 COUNTERS_PATH = "auth.bin"
+MAINTENANCE_PATH = "maintenance"    # on the board's flash: boot leaves the pump off (in_maintenance)
+MAINTENANCE_PIN = -1            # a pin that, held low at reset, does the same (-1: none wired)
 MAX_AUTH_EVENTS_PER_MIN = 8     # refusals logged per kernel minute; the rest are only counted
 
 
@@ -65,6 +68,10 @@ class Board:
         self.hash_kind, self.hash_digest = kernel_hash()
         self.events_dropped = 0
         self._queued = 0
+        # fn() that puts the board into maintenance and resets it (main.enter_maintenance); None:
+        # this board has none (a simulated board in a host process), MAINTENANCE is unknown
+        self.maintenance = None
+        self.maintenance_pending = False
         self.controller = controller
         controller.listeners.append(self._on_event)
         # the role and counter the frame being answered proved (set per frame, in _frame: a
@@ -77,6 +84,10 @@ class Board:
 
     def attach(self, controller):
         """Serve another controller (a reboot builds a new one over the same record)."""
+        # fn() that puts the board into maintenance and resets it (main.enter_maintenance); None:
+        # this board has none (a simulated board in a host process), MAINTENANCE is unknown
+        self.maintenance = None
+        self.maintenance_pending = False
         self.controller = controller
         controller.listeners.append(self._on_event)
 
@@ -216,6 +227,8 @@ class Board:
             if refused:
                 return refused
             return [c.command(cmd, args)]
+        if cmd == P.CMD_MAINTENANCE and self.maintenance is not None:
+            return self._maintenance(cmd, args, authenticated)
         entry = self.extra.get(cmd)
         if entry is not None:
             if len(args) != entry[0]:
@@ -227,6 +240,28 @@ class Board:
                 return refused
             return entry[1](args)
         return [P.E_UNKNOWN_CMD]
+
+    def _maintenance(self, cmd, args, authenticated):
+        """MAINTENANCE (docs/protocol.md): a clinician's, never while the motor runs (an infusion
+        is stopped first, by STOP, logged). Logged, answered, then the board loop hands over to
+        the hook once the reply is written (run): the flag file, then a reset."""
+        if len(args) != 0:
+            return [P.E_ARITY]
+        if not self.session:
+            return [P.E_OUT_OF_STATE]
+        # a board with no key at all cannot have run therapy (every command but HELLO is
+        # refused there): MAINTENANCE is open to anyone, so a new board can be provisioned
+        if self.auth.roles() != 0:
+            refused = self._authorise(cmd, authenticated, auth.PERM_CLINICAL, True)
+            if refused:
+                return refused
+        c = self.controller
+        if c.s.mode == kernel.MODE_RUNNING:
+            c.note(journal.EV_COMMAND, cmd, kernel.E_STATE)
+            return [kernel.E_STATE]
+        c.note(journal.EV_MAINTENANCE, self._accepted_role, 0)
+        self.maintenance_pending = True
+        return [kernel.OK]
 
     def _archive(self, back):
         """An ended therapy's record (journal archive), read into a scratch state: the undo copy
@@ -354,6 +389,9 @@ class Board:
             while not t.closed:         # a board's line never closes; a simulated one may
                 if out:
                     t.write(out)
+                if self.maintenance_pending:
+                    self.controller.motor.set_rate(0)
+                    self.maintenance()          # resets the board: does not come back
                 data = t.read()
                 out = self.feed(data) if data else b""
                 out += self.poll()
@@ -481,18 +519,63 @@ def _read_key_file(path):
         return KEYS_BAD, None
 
 
-def run(uart_id=UART_ID, baud=UART_BAUD):
-    """Boot entry on a board: `from firmware import main; main.run()` in the root main.py."""
+def in_maintenance():
+    """True if boot must not start the pump: the flag file is on the board's flash (written by
+    MAINTENANCE, or by hand) or the maintenance pin is held low (board wiring, MAINTENANCE_PIN)."""
+    import os
+    try:
+        os.stat(MAINTENANCE_PATH)
+        return True
+    except OSError:
+        pass
+    if MAINTENANCE_PIN >= 0:
+        import machine
+        pin = machine.Pin(MAINTENANCE_PIN, machine.Pin.IN, machine.Pin.PULL_UP)
+        return pin.value() == 0
+    return False
+
+
+def enter_maintenance():
+    """What MAINTENANCE does on a board once its reply is written: the flag file, then a reset
+    (the motor is stopped already). The board comes back at the REPL, without the pump and
+    without the watchdog, so `blinpump flash` can copy files for as long as it takes."""
     import machine
+    import time
+    with open(MAINTENANCE_PATH, "w") as f:
+        f.write("blinpump: the pump starts when this file is removed (blinpump flash does it)\n")
+    time.sleep_ms(100)          # the reply leaves the USB buffer before the reset
+    machine.reset()
+
+
+def start(link=LINK):
+    """Boot entry on a board: the root main.py (written by `blinpump flash`) calls it. The pump
+    runs (run) unless the board is in maintenance (in_maintenance): then it returns to the
+    REPL before the watchdog starts, and says so on the console."""
+    if in_maintenance():
+        print("blinpump: maintenance: the pump is not started (remove %s, or release the maintenance "
+              "pin, and reset)" % MAINTENANCE_PATH)
+        return False
+    run(link)
+    return True
+
+
+def run(link=LINK, baud=UART_BAUD):
+    """The pump on a board, forever: its line is the console (link "console": the USB serial the
+    REPL uses) or UART number `link`."""
     from . import hal
     storage = hal.FileStorage(RECORD_PATH, journal.TOTAL_BYTES)
     motor = hal.StepperMotor(STEP_PIN, ENABLE_PIN, UL_PER_STEP_X1000)
     controller = pump.Controller(storage, hal.BoardClock(), motor)
-    transport = UartTransport(machine.UART(uart_id, baud))
+    if link == "console":
+        transport = ConsoleTransport()
+    else:
+        import machine
+        transport = UartTransport(machine.UART(link, baud))
     # without a valid key file every command but HELLO is refused (fail closed)
     keys_state, keys = read_keys()
     authority = auth.Auth(keys, hal.FileStorage(COUNTERS_PATH, auth.TOTAL_BYTES))
     board = Board(transport, controller, P.BUILD_PRODUCTION, authority)
+    board.maintenance = enter_maintenance
     # no battery-backed clock: the outage is unknown and counts as 4 h or more (L2-reinit-4h)
     board.boot(-1)
     if keys_state == KEYS_BAD:

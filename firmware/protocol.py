@@ -47,6 +47,7 @@ CMD_STATUS = 33     # [] -> STATUS_FIELDS
 CMD_EVENTS = 34     # [since_seq] -> next_seq, n, n x (seq, time_min, code, a, b): therapy events
 CMD_AUTH_EVENTS = 35    # [since_seq] -> the same, from the security ring (refused requests, EV_AUTH)
 CMD_ARCHIVE = 36    # [back] -> archive seq, ARCHIVE_FIELDS of the therapy ended `back` therapies ago
+CMD_MAINTENANCE = 37    # [] -> OK, then the board resets into maintenance (no pump, REPL): for flashing
 # 48..63: simulation commands, defined and served by firmware/simboard.py only, so that
 # a production build (hil/build.py --production) does not contain them
 

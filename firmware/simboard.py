@@ -168,17 +168,35 @@ def make_board(transport=None, keys=None):
     return sim
 
 
-def run_console(keys_hex=""):
+def run_console(keys_hex="", keys=None, maintenance=None, ready=True):
     """The simulated board on this interpreter's stdin/stdout (`blinpump sim --runtime unix`:
-    the unix port on a pseudo-terminal): link bytes only on stdout, "simboard: ready" on stderr
-    once the boot banner is out; returns when stdin ends."""
+    the unix port on a pseudo-terminal; or a board's console, see start): link bytes only on
+    stdout; "simboard: ready" on stderr once the boot banner is out (ready); returns when stdin
+    ends. keys: {role: key} (or keys_hex, a keys.bin in hex), default the simulation keys;
+    maintenance: the MAINTENANCE hook (main.enter_maintenance on a board), default none."""
     import binascii
     import sys
-    keys = auth.decode_keys(binascii.unhexlify(keys_hex)) if keys_hex else None
+    if keys is None and keys_hex:
+        keys = auth.decode_keys(binascii.unhexlify(keys_hex))
     sim = make_board(main.ConsoleTransport(), keys)
+    sim.board.maintenance = maintenance
     sim.board.transport.write(sim.board._take())
-    sys.stderr.write("simboard: ready\n")
+    if ready:
+        sys.stderr.write("simboard: ready\n")
     sim.board.run()
+
+
+def start():
+    """Boot entry of a simulation build on a board (the root main.py `blinpump flash --with-sim`
+    writes): the simulated pump on the console, with the provisioned keys if there are any (else
+    the simulation keys), unless the board is in maintenance (main.in_maintenance)."""
+    if main.in_maintenance():
+        print("blinpump: maintenance: the simulated pump is not started (remove %s and reset)"
+              % main.MAINTENANCE_PATH)
+        return False
+    state, keys = main.read_keys()
+    run_console(keys=keys if state == main.KEYS_OK else None, maintenance=main.enter_maintenance, ready=False)
+    return True
 
 
 # hex wrappers for the MicroPython bridge (hil/mpy_board.mjs): no byte is ever translated

@@ -129,7 +129,7 @@ def role_for(cmd: int, keys: Mapping[int, bytes]) -> int:
         return 0
     if cmd == fw_pump.CMD_BAG:
         want = [fw_auth.ROLE_PHARMACY]
-    elif cmd in fw_pump.COMMANDS:
+    elif cmd in fw_pump.COMMANDS or cmd == P.CMD_MAINTENANCE:
         want = [fw_auth.ROLE_CLINICIAN]
     elif cmd in (P.CMD_STATUS, P.CMD_EVENTS, P.CMD_AUTH_EVENTS):
         want = [fw_auth.ROLE_BENCH, fw_auth.ROLE_CLINICIAN, fw_auth.ROLE_PHARMACY]

@@ -593,6 +593,11 @@ class Pump:
     def clear_fault(self) -> Status:
         return self._status(fw_pump.CMD_CLEAR_FAULT)
 
+    def maintenance(self) -> Status:
+        """MAINTENANCE: on OK the board resets into maintenance (no pump, its REPL free for
+        `blinpump flash`); refused while infusing. The link is gone after it."""
+        return self._status(P.CMD_MAINTENANCE)
+
     # ---- simulation only (E_UNKNOWN_CMD from a production build)
     def advance(self, minutes: int) -> int:
         """Fast-forward simulated time; split into the board's per-request limit. Returns now_min."""
@@ -638,7 +643,8 @@ def _cmd_name(cmd: int) -> str:
     if cmd in fw_pump.COMMANDS:
         return fw_pump.COMMANDS[cmd][0].upper()
     return {P.CMD_HELLO: "HELLO", P.CMD_STATUS: "STATUS", P.CMD_EVENTS: "EVENTS",
-            P.CMD_AUTH_EVENTS: "AUTH_EVENTS", P.CMD_ARCHIVE: "ARCHIVE", SIM.CMD_ADVANCE: "ADVANCE",
+            P.CMD_AUTH_EVENTS: "AUTH_EVENTS", P.CMD_ARCHIVE: "ARCHIVE", P.CMD_MAINTENANCE: "MAINTENANCE",
+            SIM.CMD_ADVANCE: "ADVANCE",
             SIM.CMD_FAULT: "FAULT", SIM.CMD_RESET: "RESET", SIM.CMD_HEAP: "HEAP"}.get(cmd, "CMD %d" % cmd)
 
 
