@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from blinpump.firmware import protocol as P
-from blinpump.hil import build, scenarios
+from blinpump.hil import build, flash, scenarios
 from blinpump.hil.client import BoardRebooted, LinkError, Pump, PumpError
 from blinpump.hil.micropython import MicroPythonUnavailable
 from blinpump.hil.sim import RUNTIMES, SimBoard, SimError, SimLinkError
@@ -379,105 +379,7 @@ def demo_main(argv: list[str]) -> int:
 
 # ---------------------------------------------------------------- flash
 
-_READBACK = """
-import os, hashlib, binascii
-for name in sorted(os.listdir('firmware')):
-    h = hashlib.sha256()
-    with open('firmware/' + name, 'rb') as f:
-        while True:
-            b = f.read(512)
-            if not b:
-                break
-            h.update(b)
-    print('HASH', name, binascii.hexlify(h.digest()).decode())
-"""
-
-
-def flash_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="blinpump flash", description=(
-        "Compile the production build (blinpump build --production: no simulation commands) with "
-        "mpy-cross, copy the .mpy files to a board with mpremote, then read back the sha256 of every "
-        "file under /firmware on the board and compare with the compiled ones."))
-    parser.add_argument("--port", help="the board's serial port (e.g. /dev/ttyACM0); required")
-    parser.add_argument("--with-sim", action="store_true",
-                        help="copy the simulation build instead (simulation commands, simulation keys): "
-                             "never for a pump in use")
-    parser.add_argument("--dry-run", action="store_true", help="print the mpremote commands only")
-    _pump_check_options(parser)
-    parser.add_argument("--mpremote", default=None, help=argparse.SUPPRESS)   # tests: a stand-in
-    args = parser.parse_args(argv)
-    if not (args.port or "").strip():
-        return _error("blinpump flash", "--port", "no port given: use --port PORT (list ports with "
-                      "`python -m serial.tools.list_ports`)")
-    refused = _refuse_while_infusing("blinpump flash", args)
-    if refused is not None:
-        return refused
-    try:
-        files = build.compile_firmware(production=not args.with_sim)
-    except build.CompileError as exc:
-        print("blinpump flash: %s" % exc, file=sys.stderr)
-        return 1
-    problems = [] if args.with_sim else build.check_production(files)
-    if problems:
-        print("blinpump flash: not a production build:\n  %s" % "\n  ".join(problems), file=sys.stderr)
-        return 1
-    local = {c.mpy_path.name: hashlib.sha256(c.mpy_path.read_bytes()).hexdigest() for c in files}
-    mpremote = args.mpremote.split() if args.mpremote else [sys.executable, "-m", "mpremote"]
-    base = mpremote + ["connect", args.port]
-    steps = [(base + ["fs", "mkdir", ":firmware"], False)]
-    if not args.with_sim:
-        for sim_only in build.SIM_ONLY:        # left over from a simulation build
-            steps.append((base + ["fs", "rm", ":" + sim_only[:-3] + ".mpy"], False))
-    steps.append((base + ["fs", "cp", "-f"] + [str(c.mpy_path) for c in files] + [":firmware/"], True))
-    if not _run_steps("flash", steps, len(mpremote), args.dry_run):
-        return 1
-    if args.dry_run:
-        return 0
-    proc = subprocess.run(base + ["exec", _READBACK], capture_output=True, text=True)
-    remote = {}
-    for line in proc.stdout.splitlines():
-        parts = line.split()
-        if len(parts) == 3 and parts[0] == "HASH":
-            remote[parts[1]] = parts[2]
-    if proc.returncode != 0 or not remote:
-        print("blinpump flash: could not read back hashes:\n%s" % (proc.stderr + proc.stdout).strip(), file=sys.stderr)
-        return 1
-    problems = compare_hashes(local, remote)
-    for name in sorted(set(local) | set(remote)):
-        print("%-16s %s  %s" % (name, (remote.get(name) or "-" * 64)[:16],
-                                "ok" if local.get(name) == remote.get(name) else "MISMATCH"))
-    for p in problems:
-        print("blinpump flash: %s" % p, file=sys.stderr)
-    return 1 if problems else 0
-
-
-def _run_steps(tool: str, steps: list[tuple[list[str], bool]], prefix_len: int, dry_run: bool = False) -> bool:
-    """Run mpremote steps (command, must succeed) in order, or only print them (dry_run);
-    False after a required one failed."""
-    for cmd, must in steps:
-        if dry_run:
-            print(" ".join(cmd))
-            continue
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if must and proc.returncode != 0:
-            print("blinpump %s: %s failed:\n%s" % (tool, " ".join(cmd[prefix_len:]),
-                                                 (proc.stderr + proc.stdout).strip()), file=sys.stderr)
-            return False
-    return True
-
-
-def compare_hashes(local: dict[str, str], remote: dict[str, str]) -> list[str]:
-    """What is wrong with the board's /firmware compared with the compiled files."""
-    problems = []
-    for name, digest in sorted(local.items()):
-        if name not in remote:
-            problems.append("%s is missing on the board" % name)
-        elif remote[name] != digest:
-            problems.append("%s on the board differs from the compiled file" % name)
-    for name in sorted(set(remote) - set(local)):
-        # a stale .py would be imported instead of its .mpy; simboard must not be on a pump
-        problems.append("%s is on the board but not in this build: remove it" % name)
-    return problems
+from blinpump.hil.flash import compare_hashes, flash_main  # noqa: E402,F401  (blinpump flash)
 
 
 # ---------------------------------------------------------------- keys
@@ -505,7 +407,7 @@ def keys_main(argv: list[str]) -> int:
                       help="also erase the board's replay counters: only to recover a board whose counter "
                            "record is corrupt, and only with keys never provisioned before (blinpump keys new); "
                            "refused when the board already has these keys")
-    _pump_check_options(prov)
+    flash.pump_check_options(prov)
     prov.add_argument("--mpremote", default=None, help=argparse.SUPPRESS)   # tests: a stand-in
     args = parser.parse_args(argv)
     prog = "blinpump keys"
@@ -541,125 +443,4 @@ def keys_main(argv: list[str]) -> int:
             return _error(prog, "--out", "cannot write %s: %s" % (args.out, why(exc)))
         print("blinpump keys: wrote %s (%d keys, mode 0600)" % (args.out, len(keys)))
         return 0
-    return _provision(args, host_auth.board_file(keys))
-
-
-# On the board: the key files' sha256 (or "none"), so --reset-counters can tell new keys from old ones
-_KEYS_HASH = """
-import hashlib, binascii
-for name in (%r, %r):
-    try:
-        with open(name, 'rb') as f:
-            print('KEYS', binascii.hexlify(hashlib.sha256(f.read()).digest()).decode())
-    except OSError:
-        print('KEYS none')
-"""
-# Replace keys.bin by keys.new in one rename (littlefs renames atomically); a reset before it leaves
-# the old keys.bin, a reset after it the new one; the board also falls back to a complete keys.new
-_KEYS_RENAME = """
-import os
-os.rename(%r, %r)
-print('KEYS renamed')
-"""
-
-
-def _provision(args: argparse.Namespace, keys_bin: bytes) -> int:
-    """Copy keys.bin to the board (docs/security.md, "Keys and provisioning"). The replay
-    counters (auth.bin) are never reset by provisioning: a counter never goes back for a key that
-    was in use, so re-provisioning the same keys cannot make recorded frames valid again."""
-    import tempfile
-    from blinpump.firmware import main as fw_main
-    refused = _refuse_while_infusing("blinpump keys", args)
-    if refused is not None:
-        return refused
-    mpremote = args.mpremote.split() if args.mpremote else [sys.executable, "-m", "mpremote"]
-    base = mpremote + ["connect", args.port]
-    if args.reset_counters and not args.dry_run:
-        proc = subprocess.run(base + ["exec", _KEYS_HASH % (fw_main.KEYS_PATH, fw_main.KEYS_NEW_PATH)],
-                              capture_output=True, text=True)
-        have = [line.split()[1] for line in proc.stdout.splitlines() if line.startswith("KEYS ")]
-        if proc.returncode != 0 or len(have) != 2:
-            return _failed("blinpump keys", "could not read the board's key files: %s"
-                           % (proc.stderr + proc.stdout).strip())
-        if hashlib.sha256(keys_bin).hexdigest() in have:
-            return _error("blinpump keys", "--reset-counters", "the board already has these keys: resetting "
-                          "its counters would let recorded frames replay; make new keys (blinpump keys new)")
-    with tempfile.TemporaryDirectory() as tmp:
-        local = Path(tmp) / fw_main.KEYS_NEW_PATH
-        local.write_bytes(keys_bin)
-        os.chmod(local, 0o600)
-        steps = [(base + ["fs", "cp", str(local), ":" + fw_main.KEYS_NEW_PATH], True),
-                 (base + ["exec", _KEYS_RENAME % (fw_main.KEYS_NEW_PATH, fw_main.KEYS_PATH)], True)]
-        if args.reset_counters:
-            steps.append((base + ["fs", "rm", ":" + fw_main.COUNTERS_PATH], False))
-        if not _run_steps("keys", steps, len(mpremote), args.dry_run):
-            return 1
-        if args.dry_run:
-            return 0
-    print("blinpump keys: provisioned %s%s; reset the board to load them"
-          % (args.port, " (replay counters erased)" if args.reset_counters else " (replay counters kept)"))
-    return 0
-
-
-def _pump_check_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--pump-port", default=None, metavar="URL",
-                        help="the pump protocol's serial line, asked whether the pump is infusing before "
-                             "anything interrupts the board (default: --port; on a board whose pump talks "
-                             "on a UART, give that UART's adapter)")
-    parser.add_argument("--pump-keys", default=None, metavar="FILE",
-                        help="key file with the clinician key, for --stop-infusion (default: simulation keys)")
-    parser.add_argument("--stop-infusion", action="store_true",
-                        help="if the pump is infusing, stop it through the protocol (a clinician's STOP, "
-                             "logged) first; without it, an infusing pump is left alone and nothing is done")
-    parser.add_argument("--no-pump", action="store_true",
-                        help="the board runs no pump (a new board, or one in maintenance): do not ask")
-
-
-def _refuse_while_infusing(prog: str, args: argparse.Namespace) -> int | None:
-    """None if the board may be interrupted now; else the exit status after one line.
-
-    mpremote interrupts a board with Ctrl-C, which would stop an infusing motor without a
-    journal entry. So first the pump is asked over its own protocol (HELLO is open to anyone
-    and says whether it infuses). Refused (1) while it infuses, unless --stop-infusion, which
-    stops it with a logged STOP first; refused (1) too when no pump answers, unless --no-pump
-    says there is none. A dry run touches nothing and asks nothing."""
-    if args.dry_run or args.no_pump:
-        return None
-    port = args.pump_port or args.port
-    from blinpump.hil import auth as host_auth
-    from blinpump.hil.client import open_serial
-    try:
-        keys = host_auth.resolve(args.pump_keys or "sim")
-    except host_auth.KeyFileError as exc:
-        return _error(prog, "--pump-keys", exc)
-    no_pump = ("no pump answered on %s, so it cannot be shown not to be infusing: give --pump-port with the "
-               "pump's serial line, or --no-pump if the board runs no pump; nothing was done" % port)
-    try:
-        ser = open_serial(port)
-    except (OSError, ValueError) as exc:
-        return _failed(prog, "%s (%s)" % (no_pump, why(exc)))
-    try:
-        p = Pump(ser, hello=False, keys=keys, timeout_s=0.3, retries=2)
-        try:
-            info = p.hello()
-        except (LinkError, PumpError):
-            return _failed(prog, no_pump)
-        if "infusing" not in info:
-            return _failed(prog, "the pump on %s does not say whether it infuses (firmware before 0.2.0): "
-                           "stop it by hand, then give --no-pump; nothing was done" % port)
-        if not info["infusing"]:
-            return None
-        if not args.stop_infusion:
-            return _failed(prog, "the pump on %s is infusing: stop the infusion first (a clinician's STOP), "
-                           "or give --stop-infusion to stop it through the protocol; nothing was done" % port)
-        try:
-            st = p.stop()
-            infusing = p.hello().get("infusing")
-        except (LinkError, PumpError) as exc:
-            return _failed(prog, "could not stop the infusion on %s: %s; nothing was done" % (port, exc))
-        if not st.ok or infusing:
-            return _failed(prog, "the pump on %s refused STOP (%r); nothing was done" % (port, st))
-        print("%s: the infusion on %s was stopped through the protocol (STOP, logged)" % (prog, port))
-        return None
-    finally:
-        ser.close()
+    return flash.provision(args, host_auth.board_file(keys))

@@ -95,6 +95,11 @@ class ReplBoard:
         self._power_cycle = True
         self._kill()
 
+    @property
+    def watchdog_ms(self) -> int:
+        """The timeout of the watchdog this life started (0: none started)."""
+        return self._wdt_ms
+
     def wait_lives(self, n: int, timeout_s: float = 10.0) -> bool:
         """True once the board has begun its n-th life (resets: lives - 1)."""
         end = time.monotonic() + timeout_s

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import os
+import shlex
 import stat
 from pathlib import Path
 
@@ -225,12 +226,12 @@ def test_reprovisioning_never_resets_the_replay_counters(tmp_path: Path, capsys:
     assert cli.keys_main(["new", "--out", str(keys)]) == 0
     capsys.readouterr()
     assert cli.keys_main(["provision", "--port", "/dev/ttyACM0", "--keys", str(keys), "--dry-run"]) == 0
-    out = capsys.readouterr().out
+    out = " ".join(shlex.split(capsys.readouterr().out))
     assert ":keys.new" in out and "os.rename('keys.new', 'keys.bin')" in out
     assert "auth.bin" not in out
     assert cli.keys_main(["provision", "--port", "/dev/ttyACM0", "--keys", str(keys), "--dry-run",
                           "--reset-counters"]) == 0
-    assert "fs rm :auth.bin" in capsys.readouterr().out
+    assert "os.remove('auth.bin')" in " ".join(shlex.split(capsys.readouterr().out))
 
 
 def test_a_recorded_frame_never_replays_after_the_same_keys_are_provisioned_again() -> None:
@@ -255,35 +256,6 @@ def test_torn_key_file_after_a_reset_mid_provisioning_falls_back_to_the_complete
     (tmp_path / "keys.bin").write_bytes(good[:17])
     (tmp_path / "keys.new").write_bytes(good[:9])               # both torn: fail closed
     assert fw_main.read_keys(str(tmp_path / "keys.bin"), str(tmp_path / "keys.new"))[0] == fw_main.KEYS_BAD
-
-
-def test_flash_and_provision_refuse_while_the_pump_infuses(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """mpremote's Ctrl-C would stop the motor without a journal entry: ask the pump first."""
-    from blinpump.hil.sim import SimBoard
-    keys = tmp_path / "k.json"
-    host_auth.save_keys(keys, host_auth.new_keys())
-    stand_in = "true"                                  # an mpremote that does nothing, successfully
-    with SimBoard("cpython") as board:
-        with Pump(board.path) as p:
-            _patient(p)
-            assert p.status()["mode"] == k.MODE_RUNNING
-        assert cli.flash_main(["--port", "/dev/ttyACM0", "--pump-port", board.path, "--mpremote", stand_in]) == 1
-        assert "infusing" in capsys.readouterr().err
-        assert cli.keys_main(["provision", "--port", "/dev/ttyACM0", "--keys", str(keys), "--pump-port",
-                              board.path, "--mpremote", stand_in]) == 1
-        assert "infusing" in capsys.readouterr().err
-        with Pump(board.path) as p:
-            assert p.status()["mode"] == k.MODE_RUNNING         # nothing was done
-        assert cli.keys_main(["provision", "--port", "/dev/ttyACM0", "--keys", str(keys), "--pump-port",
-                              board.path, "--stop-infusion", "--mpremote", stand_in]) == 0
-        assert "stopped through the protocol" in capsys.readouterr().out
-        with Pump(board.path) as p:
-            s = p.status()
-            assert s["mode"] == k.MODE_STOPPED and s["int_reason"] == k.STOP_CLINICIAN
-            assert [e for e in p.events() if e["code"] == journal.EV_STOP], "the stop is in the journal"
-        # stopped: flashing may go on (the stand-in mpremote reads back no hashes: that failure is its own)
-        assert cli.keys_main(["provision", "--port", "/dev/ttyACM0", "--keys", str(keys), "--pump-port",
-                              board.path, "--mpremote", stand_in]) == 0
 
 
 def test_flash_refuses_when_no_pump_answers_unless_told_there_is_none(capsys: pytest.CaptureFixture[str]) -> None:
