@@ -389,9 +389,10 @@ class Board:
             while not t.closed:         # a board's line never closes; a simulated one may
                 if out:
                     t.write(out)
-                if self.maintenance_pending:
+                hook = self.maintenance
+                if self.maintenance_pending and hook is not None:
                     self.controller.motor.set_rate(0)
-                    self.maintenance()          # resets the board: does not come back
+                    hook()                      # resets the board: does not come back
                 data = t.read()
                 out = self.feed(data) if data else b""
                 out += self.poll()
@@ -402,11 +403,28 @@ class Board:
             raise
 
 
-class UartTransport:
-    """The board's serial line. read() is called once per pass of Board.run's loop, so it
+class Transport:
+    """The pump's line, as Board.run uses it. read() is called once per pass of the loop, so it
     also feeds the watchdog (hal.Watchdog): a pass that stalls reboots the board."""
-
     closed = False
+
+    def __init__(self, watchdog=None):
+        self.watchdog = watchdog
+
+    def read(self):
+        """Bytes waiting (None if none); feeds the watchdog."""
+        return None
+
+    def write(self, data):
+        pass
+
+    def idle(self):
+        """Wait a little: nothing came and nothing is to be sent."""
+        pass
+
+
+class UartTransport(Transport):
+    """A UART of the board (main.LINK a UART number)."""
 
     def __init__(self, uart, watchdog=None):
         self.uart = uart
@@ -426,7 +444,7 @@ class UartTransport:
         time.sleep_ms(1)
 
 
-class ConsoleTransport:
+class ConsoleTransport(Transport):
     """The board's console (USB serial on most boards, the REPL's own port) as the pump's line:
     stdin read a byte at a time while select.poll says one is waiting, stdout written. Ctrl-C
     (0x03) is turned off while the pump runs, so it is a byte of a frame, never an interrupt
@@ -559,6 +577,14 @@ def start(link=LINK):
     return True
 
 
+def _line(link, baud):
+    """The pump's line: the console ("console") or UART number `link`."""
+    if link == "console":
+        return ConsoleTransport()
+    import machine
+    return UartTransport(machine.UART(link, baud))
+
+
 def run(link=LINK, baud=UART_BAUD):
     """The pump on a board, forever: its line is the console (link "console": the USB serial the
     REPL uses) or UART number `link`."""
@@ -566,11 +592,7 @@ def run(link=LINK, baud=UART_BAUD):
     storage = hal.FileStorage(RECORD_PATH, journal.TOTAL_BYTES)
     motor = hal.StepperMotor(STEP_PIN, ENABLE_PIN, UL_PER_STEP_X1000)
     controller = pump.Controller(storage, hal.BoardClock(), motor)
-    if link == "console":
-        transport = ConsoleTransport()
-    else:
-        import machine
-        transport = UartTransport(machine.UART(link, baud))
+    transport = _line(link, baud)
     # without a valid key file every command but HELLO is refused (fail closed)
     keys_state, keys = read_keys()
     authority = auth.Auth(keys, hal.FileStorage(COUNTERS_PATH, auth.TOTAL_BYTES))
