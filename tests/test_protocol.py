@@ -6,6 +6,7 @@ for MicroPython, and a test here checks the two copies agree.
 from __future__ import annotations
 
 import importlib.util
+import io
 import re
 import sys
 from pathlib import Path
@@ -196,3 +197,25 @@ def test_a_damaged_therapy_frame_never_changes_therapy(data: st.DataObject) -> N
     signed = C.FrameReader().feed(bytes(good))
     if intact != signed:
         assert after == before
+
+
+def test_console_transport_reads_what_waits_passes_ctrl_c_as_data_and_sees_the_end() -> None:
+    """main.ConsoleTransport, the pump's line on a board's console (the REPL board and
+    `blinpump sim --runtime unix` run it for real): bytes as they come, 0x03 a byte like any."""
+    import os
+    from blinpump.firmware import main as fw_main
+    r, w = os.pipe()
+    rx, tx = os.fdopen(r, "rb", buffering=0), io.BytesIO()
+    line = fw_main.ConsoleTransport(stdin=rx, stdout=tx)
+    assert line.read() is None and not line.closed
+    os.write(w, b"\x7e\x03abc")
+    assert line.read() == b"\x7e\x03abc"
+    os.write(w, bytes(range(200)))
+    assert line.read() == bytes(range(fw_main.ConsoleTransport.MAX_READ))      # at most MAX_READ a pass
+    line.write(b"reply")
+    assert tx.getvalue() == b"reply"
+    os.close(w)
+    while line.read() is not None:
+        pass
+    assert line.closed
+    rx.close()

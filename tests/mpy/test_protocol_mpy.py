@@ -10,7 +10,7 @@ from binascii import hexlify, unhexlify
 from fw import auth, journal
 from fw import kernel as k
 from fw import protocol as P
-from fw import pump, simboard
+from fw import main, pump, simboard
 from fw import simboard as SIM
 
 CRC_CHECK = ("123456789", 0xCBF43926)
@@ -185,10 +185,11 @@ class Unplugged(Exception):
     pass
 
 
-class ScriptedTransport:
+class ScriptedTransport(main.Transport):
     """The board loop's transport: gives these chunks, then fails (as a UART driver error would)."""
 
     def __init__(self, chunks):
+        main.Transport.__init__(self)
         self.chunks = list(chunks)
         self.written = b""
 
