@@ -101,3 +101,53 @@ class TestPlatform(unittest.TestCase):
     def test_no_machine_module_in_the_webassembly_port(self):
         # So firmware/hal.py must fall back to its host implementations there.
         self.assertRaises(ImportError, __import__, "machine")
+
+
+HEAP_LOCK_TICKS = 2000      # a running 7-day bag: every tick books a minute of drug
+
+
+@unittest.skipUnless(MICROPYTHON, "MicroPython's heap_lock")
+class TestTickUnderHeapLock(unittest.TestCase):
+    """No allocation on the kernel's tick (Power of Ten: none after start-up), shown with
+    micropython.heap_lock(): while it holds, any allocation raises MemoryError. The WebAssembly
+    port does not raise there: an allocation under the lock never returns (measured), so these
+    run on ports that raise, and the WebAssembly port's figure is bench/firmware_bench.py's."""
+
+    def locked_port(self):
+        if sys.platform == "webassembly":
+            self.skipTest("an allocation under heap_lock hangs this port instead of raising")
+
+    def test_an_allocation_under_heap_lock_raises(self):
+        self.locked_port()
+        import micropython
+        raised = False
+        micropython.heap_lock()
+        try:
+            keep = [1, 2, 3]
+        except MemoryError:
+            raised = True
+        micropython.heap_unlock()
+        self.assertTrue(raised)
+
+    def test_the_kernel_tick_allocates_nothing_under_heap_lock(self):
+        self.locked_port()
+        import micropython
+        from fw import kernel as k
+        from kernel_helpers import patient, start_bag
+        s = patient()
+        self.assertEqual(start_bag(s, 28000, 168), k.OK)
+        k.tick(s)                       # a first tick outside the lock (a first call may allocate once)
+        booked = s.bag_run_min
+        ticks = range(HEAP_LOCK_TICKS)
+        done = 0
+        micropython.heap_lock()
+        try:
+            for _ in ticks:
+                k.tick(s)
+                done += 1
+        except MemoryError:
+            pass
+        micropython.heap_unlock()
+        self.assertEqual(done, HEAP_LOCK_TICKS)
+        self.assertEqual(s.mode, k.MODE_RUNNING)
+        self.assertEqual(s.bag_run_min, booked + HEAP_LOCK_TICKS)
