@@ -20,7 +20,7 @@ import struct
 
 from . import auth, kernel, journal, protocol as P, pump
 
-FIRMWARE_VERSION = 300          # major * 10000 + minor * 100 + patch: 0.3.0 (record format 2)
+FIRMWARE_VERSION = 400          # major * 10000 + minor * 100 + patch: 0.4.0 (record format 2; MAINTENANCE)
 MAX_QUEUED_EVENTS = 32          # per feed()/poll(); the rest stay in the journal (CMD_EVENTS)
 # board wiring (set per board): the pump's line, stepper pins, steps, maintenance pin
 LINK = "console"                # the USB serial the REPL uses (one cable); or a UART number

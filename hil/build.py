@@ -56,6 +56,8 @@ _LEGACY_STAMP = ".mpy-cross"
 # modules that exist only in a simulation build: the simulated board with its test-only commands
 # (ADVANCE time warp, FAULT injection, RESET, HEAP) and the simulated plant
 SIM_ONLY = ("firmware/simboard.py", "firmware/simhal.py")
+# .py files in firmware/ that are not modules of it: the MicroPython manifest (for freezing)
+NOT_MODULES = ("firmware/manifest.py",)
 # names and strings of the simulation modules that must not appear in any production .mpy
 SIM_MARKERS = (b"simboard", b"simhal", b"CMD_ADVANCE", b"CMD_FAULT", b"CMD_RESET", b"CMD_HEAP",
                b"FAULT_POWER_CUT", b"PowerCut", b"cut_after", b"SimClock", b"MemStorage",
@@ -84,6 +86,7 @@ def firmware_sources(src_root: str | os.PathLike[str] = REPO, production: bool =
     root = _resolve(src_root)
     pkg = root / PACKAGE
     return sorted(p for p in pkg.rglob("*.py") if "__pycache__" not in p.parts
+                  and p.relative_to(root).as_posix() not in NOT_MODULES
                   and not (production and p.relative_to(root).as_posix() in SIM_ONLY))
 
 
@@ -266,6 +269,49 @@ def check_production(compiled: list[Compiled]) -> list[str]:
             if marker in data:
                 problems.append("%s contains %r (simulation only)" % (c.mpy_path.name, marker.decode()))
     return problems
+
+
+class ManifestError(ValueError):
+    """A MicroPython manifest uses what this reader does not follow (require, include, freeze)."""
+
+
+def manifest_files(path: str | os.PathLike[str]) -> tuple[dict[str, str], list[tuple[str, Path]]]:
+    """(metadata, [(target path on the board, source file)]) of a MicroPython manifest, read the
+    way MicroPython's build tools run one: the file is Python, executed with the manifest
+    commands in scope; `base_path` is relative to the manifest's folder; `package(name,
+    files=...)` freezes those files of the folder `base_path/name` as `name/file`, `module(f)`
+    freezes `base_path/f` as `f`. require, include and freeze are not followed here (the
+    firmware's manifest uses none): ManifestError."""
+    manifest = Path(path).resolve()
+    meta: dict[str, str] = {}
+    frozen: list[tuple[str, Path]] = []
+
+    def base(base_path: str) -> Path:
+        return (manifest.parent / base_path).resolve()
+
+    def metadata(description: str | None = None, version: str | None = None, license: str | None = None,
+                 author: str | None = None) -> None:
+        meta.update({k: v for k, v in (("description", description), ("version", version),
+                                        ("license", license), ("author", author)) if v is not None})
+
+    def package(package_path: str, files: tuple[str, ...] | list[str] | None = None, base_path: str = ".",
+                opt: int | None = None) -> None:
+        folder = base(base_path) / package_path
+        names = list(files) if files is not None else sorted(
+            p.relative_to(folder).as_posix() for p in folder.rglob("*.py"))
+        frozen.extend((package_path + "/" + name, folder / name) for name in names)
+
+    def module(module_path: str, base_path: str = ".", opt: int | None = None) -> None:
+        frozen.append((module_path, base(base_path) / module_path))
+
+    def unsupported(*args: object, **kwargs: object) -> None:
+        raise ManifestError("%s: require, include and freeze are not read here" % manifest)
+
+    scope = {"metadata": metadata, "package": package, "module": module, "require": unsupported,
+             "include": unsupported, "freeze": unsupported, "options": type("options", (), {})(),
+             "__file__": str(manifest)}
+    exec(compile(manifest.read_text(), str(manifest), "exec"), scope)
+    return meta, frozen
 
 
 def mpy_total_bytes(out_dir: str | os.PathLike[str] = DEFAULT_OUT_DIR) -> int:

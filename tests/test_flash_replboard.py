@@ -16,7 +16,7 @@ import pytest
 from blinpump.firmware import hal, journal, kernel as k
 from blinpump.firmware import main as fw_main
 from blinpump.hil import auth as host_auth
-from blinpump.hil import cli, scenarios
+from blinpump.hil import build, cli, scenarios
 from blinpump.hil.client import Pump, PumpError
 from blinpump.hil.replboard import ReplBoard
 
@@ -171,3 +171,14 @@ def test_the_maintenance_flag_keeps_the_pump_and_its_watchdog_off_at_boot(board:
     with Pump(board.path, keys=None, boot_wait_s=10.0) as p:
         assert p.info["build"] == "production"
     assert _watchdog_ms(board, hal.WDT_TIMEOUT_MS) == hal.WDT_TIMEOUT_MS
+
+
+def test_mpremote_mip_installs_the_firmware_package_into_the_board(board: ReplBoard) -> None:
+    """firmware/package.json, for `mpremote mip install`: the production sources, no simulation."""
+    r = mpremote(board, "mip", "install", "--target", "/", str(Path(cli.REPO) / "firmware" / "package.json"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    sources = {"firmware/" + p.name: p.read_bytes() for p in build.firmware_sources(production=True)}
+    assert board.files() == sorted(sources)
+    assert all((board.flash / name).read_bytes() == data for name, data in sources.items())
+    r = mpremote(board, "exec", "from firmware import main\nprint(main.FIRMWARE_VERSION, main.kernel_hash()[0])")
+    assert r.stdout.split() == [str(fw_main.FIRMWARE_VERSION), "1"], r.stdout + r.stderr    # 1: kernel.py's sha256

@@ -2,11 +2,16 @@
 injection) exist only in simulation builds"), and `blinpump flash` copies it by default."""
 from __future__ import annotations
 
+import json
+import tomllib
 from pathlib import Path
 
 import pytest
 
 from blinpump.hil import build, micropython
+
+REPO = build.REPO
+PROJECT_VERSION = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
 
 # Runs on the production .mpy files under MicroPython: a board with a RAM record and the
 # firmware's own HMAC signer. Simulation commands must be unknown and the module absent.
@@ -136,3 +141,32 @@ def test_flash_copies_the_production_build_by_default(capsys: pytest.CaptureFixt
     # no simulation module is copied, nor kept: the board keeps only this build's files
     assert "simboard" not in out and "simhal" not in out
     assert "if name not in" in out and "os.remove(" in out
+
+
+def test_the_manifest_freezes_the_production_build_and_nothing_else() -> None:
+    """firmware/manifest.py, read as MicroPython's build tools run it (hil/build.py manifest_files):
+    the production modules, each from its file in firmware/, and no simulation module."""
+    meta, frozen = build.manifest_files(REPO / "firmware" / "manifest.py")
+    production = {p.relative_to(REPO).as_posix(): p for p in build.firmware_sources(production=True)}
+    assert {target: source for target, source in frozen} == production
+    assert not [t for t, _ in frozen if t in build.SIM_ONLY]
+    assert meta["version"] == PROJECT_VERSION
+    from blinpump.firmware import main as fw_main
+    major, minor, patch = (int(x) for x in PROJECT_VERSION.split("."))
+    assert fw_main.FIRMWARE_VERSION == major * 10000 + minor * 100 + patch     # what HELLO says
+    # both sides: a manifest that would freeze the simulation board is told apart
+    assert "firmware/simboard.py" not in dict(frozen) and "firmware/simboard.py" in {
+        p.relative_to(REPO).as_posix() for p in build.firmware_sources()}
+
+
+def test_the_mip_package_lists_the_production_build() -> None:
+    doc = json.loads((REPO / "firmware" / "package.json").read_text())
+    production = [p.relative_to(REPO).as_posix() for p in build.firmware_sources(production=True)]
+    assert [target for target, _ in doc["urls"]] == production
+    assert all((REPO / "firmware" / url).is_file() for _, url in doc["urls"])
+    assert doc["version"] == PROJECT_VERSION
+
+
+def test_the_manifest_is_not_a_module_of_any_build() -> None:
+    for production in (False, True):
+        assert "manifest" not in {c.module.split(".")[-1] for c in build.compile_firmware(production=production)}
