@@ -7,6 +7,21 @@
 #     from firmware import main
 #     main.start()
 # This file is not a module of the firmware: hil/build.py leaves it out of every build.
+# MicroPython's tools run it on the host, in the folder it is in: it also generates
+# firmware/kernel_sha.py, the sha256 of kernel.py (the proven source) that HELLO reports, so a
+# frozen kernel names the proven bytes as a kernel.mpy file does (hil/build.py writes the same).
+import hashlib
+import os
+import tempfile
+
+with open("kernel.py", "rb") as _f:
+    _kernel_sha256 = hashlib.sha256(_f.read()).hexdigest()
+_generated = tempfile.mkdtemp(prefix="blinpump-kernel-sha-")
+os.mkdir(os.path.join(_generated, "firmware"))
+with open(os.path.join(_generated, "firmware", "kernel_sha.py"), "w") as _f:
+    _f.write("# Generated at build time: the sha256 of firmware/kernel.py (the proven source).\n"
+             "KERNEL_SHA256 = \"%s\"\n" % _kernel_sha256)
+
 metadata(
     description="blinpump: the BLINCYTO infusion safety kernel, power-safe record, serial protocol, board loop",
     version="0.4.0",
@@ -26,3 +41,4 @@ package(
     ),
     base_path="..",
 )
+package("firmware", files=("kernel_sha.py",), base_path=_generated)

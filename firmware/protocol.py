@@ -79,6 +79,7 @@ BUILD_SIM = 1
 HASH_NONE = 0
 HASH_SOURCE = 1     # sha256 of firmware/kernel.py
 HASH_MPY = 2        # sha256 of firmware/kernel.mpy (what runs on a board)
+HASH_EMBEDDED = 3   # sha256 of firmware/kernel.py, embedded by the build (firmware.kernel_sha): file or frozen
 
 HELLO_FIELDS = ("protocol_version", "firmware_version", "build_kind", "max_advance_min", "hash_kind")
 # after the 8 integers of the kernel hash: who can authenticate, and the replay counters

@@ -58,6 +58,13 @@ _LEGACY_STAMP = ".mpy-cross"
 SIM_ONLY = ("firmware/simboard.py", "firmware/simhal.py")
 # .py files in firmware/ that are not modules of it: the MicroPython manifest (for freezing)
 NOT_MODULES = ("firmware/manifest.py",)
+# A module every build generates (it has no source file): the sha256 of the kernel.py it was built
+# from, the bytes `blinpump prove` covers. HELLO reports it (hash_kind 3), so a board names the
+# proven kernel whether kernel.mpy is a file or frozen into the image (firmware/manifest.py
+# generates the same text: tests/test_production_build.py checks that they agree).
+KERNEL_SHA_MODULE = "firmware/kernel_sha.py"
+KERNEL_SHA_SOURCE = ("# Generated at build time: the sha256 of firmware/kernel.py (the proven source).\n"
+                     "KERNEL_SHA256 = \"%s\"\n")
 # names and strings of the simulation modules that must not appear in any production .mpy
 SIM_MARKERS = (b"simboard", b"simhal", b"CMD_ADVANCE", b"CMD_FAULT", b"CMD_RESET", b"CMD_HEAP",
                b"FAULT_POWER_CUT", b"PowerCut", b"cut_after", b"SimClock", b"MemStorage",
@@ -142,13 +149,17 @@ def compile_firmware(out_dir: str | os.PathLike[str] | None = None,
     binary = None
     results: list[Compiled] = []
     wanted: set[Path] = set()
+    # every source, then the module generated from them (the kernel's sha256, embedded)
+    items = [(src.relative_to(src_root), src, src.read_bytes()) for src in sources]
+    kernel_py = src_root / PACKAGE / "kernel.py"
+    if kernel_py in sources:
+        generated = (KERNEL_SHA_SOURCE % _sha256(items[sources.index(kernel_py)][2])).encode()
+        items.append((Path(KERNEL_SHA_MODULE), kernel_py, generated))
     try:
-        for src in sources:
-            rel = src.relative_to(src_root)                  # firmware/kernel.py
+        for rel, src, data in items:                     # rel: firmware/kernel.py
             key = rel.as_posix()
             mpy = out / rel.with_suffix(".mpy")
             wanted.add(mpy)
-            data = src.read_bytes()
             entry = {"source_sha256": _sha256(data), "mpy_cross": version, "source_name": key}
             old = before.get(key)
             mpy_hash = None
@@ -168,7 +179,7 @@ def compile_firmware(out_dir: str | os.PathLike[str] | None = None,
     finally:
         # Also after a CompileError: keep what was compiled. Entries of the modules not reached
         # are carried over; every entry is checked against the files on the next build anyway.
-        current = {src.relative_to(src_root).as_posix() for src in sources}
+        current = {rel.as_posix() for rel, _, _ in items}
         merged = {k: v for k, v in before.items() if k in current}
         merged.update(entries)
         if merged != before or not manifest_path.is_file():
@@ -280,8 +291,8 @@ def manifest_files(path: str | os.PathLike[str]) -> tuple[dict[str, str], list[t
     way MicroPython's build tools run one: the file is Python, executed with the manifest
     commands in scope; `base_path` is relative to the manifest's folder; `package(name,
     files=...)` freezes those files of the folder `base_path/name` as `name/file`, `module(f)`
-    freezes `base_path/f` as `f`. require, include and freeze are not followed here (the
-    firmware's manifest uses none): ManifestError."""
+    freezes `base_path/f` as `f`; it runs in the manifest's folder. require, include and freeze
+    are not followed here (the firmware's manifest uses none): ManifestError."""
     manifest = Path(path).resolve()
     meta: dict[str, str] = {}
     frozen: list[tuple[str, Path]] = []
@@ -308,9 +319,13 @@ def manifest_files(path: str | os.PathLike[str]) -> tuple[dict[str, str], list[t
         raise ManifestError("%s: require, include and freeze are not read here" % manifest)
 
     scope = {"metadata": metadata, "package": package, "module": module, "require": unsupported,
-             "include": unsupported, "freeze": unsupported, "options": type("options", (), {})(),
-             "__file__": str(manifest)}
-    exec(compile(manifest.read_text(), str(manifest), "exec"), scope)
+             "include": unsupported, "freeze": unsupported, "options": type("options", (), {})()}
+    here = os.getcwd()
+    os.chdir(manifest.parent)           # as MicroPython's tools run a manifest: in its folder
+    try:
+        exec(compile(manifest.read_text(), str(manifest), "exec"), scope)
+    finally:
+        os.chdir(here)
     return meta, frozen
 
 

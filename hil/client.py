@@ -455,10 +455,12 @@ class Pump:
         return info
 
     def kernel_matches(self, mpy_root: str | Path = REPO / "build" / "mpy") -> bool:
-        """True if the board's kernel hash is that of this repository's kernel (source or .mpy)."""
+        """True if the board's kernel hash is that of this repository's kernel (the source's, as
+        embedded by the build or read from kernel.py; or the .mpy's)."""
         kind = self.info.get("hash_kind")
-        path = REPO / "firmware" / "kernel.py" if kind == P.HASH_SOURCE else Path(mpy_root) / "firmware" / "kernel.mpy"
-        if kind not in (P.HASH_SOURCE, P.HASH_MPY) or not path.exists():
+        source = kind in (P.HASH_SOURCE, P.HASH_EMBEDDED)
+        path = REPO / "firmware" / "kernel.py" if source else Path(mpy_root) / "firmware" / "kernel.mpy"
+        if kind not in (P.HASH_SOURCE, P.HASH_EMBEDDED, P.HASH_MPY) or not path.exists():
             return False
         return bool(hashlib.sha256(path.read_bytes()).hexdigest() == self.info["kernel_sha256"])
 

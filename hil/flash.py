@@ -340,15 +340,17 @@ def flash_main(argv: list[str]) -> int:
     hello = wait_for_pump(prog, args.pump_port or args.port)
     if hello is None:
         return EXIT_FAILED
-    kernel_mpy = next(c.mpy_path for c in files if c.module == "firmware.kernel")
-    want = hashlib.sha256(kernel_mpy.read_bytes()).hexdigest()
+    # the kernel the pump names is the proven source's (embedded by the build), not only the
+    # .mpy read back above: the same sha256 as `blinpump prove`'s report
+    want = build.source_hashes(production=production)["firmware/kernel.py"]
     build_name = "production" if production else "sim"
-    if hello.get("kernel_sha256") != want or hello.get("build") != build_name:
-        return _failed(prog, "the pump that answered runs %s build with kernel sha256 %s, not the %s build "
-                       "just copied (kernel.mpy %s)" % (hello.get("build"), hello.get("kernel_sha256"),
-                                                        build_name, want))
-    print("%s: %s build on %s in %.1f s; the pump answers HELLO: firmware %d, kernel.mpy sha256 %s (copied)"
-          % (prog, build_name, args.port, time.monotonic() - started, hello["firmware_version"], want))
+    if (hello.get("hash_kind"), hello.get("kernel_sha256"), hello.get("build")) != (P.HASH_EMBEDDED, want, build_name):
+        return _failed(prog, "the pump that answered runs %s build with kernel sha256 %s (kind %s), not the %s "
+                       "build just copied (kernel.py %s)" % (hello.get("build"), hello.get("kernel_sha256"),
+                                                            hello.get("hash_kind"), build_name, want))
+    print("%s: %s build on %s in %.1f s; the pump answers HELLO: firmware %d, kernel.py sha256 %s (proven by "
+          "`blinpump prove`, embedded by the build)" % (prog, build_name, args.port, time.monotonic() - started,
+                                                       hello["firmware_version"], want))
     return 0
 
 

@@ -148,7 +148,7 @@ def _open_board(kernel_path: Path, port: str | None, keys: Any, sim_runtime: str
 def _kernel_digest(path: Path, hash_kind: Any) -> str:
     """The SHA-256 a board running this kernel reports in HELLO: of the source, or of the .mpy
     mpy-cross makes of it (the same bytes on every build: hil/build.py names the source alike)."""
-    if hash_kind == P.HASH_SOURCE:
+    if hash_kind in (P.HASH_SOURCE, P.HASH_EMBEDDED):
         return hashlib.sha256(path.read_bytes()).hexdigest()
     if hash_kind != P.HASH_MPY:
         return ""

@@ -15,6 +15,7 @@ import pytest
 
 from blinpump.firmware import hal, journal, kernel as k
 from blinpump.firmware import main as fw_main
+from blinpump.firmware import protocol as P
 from blinpump.hil import auth as host_auth
 from blinpump.hil import build, cli, scenarios
 from blinpump.hil.client import Pump, PumpError
@@ -79,9 +80,13 @@ def test_a_new_board_flashed_boots_into_the_pump_and_answers_the_bench(board: Re
     out = capsys.readouterr().out
     assert "the pump answers HELLO" in out and "MISMATCH" not in out
     assert board.files() == sorted(["main.py"] + ["firmware/%s.mpy" % m for m in (
-        "__init__", "auth", "codes", "hal", "journal", "kernel", "main", "protocol", "pump", "simboard", "simhal")])
+        "__init__", "auth", "codes", "hal", "journal", "kernel", "kernel_sha", "main", "protocol", "pump",
+        "simboard", "simhal")])
     with Pump(board.path, timeout_s=2.0) as p:
         assert p.info["build"] == "sim" and p.kernel_matches()
+        # the kernel it names is the proven source's: the sha256 `blinpump prove` reports
+        assert (p.info["hash_kind"], p.info["kernel_sha256"]) == (
+            P.HASH_EMBEDDED, build.source_hashes()["firmware/kernel.py"])
         chosen = scenarios.standard(["flush-refused", "crs4-lockout", "power-cut-mid-bag"])
         results = scenarios.run_all(p, chosen)
         assert all(r.ok for r in results), scenarios.table(results)

@@ -35,7 +35,7 @@ def mpy_pump(mpy_board: SimBoard) -> Iterator[Pump]:
 def test_hello_names_the_compiled_kernel(mpy_pump: Pump) -> None:
     info = mpy_pump.info
     assert (info["protocol_version"], info["build"]) == (P.VERSION, "sim")
-    assert info["hash_kind"] == P.HASH_MPY           # the .mpy bytes a board would run
+    assert info["hash_kind"] == P.HASH_EMBEDDED      # the proven kernel.py's, embedded by the build
     assert mpy_pump.kernel_matches()
 
 

@@ -66,7 +66,8 @@ def test_firmware_compiles_to_mpy() -> None:
     modules = {c.module for c in compiled}
     assert "firmware" in modules
     sources = build.firmware_sources()
-    assert len(compiled) == len(sources)
+    assert len(compiled) == len(sources) + 1            # and the generated firmware.kernel_sha
+    assert compiled[-1].module == "firmware.kernel_sha"
     for c in compiled:
         data = c.mpy_path.read_bytes()
         assert c.size_bytes == len(data) > 0
@@ -187,7 +188,7 @@ def test_unchanged_source_is_not_recompiled_even_if_touched(tmp_path: Path, comp
     src = _tiny_firmware(tmp_path, kernel="LIMIT = 1\n")
     out = tmp_path / "out"
     build.compile_firmware(out, src_root=src)
-    assert len(compiles) == 2
+    assert len(compiles) == 3                                # and the generated kernel_sha
     mpy = out / "firmware" / "kernel.mpy"
     before = mpy.stat().st_mtime_ns
 
@@ -227,6 +228,9 @@ def test_manifest_names_the_compiled_bytes(tmp_path: Path) -> None:
     hashes = build.source_hashes(src)
     assert list(hashes) == ["firmware/__init__.py", "firmware/kernel.py"]
     assert hashes["firmware/kernel.py"] == hashlib.sha256(b"LIMIT = 1\n").hexdigest()
+    # the generated module's entry names the text it was compiled from, made from kernel.py
+    generated = (build.KERNEL_SHA_SOURCE % hashes["firmware/kernel.py"]).encode()
+    hashes[build.KERNEL_SHA_MODULE] = hashlib.sha256(generated).hexdigest()
     assert set(doc["modules"]) == set(hashes)
     for c in compiled:
         rel = c.module.replace(".", "/") + ("/__init__.py" if c.module == "firmware" else ".py")

@@ -148,7 +148,13 @@ def test_the_manifest_freezes_the_production_build_and_nothing_else() -> None:
     the production modules, each from its file in firmware/, and no simulation module."""
     meta, frozen = build.manifest_files(REPO / "firmware" / "manifest.py")
     production = {p.relative_to(REPO).as_posix(): p for p in build.firmware_sources(production=True)}
-    assert {target: source for target, source in frozen} == production
+    generated = dict(frozen).pop(build.KERNEL_SHA_MODULE)
+    assert {target: source for target, source in frozen if target != build.KERNEL_SHA_MODULE} == production
+    # the frozen image names the proven kernel as the .mpy build does: the same generated module
+    kernel_sha256 = build.source_hashes(production=True)["firmware/kernel.py"]
+    assert generated.read_text() == build.KERNEL_SHA_SOURCE % kernel_sha256
+    sha_mpy = next(c for c in build.compile_firmware(production=True) if c.module == "firmware.kernel_sha")
+    assert kernel_sha256.encode() in sha_mpy.mpy_path.read_bytes()
     assert not [t for t, _ in frozen if t in build.SIM_ONLY]
     assert meta["version"] == PROJECT_VERSION
     from blinpump.firmware import main as fw_main

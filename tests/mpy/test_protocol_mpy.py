@@ -260,8 +260,8 @@ class TestBoard(unittest.TestCase):
     def test_hello_reports_version_build_and_kernel_hash(self):
         host = Host(hello=False)
         ints = host.call(P.CMD_HELLO, [P.VERSION])
-        self.assertEqual(ints[:5], [k.OK, P.VERSION, 300, P.BUILD_SIM, simboard.MAX_ADVANCE_MIN])
-        self.assertTrue(ints[5] in (P.HASH_SOURCE, P.HASH_MPY))
+        self.assertEqual(ints[:5], [k.OK, P.VERSION, main.FIRMWARE_VERSION, P.BUILD_SIM, simboard.MAX_ADVANCE_MIN])
+        self.assertTrue(ints[5] in (P.HASH_SOURCE, P.HASH_EMBEDDED))
         self.assertEqual(len(ints), 14 + len(P.HELLO_AUTH_FIELDS) + len(P.HELLO_STATE_FIELDS))
         self.assertTrue(ints[6:14] != [0] * 8)
         self.assertEqual(ints[14], 7)               # pharmacy, clinician and bench keys
