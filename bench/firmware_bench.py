@@ -1,9 +1,14 @@
-"""Firmware benchmark: allocation per tick, heap after start-up, .mpy size, tick cost ratio.
+"""Firmware benchmark: allocation per tick, ticks under heap_lock, heap after start-up and with
+the board loop, .mpy sizes (production build, mpy-cross -O levels), tick cost per runtime, and
+the time `blinpump flash` takes against the REPL board.
 
-Runs the compiled firmware (.mpy) on the real MicroPython runtime (WebAssembly port under
-Node) and the same source on CPython, in one run, and writes bench/results/firmware.json.
-Heap is read in a separate call after start-up: this port frees garbage only between calls.
-The board configuration is measured: kernel, record (on a file), hardware layer, controller.
+One run measures the compiled firmware (.mpy) on both real MicroPython ports, the WebAssembly
+port (32-bit, under Node) and the unix port (64-bit), and the same source on CPython, and writes
+bench/results/firmware.json. Every heap figure names its port: the WebAssembly port's are 32-bit
+figures, the nearest to a board here; the unix port's objects are twice the size, never a
+board's figure. On the WebAssembly port heap is read in separate calls (#@phase): it frees
+garbage only between calls. The board configuration is measured: kernel, record (on a file),
+hardware layer, controller; then the protocol, authentication and board loop.
 Rerun: `make setup && .venv/bin/python bench/firmware_bench.py`.
 """
 from __future__ import annotations
@@ -42,7 +47,7 @@ gc.collect()
 print("HEAP_BASELINE", gc.mem_alloc())
 #@phase
 from firmware import kernel, journal, hal, pump, simhal
-storage = hal.FileStorage("/record.bin", journal.TOTAL_BYTES)
+storage = hal.FileStorage("record.bin", journal.TOTAL_BYTES)
 c = pump.Controller(storage, simhal.SimClock(), simhal.SimMotor())
 c.boot()
 #@phase
@@ -84,7 +89,49 @@ a0 = gc.mem_alloc()
 for _ in range(1000):
     c.tick()
 print("ALLOC_CONTROLLER", (gc.mem_alloc() - a0) / 1000)
+import micropython
+locked = 0
+s3 = k.State()
+k.setup(s3, 1, k.IND_MRD, 70000, 0, 0); k.bag(s3, 1, 1, 196000, 100800, 600, 168, 1, 0, 0)
+k.ack(s3, 1); k.ack(s3, 2); k.start(s3); tick(s3)
+micropython.heap_lock()
+try:
+    for _ in r:
+        tick(s3)
+        locked += 1
+except MemoryError:
+    pass
+micropython.heap_unlock()
+print("HEAP_LOCK_TICKS", locked)
 """
+
+# Code against data: the firmware's modules imported (their bytecode, constants and globals:
+# what freezing keeps in flash instead, but for the globals), then its objects made
+SPLIT_SCRIPT = """
+import gc
+#@phase
+gc.collect()
+print("HEAP_BASELINE", gc.mem_alloc())
+#@phase
+from firmware import auth, codes, hal, journal, kernel, kernel_sha, main, protocol, pump
+#@phase
+gc.collect()
+print("HEAP_CODE", gc.mem_alloc())
+#@phase
+from firmware import simhal
+storage = hal.FileStorage("record.bin", journal.TOTAL_BYTES)
+c = pump.Controller(storage, simhal.SimClock(), simhal.SimMotor())
+c.boot()
+board = main.Board(None, c)
+#@phase
+gc.collect()
+print("HEAP_DATA", gc.mem_alloc())
+"""
+
+# the heap figures only, for the mpy-cross -O levels (WebAssembly port)
+HEAP_SCRIPT = MPY_SCRIPT.split("#@phase\n" + SETUP)[0]
+
+
 
 
 def cpython_tick_us() -> list[float]:
@@ -101,33 +148,92 @@ def cpython_tick_us() -> list[float]:
     return out
 
 
-def main() -> int:
-    compiled = build.compile_firmware()
-    mpy_total = sum(c.size_bytes for c in compiled)
-    res = micropython.run_script(MPY_SCRIPT % {"ticks": TICKS, "runs": RUNS}, timeout=600)
-    if res.returncode != 0:
-        print(res.stdout, file=sys.stderr)
-        return 1
+def _values(output: str) -> dict[str, list[float]]:
     vals: dict[str, list[float]] = {}
-    for line in res.stdout.splitlines():
+    for line in output.splitlines():
         parts = line.split()
         if len(parts) >= 2 and parts[0].isupper():
             vals.setdefault(parts[0], []).append(float(parts[1]))
-    cpy = cpython_tick_us()
-    mpy_us = statistics.median(vals["TICK_US"])
-    cpy_us = statistics.median(cpy)
+    return vals
+
+
+def on_port(port: str, script: str, root: str = build.DEFAULT_OUT_DIR) -> dict[str, list[float]] | None:
+    res = micropython.run_script(script, root=root, timeout=900, port=port, compile_first=False)
+    if res.returncode != 0:
+        print("%s port:\n%s" % (port, res.stdout), file=sys.stderr)
+        return None
+    return _values(res.stdout)
+
+
+def flash_seconds() -> float:
+    """`blinpump flash` (production build, a new board) against the REPL board: from the first
+    mpremote session to the pump's HELLO naming the kernel."""
+    import contextlib
+    import io
+    from blinpump.hil import flash
+    from blinpump.hil.replboard import ReplBoard
+    build.compile_firmware(production=True)
+    with ReplBoard() as board, contextlib.redirect_stdout(io.StringIO()):
+        t0 = time.perf_counter()
+        rc = flash.flash_main(["--port", board.path, "--no-pump"])
+        took = time.perf_counter() - t0
+    if rc != 0:
+        raise SystemExit("flash against the REPL board failed")
+    return took
+
+
+def main() -> int:
+    compiled = build.compile_firmware()
+    production = build.compile_firmware(production=True)
+    script = MPY_SCRIPT % {"ticks": TICKS, "runs": RUNS}
+    ports = {}
+    for port in micropython.PORTS:
+        vals = on_port(port, script)
+        if vals is None:
+            return 1
+        ports[port] = vals
+    cpy_us = statistics.median(cpython_tick_us())
+    wasm, unix = ports["webassembly"], ports["unix"]
+    levels = {}
+    for opt in (0, 1, 2, 3):
+        out_dir = "build/opt%d" % opt
+        files = build.compile_firmware(out_dir, production=True, opt=opt)
+        build.compile_firmware(out_dir, opt=opt)            # the heap script imports simhal too
+        heap = on_port("webassembly", HEAP_SCRIPT, root=out_dir)
+        if heap is None:
+            return 1
+        levels[str(opt)] = {"mpy_total_bytes_production": sum(c.size_bytes for c in files),
+                            "heap_with_board_loop_bytes_webassembly": int(heap["HEAP_BOARD_LOOP"][0])}
+
+    split = on_port("webassembly", SPLIT_SCRIPT)
+    if split is None:
+        return 1
+
+    def per_port(key: str, scale: float = 1.0) -> dict[str, float]:
+        return {port: round(vals[key][0] / scale, 3) for port, vals in ports.items()}
+
     result = {
-        "alloc_bytes_per_tick": vals["ALLOC_KERNEL"][0] / TICKS,
-        "alloc_bytes_per_controller_tick": vals["ALLOC_CONTROLLER"][0],
-        "heap_after_start_bytes": int(vals["HEAP_AFTER_START"][0]),
-        "heap_runtime_baseline_bytes": int(vals["HEAP_BASELINE"][0]),
-        "heap_firmware_bytes": int(vals["HEAP_AFTER_START"][0] - vals["HEAP_BASELINE"][0]),
-        "heap_with_protocol_board_loop_bytes": int(vals["HEAP_BOARD_LOOP"][0]),
-        "mpy_total_bytes": mpy_total,
-        "mpy_files": {c.module: c.size_bytes for c in compiled},
-        "tick_us_micropython_median": round(mpy_us, 3),
-        "tick_us_cpython_median": round(cpy_us, 3),
-        "tick_ratio_micropython_vs_cpython": round(mpy_us / cpy_us, 2),
+        "tick_us_cpython": round(cpy_us, 3),
+        "tick_us_unix": round(statistics.median(unix["TICK_US"]), 3),
+        "tick_us_wasm": round(statistics.median(wasm["TICK_US"]), 3),
+        "alloc_bytes_per_tick": per_port("ALLOC_KERNEL", TICKS),
+        "heap_lock_ticks": {port: int(vals["HEAP_LOCK_TICKS"][0]) for port, vals in ports.items()},
+        "alloc_bytes_per_controller_tick": per_port("ALLOC_CONTROLLER"),
+        "heap_runtime_baseline_bytes": {port: int(v["HEAP_BASELINE"][0]) for port, v in ports.items()},
+        "heap_after_start_bytes": {port: int(v["HEAP_AFTER_START"][0]) for port, v in ports.items()},
+        "heap_firmware_bytes": {port: int(v["HEAP_AFTER_START"][0] - v["HEAP_BASELINE"][0])
+                                for port, v in ports.items()},
+        "heap_with_board_loop_bytes": {port: int(v["HEAP_BOARD_LOOP"][0]) for port, v in ports.items()},
+        "heap_firmware_with_board_loop_bytes": {port: int(v["HEAP_BOARD_LOOP"][0] - v["HEAP_BASELINE"][0])
+                                                for port, v in ports.items()},
+        # production modules (simhal, the plant, is imported only for the objects' clock and motor)
+        "heap_code_bytes_webassembly": int(split["HEAP_CODE"][0] - split["HEAP_BASELINE"][0]),
+        "heap_data_bytes_webassembly": int(split["HEAP_DATA"][0] - split["HEAP_CODE"][0]),
+        "mpy_total_bytes": sum(c.size_bytes for c in production),
+        "mpy_total_bytes_simulation": sum(c.size_bytes for c in compiled),
+        "mpy_files": {c.module: c.size_bytes for c in production},
+        "mpy_cross_opt_levels": levels,
+        "flash_seconds": round(flash_seconds(), 2),
         "ticks_per_run": TICKS,
         "runs": RUNS,
     }

