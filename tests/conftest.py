@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import hypo  # noqa: F401  (registers and loads the Hypothesis profile before any test module)
-from groups import Z3_FILES
+from groups import ONE_PROCESS_FILES, Z3_FILES
 from blinpump.verify.report import find_label
 
 REPO = Path(__file__).resolve().parent.parent
@@ -39,3 +39,5 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.path.name in Z3_FILES:
             item.add_marker(pytest.mark.xdist_group("z3"))
+        elif item.path.name in ONE_PROCESS_FILES:
+            item.add_marker(pytest.mark.xdist_group(ONE_PROCESS_FILES[item.path.name]))

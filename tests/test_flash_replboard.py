@@ -123,9 +123,14 @@ def test_flash_goes_through_maintenance_and_never_interrupts_an_infusion(
 
 def test_production_flash_then_keys_provision_and_maintenance_needs_the_clinician(
         board: ReplBoard, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # left over from a simulation build and from sources copied by hand: a stale kernel.py would
+    # be imported instead of kernel.mpy, simboard must never be on a pump
+    (board.flash / "firmware").mkdir()
+    for stale in ("simboard.mpy", "simhal.mpy", "kernel.py"):
+        (board.flash / "firmware" / stale).write_bytes(b"stale")
     assert cli.flash_main(["--port", board.path, "--no-pump"]) == 0
     assert "production build" in capsys.readouterr().out
-    assert not [f for f in board.files() if "sim" in f]
+    assert not [f for f in board.files() if "sim" in f or f.endswith(".py") and f != "main.py"]
     assert _watchdog_ms(board, hal.WDT_TIMEOUT_MS) == hal.WDT_TIMEOUT_MS     # the pump started it
     with Pump(board.path, keys=None) as p:
         assert (p.info["build"], p.info["auth_roles"]) == ("production", 0)
