@@ -78,9 +78,11 @@ class Board:
         self.hash_kind, self.hash_digest = kernel_hash()
         self.events_dropped = 0
         self._queued = 0
-        # fn() that puts the board into maintenance and resets it (main.enter_maintenance); None:
+        # MAINTENANCE's two steps on a board (main.write_maintenance_flag, main.reset_board):
+        # fn() -> True once the flag file is on the flash, and fn() that resets the board. None:
         # this board has none (a simulated board in a host process), MAINTENANCE is unknown
         self.maintenance = None
+        self.reset_board = None
         self.maintenance_pending = False
         self.controller = controller
         controller.listeners.append(self._on_event)
@@ -94,9 +96,6 @@ class Board:
 
     def attach(self, controller):
         """Serve another controller (a reboot builds a new one over the same record)."""
-        # fn() that puts the board into maintenance and resets it (main.enter_maintenance); None:
-        # this board has none (a simulated board in a host process), MAINTENANCE is unknown
-        self.maintenance = None
         self.maintenance_pending = False
         self.controller = controller
         controller.listeners.append(self._on_event)
@@ -269,6 +268,11 @@ class Board:
         if c.s.mode == kernel.MODE_RUNNING:
             c.note(journal.EV_COMMAND, cmd, kernel.E_STATE)
             return [kernel.E_STATE]
+        # the flag first: answered OK only once the next boot is sure to stay in maintenance
+        write_flag = self.maintenance
+        if write_flag is None or not write_flag():
+            c.note(journal.EV_COMMAND, cmd, kernel.E_FAULT)
+            return [kernel.E_FAULT]
         c.note(journal.EV_MAINTENANCE, self._accepted_role, 0)
         self.maintenance_pending = True
         return [kernel.OK]
@@ -399,10 +403,10 @@ class Board:
             while not t.closed:         # a board's line never closes; a simulated one may
                 if out:
                     t.write(out)
-                hook = self.maintenance
-                if self.maintenance_pending and hook is not None:
+                reset = self.reset_board
+                if self.maintenance_pending and reset is not None:
                     self.controller.motor.set_rate(0)
-                    hook()                      # resets the board: does not come back
+                    reset()                     # the reply is out: into maintenance, not back
                 data = t.read()
                 out = self.feed(data) if data else b""
                 out += self.poll()
@@ -563,14 +567,23 @@ def in_maintenance():
     return False
 
 
-def enter_maintenance():
-    """What MAINTENANCE does on a board once its reply is written: the flag file, then a reset
-    (the motor is stopped already). The board comes back at the REPL, without the pump and
-    without the watchdog, so `blinpump flash` can copy files for as long as it takes."""
+def write_maintenance_flag():
+    """MAINTENANCE's first step on a board: the flag file; True once it is on the flash (else
+    MAINTENANCE answers E_FAULT and the board goes on as it was). After the reset the board
+    comes back at the REPL, without the pump and without the watchdog, so `blinpump flash` can
+    copy files for as long as it takes."""
+    try:
+        with open(MAINTENANCE_PATH, "w") as f:
+            f.write("blinpump: the pump starts when this file is removed (blinpump flash does it)\n")
+    except OSError:
+        return False
+    return in_maintenance()
+
+
+def reset_board():
+    """MAINTENANCE's second step, once its reply is written (the motor is stopped already)."""
     import machine
     import time
-    with open(MAINTENANCE_PATH, "w") as f:
-        f.write("blinpump: the pump starts when this file is removed (blinpump flash does it)\n")
     time.sleep_ms(100)          # the reply leaves the USB buffer before the reset
     machine.reset()
 
@@ -607,7 +620,8 @@ def run(link=LINK, baud=UART_BAUD):
     keys_state, keys = read_keys()
     authority = auth.Auth(keys, hal.FileStorage(COUNTERS_PATH, auth.TOTAL_BYTES))
     board = Board(transport, controller, P.BUILD_PRODUCTION, authority)
-    board.maintenance = enter_maintenance
+    board.maintenance = write_maintenance_flag
+    board.reset_board = reset_board
     # no battery-backed clock: the outage is unknown and counts as 4 h or more (L2-reinit-4h)
     board.boot(-1)
     if keys_state == KEYS_BAD:

@@ -168,18 +168,21 @@ def make_board(transport=None, keys=None):
     return sim
 
 
-def run_console(keys_hex="", keys=None, maintenance=None, ready=True):
+def run_console(keys_hex="", keys=None, maintenance=False, ready=True):
     """The simulated board on this interpreter's stdin/stdout (`blinpump sim --runtime unix`:
     the unix port on a pseudo-terminal; or a board's console, see start): link bytes only on
     stdout; "simboard: ready" on stderr once the boot banner is out (ready); returns when stdin
     ends. keys: {role: key} (or keys_hex, a keys.bin in hex), default the simulation keys;
-    maintenance: the MAINTENANCE hook (main.enter_maintenance on a board), default none."""
+    maintenance: whether MAINTENANCE is served (on a board: main.write_maintenance_flag, then
+    main.reset_board), default not."""
     import binascii
     import sys
     if keys is None and keys_hex:
         keys = auth.decode_keys(binascii.unhexlify(keys_hex))
     sim = make_board(main.ConsoleTransport(), keys)
-    sim.board.maintenance = maintenance
+    if maintenance:
+        sim.board.maintenance = main.write_maintenance_flag
+        sim.board.reset_board = main.reset_board
     sim.board.transport.write(sim.board._take())
     if ready:
         sys.stderr.write("simboard: ready\n")
@@ -195,7 +198,7 @@ def start():
               % main.MAINTENANCE_PATH)
         return False
     state, keys = main.read_keys()
-    run_console(keys=keys if state == main.KEYS_OK else None, maintenance=main.enter_maintenance, ready=False)
+    run_console(keys=keys if state == main.KEYS_OK else None, maintenance=True, ready=False)
     return True
 
 

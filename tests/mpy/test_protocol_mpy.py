@@ -101,7 +101,7 @@ def role_for(cmd):
         return 0
     if cmd == pump.CMD_BAG:
         return auth.ROLE_PHARMACY
-    if cmd in pump.COMMANDS:
+    if cmd in pump.COMMANDS or cmd == P.CMD_MAINTENANCE:
         return auth.ROLE_CLINICIAN
     return auth.ROLE_BENCH
 
@@ -515,6 +515,91 @@ class TestBoard(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class BoardSteps:
+    """A board's two MAINTENANCE steps, recorded: the flag file (it can fail) and the reset."""
+
+    def __init__(self, board, flag_written=True):
+        self.calls = []
+        self.flag_written = flag_written
+        board.maintenance = self.flag
+        board.reset_board = self.reset
+
+    def flag(self):
+        self.calls.append("flag")
+        return self.flag_written
+
+    def reset(self):
+        self.calls.append("reset")
+        raise Unplugged()           # a reset never comes back into the loop
+
+
+class TestMaintenance(unittest.TestCase):
+    """MAINTENANCE (docs/protocol.md, docs/security.md "Flashing a board")."""
+
+    def maintenance_events(self, host):
+        return [ev for ev in host.board.controller.journal.events(0) if ev[2] == journal.EV_MAINTENANCE]
+
+    def test_a_board_without_the_steps_does_not_know_it(self):
+        host = Host()
+        self.assertEqual(host.call(P.CMD_MAINTENANCE), [P.E_UNKNOWN_CMD])
+
+    def test_EXT_pump_never_while_the_motor_runs(self):
+        host = Host()
+        steps = BoardSteps(host.board)
+        host.running_patient()
+        self.assertEqual(host.call(P.CMD_MAINTENANCE), [k.E_STATE])
+        self.assertEqual((steps.calls, host.board.maintenance_pending), ([], False))
+        self.assertEqual(host.status()["mode"], k.MODE_RUNNING)
+        self.assertEqual(self.maintenance_events(host), [])
+        self.assertEqual(host.commands_logged(P.CMD_MAINTENANCE), 1)     # the refusal is logged
+
+    def test_only_the_clinician_on_a_board_with_keys(self):
+        host = Host()
+        steps = BoardSteps(host.board)
+        for role in (0, auth.ROLE_PHARMACY, auth.ROLE_BENCH):
+            self.assertEqual(host.call(P.CMD_MAINTENANCE, role=role)[0], P.E_UNAUTHORISED)
+        self.assertEqual(steps.calls, [])
+        self.assertEqual(host.call(P.CMD_MAINTENANCE), [k.OK])
+        self.assertEqual(steps.calls, ["flag"])
+        self.assertEqual(self.maintenance_events(host)[0][3], auth.ROLE_CLINICIAN)
+
+    def test_anyone_on_a_board_with_no_keys(self):
+        host = Host(hello=False)
+        host.board.auth = auth.Auth()           # no keys provisioned
+        steps = BoardSteps(host.board)
+        host.call(P.CMD_HELLO, [P.VERSION])
+        self.assertEqual(host.call(P.CMD_STATUS, role=0)[0], P.E_UNAUTHORISED)     # nothing else
+        self.assertEqual(host.call(P.CMD_MAINTENANCE, role=0), [k.OK])
+        self.assertEqual(steps.calls, ["flag"])
+
+    def test_the_reply_goes_out_before_the_reset_and_the_motor_is_stopped(self):
+        host = Host()
+        steps = BoardSteps(host.board)
+        request = host.request(777, P.CMD_MAINTENANCE)
+        t = ScriptedTransport([request])
+        host.board.transport = t
+        self.assertRaises(Unplugged, host.board.run)
+        self.assertEqual(steps.calls, ["flag", "reset"])
+        replies = [f for f in decode_all(t.written) if f[0] == P.T_AUTH_REPLY]
+        self.assertEqual([(f[1], f[3]) for f in replies], [(777, [k.OK])])
+        self.assertEqual(host.sim.motor.ul_per_h, 0)
+
+    def test_a_flag_that_cannot_be_written_is_a_fault_and_no_reset(self):
+        host = Host()
+        steps = BoardSteps(host.board, flag_written=False)
+        self.assertEqual(host.call(P.CMD_MAINTENANCE), [k.E_FAULT])
+        self.assertEqual((steps.calls, host.board.maintenance_pending), (["flag"], False))
+        self.assertEqual(self.maintenance_events(host), [])
+
+    def test_the_steps_outlast_a_reboot_of_the_simulated_board(self):
+        host = Host()
+        steps = BoardSteps(host.board)
+        self.assertEqual(host.call(SIM.CMD_FAULT, [SIM.FAULT_POWER_CUT, 0]), [k.OK])
+        host.call(P.CMD_HELLO, [P.VERSION])
+        self.assertEqual(host.call(P.CMD_MAINTENANCE), [k.OK])
+        self.assertEqual(steps.calls, ["flag"])
 
 
 class TestAuthorisation(unittest.TestCase):
