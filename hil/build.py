@@ -286,6 +286,32 @@ def check_production(compiled: list[Compiled]) -> list[str]:
     return problems
 
 
+# What a board runs on boot: the root main.py, one per build. The build's own modules decide the
+# rest (main.start / simboard.start: the maintenance flag or pin, then the pump).
+BOOT_MAIN = {
+    True: ("# blinpump: production build. Boot starts the pump unless the board is in maintenance\n"
+           "# (the file 'maintenance', or the maintenance pin held): firmware/main.py start().\n"
+           "from firmware import main\nmain.start()\n"),
+    False: ("# blinpump: SIMULATION build (time warp, fault injection, simulation keys): never on a\n"
+            "# pump in use. Boot starts the simulated pump unless the board is in maintenance.\n"
+            "from firmware import simboard\nsimboard.start()\n"),
+}
+
+
+def write_boot_main(out_dir: str | os.PathLike[str], production: bool) -> Path:
+    """`<out_dir>/main.py`, the root main.py `blinpump flash` copies beside /firmware (written
+    only when its text changed, by a rename: a concurrent reader sees one version)."""
+    path = _resolve(out_dir) / "main.py"
+    text = BOOT_MAIN[production].encode()
+    if _file_sha256(path) != _sha256(text):
+        fd, tmp = tempfile.mkstemp(prefix="main.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "wb") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    return path
+
+
 class ManifestError(ValueError):
     """A MicroPython manifest uses what this reader does not follow (require, include, freeze)."""
 

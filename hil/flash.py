@@ -33,17 +33,6 @@ EXIT_FAILED, EXIT_USAGE = 1, 2
 PORT_BACK_S = 15.0              # a board re-enumerates its USB port after a reset
 PUMP_BACK_S = 20.0              # ... and boots the pump (mounting the flash, restoring the record)
 
-# What the board runs on boot: the root main.py, one per build. The build's own modules decide
-# the rest (main.start / simboard.start: the maintenance flag or pin, then the pump).
-BOOT_MAIN = {
-    True: ("# blinpump: production build. Boot starts the pump unless the board is in maintenance\n"
-           "# (the file 'maintenance', or the maintenance pin held): firmware/main.py start().\n"
-           "from firmware import main\nmain.start()\n"),
-    False: ("# blinpump: SIMULATION build (time warp, fault injection, simulation keys): never on a\n"
-            "# pump in use. Boot starts the simulated pump unless the board is in maintenance.\n"
-            "from firmware import simboard\nsimboard.start()\n"),
-}
-
 # On the board, before the copy: /firmware exists and holds nothing but this build's files (a
 # stale module, or a .py beside its .mpy, would be imported)
 _PREPARE = """
@@ -306,15 +295,12 @@ def flash_main(argv: list[str]) -> int:
     mpremote = _mpremote(args)
     base = mpremote + ["connect", args.port]
     local = {"firmware/" + c.mpy_path.name: hashlib.sha256(c.mpy_path.read_bytes()).hexdigest() for c in files}
-    boot = BOOT_MAIN[production].encode()
-    local["main.py"] = hashlib.sha256(boot).hexdigest()
-    with tempfile.TemporaryDirectory(prefix="blinpump-flash-") as tmp:
-        main_py = Path(tmp) / "main.py"
-        main_py.write_bytes(boot)
-        keep = sorted(c.mpy_path.name for c in files)
-        cmd = (base + ["exec", _PREPARE % (keep,), "+", "fs", "cp", "-f"] + [str(c.mpy_path) for c in files]
-               + [":firmware/", "+", "fs", "cp", "-f", str(main_py), ":main.py", "+", "exec", _READBACK])
-        proc = _run("flash", cmd, len(mpremote), args.dry_run)
+    main_py = build.write_boot_main(files[0].mpy_path.parent.parent, production)
+    local["main.py"] = hashlib.sha256(main_py.read_bytes()).hexdigest()
+    keep = sorted(c.mpy_path.name for c in files)
+    cmd = (base + ["exec", _PREPARE % (keep,), "+", "fs", "cp", "-f"] + [str(c.mpy_path) for c in files]
+           + [":firmware/", "+", "fs", "cp", "-f", str(main_py), ":main.py", "+", "exec", _READBACK])
+    proc = _run("flash", cmd, len(mpremote), args.dry_run)
     if proc is None:
         return EXIT_FAILED
     if args.dry_run:

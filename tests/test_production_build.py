@@ -176,3 +176,15 @@ def test_the_mip_package_lists_the_production_build() -> None:
 def test_the_manifest_is_not_a_module_of_any_build() -> None:
     for production in (False, True):
         assert "manifest" not in {c.module.split(".")[-1] for c in build.compile_firmware(production=production)}
+
+
+def test_the_boot_main_of_each_build(tmp_path: Path) -> None:
+    """The root main.py `blinpump flash` copies: the production build's starts the pump, and
+    only the simulation build's names the simulated board."""
+    (tmp_path / "p").mkdir()
+    (tmp_path / "s").mkdir()
+    production = build.write_boot_main(tmp_path / "p", True).read_text()
+    simulation = build.write_boot_main(tmp_path / "s", False).read_text()
+    assert "from firmware import main\nmain.start()" in production
+    assert not [m for m in build.SIM_MARKERS if m.decode() in production]
+    assert "simboard.start()" in simulation
