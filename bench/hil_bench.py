@@ -39,7 +39,7 @@ from blinpump.firmware import pump as fw_pump  # noqa: E402
 from blinpump.hil import scenarios  # noqa: E402
 from blinpump.hil import auth as host_auth  # noqa: E402
 from blinpump.hil.client import Pump, encode_signed  # noqa: E402
-from blinpump.hil.sim import SimBoard  # noqa: E402
+from blinpump.hil.sim import RUNTIMES, SimBoard  # noqa: E402
 
 RUNS = 3
 ROUND_TRIPS = 500
@@ -162,20 +162,28 @@ def main() -> int:
         out.write_text(json.dumps(results, indent=2) + "\n")
         print(json.dumps(parallel_figures_of(results), indent=2))
         return 0
-    results: dict[str, object] = {}
+    only_runtimes = sys.argv[1:] == ["--parts", "runtimes"]   # the per-runtime figures, kept beside the rest
+    out = REPO / "bench" / "results" / "hil.json"
+    results: dict[str, object] = json.loads(out.read_text()) if only_runtimes and out.exists() else {}
     rt: dict[str, list[float]] = {}
     two_cycles: dict[str, list[float]] = {}
     full: list[float] = []
-    for runtime in ("cpython", "micropython"):
+    for runtime in RUNTIMES:
         with SimBoard(runtime) as board, Pump(board.path, timeout_s=5.0) as p:
             p.reset()
             p.status()
             rt["ack_" + runtime] = [round_trips_per_s(p, lambda: p.ack_alarm(0)) for _ in range(RUNS)]
             rt["status_" + runtime] = [round_trips_per_s(p, p.status) for _ in range(RUNS)]
             two_cycles[runtime] = [course_s(p, 2) for _ in range(RUNS)]
-            if runtime == "cpython":
+            if runtime == "cpython" and not only_runtimes:
                 full = [course_s(p, None) for _ in range(RUNS)]
     med = {key: statistics.median(v) for key, v in rt.items()}
+    # the unix port: a board process on a pseudo-terminal of its own (main.ConsoleTransport)
+    results["round_trips_per_s_unix"] = round(med["ack_unix"], 1)
+    results["status_round_trips_per_s_unix"] = round(med["status_unix"], 1)
+    results["two_cycles_fast_forward_seconds_unix"] = round(statistics.median(two_cycles["unix"]), 2)
+    results["fast_forward_ratio_unix_vs_cpython"] = round(
+        statistics.median(two_cycles["unix"]) / statistics.median(two_cycles["cpython"]), 2)
     results["round_trips_per_s_cpython"] = round(med["ack_cpython"], 1)
     results["round_trips_per_s_micropython"] = round(med["ack_micropython"], 1)
     results["round_trip_ratio_cpython_vs_micropython"] = round(med["ack_cpython"] / med["ack_micropython"], 2)
@@ -183,6 +191,10 @@ def main() -> int:
     results["status_round_trips_per_s_micropython"] = round(med["status_micropython"], 1)
     results["round_trip_command"] = ("ACK_ALARM(0) over a pty, authenticated (HMAC-SHA256 checked by the board: a 56-byte "
                                     "request; the board signs its 56-byte reply, the client checks it); status: STATUS")
+    if only_runtimes:
+        out.write_text(json.dumps(results, indent=2) + "\n")
+        print(json.dumps({k: v for k, v in results.items() if "per_s" in k or "fast_forward" in k}, indent=2))
+        return 0
     results["course_fast_forward_seconds"] = round(statistics.median(full), 2)
     results["course"] = "R/R, 70 kg, 9 cycles, 546 days, 7-day bags, planned by model.planner, over a pty, CPython board"
     results["two_cycles_fast_forward_seconds_cpython"] = round(statistics.median(two_cycles["cpython"]), 2)

@@ -19,8 +19,9 @@ with open("kernel.py", "rb") as _f:
 _generated = tempfile.mkdtemp(prefix="blinpump-kernel-sha-")
 os.mkdir(os.path.join(_generated, "firmware"))
 with open(os.path.join(_generated, "firmware", "kernel_sha.py"), "w") as _f:
-    _f.write("# Generated at build time: the sha256 of firmware/kernel.py (the proven source).\n"
-             "KERNEL_SHA256 = \"%s\"\n" % _kernel_sha256)
+    _f.write("# Generated at build time: the sha256 of firmware/kernel.py (the proven source), and of\n"
+             "# the kernel.mpy built from it (empty when frozen: HELLO trusts it only for that file).\n"
+             "KERNEL_SHA256 = \"%s\"\nKERNEL_MPY_SHA256 = \"\"\n" % _kernel_sha256)
 
 metadata(
     description="blinpump: the BLINCYTO infusion safety kernel, power-safe record, serial protocol, board loop",

@@ -63,8 +63,9 @@ NOT_MODULES = ("firmware/manifest.py",)
 # proven kernel whether kernel.mpy is a file or frozen into the image (firmware/manifest.py
 # generates the same text: tests/test_production_build.py checks that they agree).
 KERNEL_SHA_MODULE = "firmware/kernel_sha.py"
-KERNEL_SHA_SOURCE = ("# Generated at build time: the sha256 of firmware/kernel.py (the proven source).\n"
-                     "KERNEL_SHA256 = \"%s\"\n")
+KERNEL_SHA_SOURCE = ("# Generated at build time: the sha256 of firmware/kernel.py (the proven source), and of\n"
+                     "# the kernel.mpy built from it (empty when frozen: HELLO trusts it only for that file).\n"
+                     "KERNEL_SHA256 = \"%s\"\nKERNEL_MPY_SHA256 = \"%s\"\n")
 # names and strings of the simulation modules that must not appear in any production .mpy
 SIM_MARKERS = (b"simboard", b"simhal", b"CMD_ADVANCE", b"CMD_FAULT", b"CMD_RESET", b"CMD_HEAP",
                b"FAULT_POWER_CUT", b"PowerCut", b"cut_after", b"SimClock", b"MemStorage",
@@ -150,14 +151,18 @@ def compile_firmware(out_dir: str | os.PathLike[str] | None = None,
     binary = None
     results: list[Compiled] = []
     wanted: set[Path] = set()
-    # every source, then the module generated from them (the kernel's sha256, embedded)
-    items = [(src.relative_to(src_root), src, src.read_bytes()) for src in sources]
+    # every source, then the module generated from them (the kernel's sha256s, embedded): its
+    # text is made once kernel.mpy is compiled, in the loop
+    items: list[tuple[Path, Path, bytes | None]] = [(src.relative_to(src_root), src, src.read_bytes())
+                                                    for src in sources]
     kernel_py = src_root / PACKAGE / "kernel.py"
     if kernel_py in sources:
-        generated = (KERNEL_SHA_SOURCE % _sha256(items[sources.index(kernel_py)][2])).encode()
-        items.append((Path(KERNEL_SHA_MODULE), kernel_py, generated))
+        items.append((Path(KERNEL_SHA_MODULE), kernel_py, None))
     try:
         for rel, src, data in items:                     # rel: firmware/kernel.py
+            if data is None:
+                data = (KERNEL_SHA_SOURCE % (entries["firmware/kernel.py"]["source_sha256"],
+                                             entries["firmware/kernel.py"]["mpy_sha256"])).encode()
             key = rel.as_posix()
             mpy = out / rel.with_suffix(".mpy")
             wanted.add(mpy)

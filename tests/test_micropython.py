@@ -229,7 +229,8 @@ def test_manifest_names_the_compiled_bytes(tmp_path: Path) -> None:
     assert list(hashes) == ["firmware/__init__.py", "firmware/kernel.py"]
     assert hashes["firmware/kernel.py"] == hashlib.sha256(b"LIMIT = 1\n").hexdigest()
     # the generated module's entry names the text it was compiled from, made from kernel.py
-    generated = (build.KERNEL_SHA_SOURCE % hashes["firmware/kernel.py"]).encode()
+    kernel_mpy = hashlib.sha256((out / "firmware" / "kernel.mpy").read_bytes()).hexdigest()
+    generated = (build.KERNEL_SHA_SOURCE % (hashes["firmware/kernel.py"], kernel_mpy)).encode()
     hashes[build.KERNEL_SHA_MODULE] = hashlib.sha256(generated).hexdigest()
     assert set(doc["modules"]) == set(hashes)
     for c in compiled:
@@ -479,3 +480,32 @@ def test_firmware_typecheck_uses_micropython_stubs(tmp_path: Path) -> None:
     assert all("bad.py" in line for line in errors), stdout
     assert any('"zlib"' in line for line in errors), stdout
     assert any('"monotonic"' in line for line in errors), stdout
+
+
+HELLO_KIND = "from firmware import main\nkind, digest = main.kernel_hash()\nprint(kind, ''.join('%02x' % b for b in digest))\n"
+
+
+def test_hello_names_the_kernel_that_runs_not_only_the_one_built(tmp_path: Path, port: str) -> None:
+    """The embedded hash (hash_kind 3) is reported only for the kernel.mpy built with it: a kernel.py
+    copied beside it (mpremote mip install over a flashed board) or a kernel.mpy of another build
+    is named by its own hash."""
+    import shutil
+    root = tmp_path / "board"
+    shutil.copytree(REPO / build.DEFAULT_OUT_DIR, root)
+    build.compile_firmware()
+    proven = build.source_hashes()["firmware/kernel.py"]
+    rc, out = micropython.run_script(HELLO_KIND, root=root, port=port, compile_first=False)
+    assert (rc, out.split()) == (0, ["3", proven]), out
+    # another kernel.mpy (compiled from other source) in place of the one built with the hash
+    changed = (REPO / "firmware" / "kernel.py").read_text() + "\n_ANOTHER_BUILD = 1\n"
+    other = _tiny_firmware(tmp_path / "other", kernel=changed)
+    build.compile_firmware(tmp_path / "other" / "out", src_root=other)
+    other_mpy = (tmp_path / "other" / "out" / "firmware" / "kernel.mpy").read_bytes()
+    (root / "firmware" / "kernel.mpy").write_bytes(other_mpy)
+    rc, out = micropython.run_script(HELLO_KIND, root=root, port=port, compile_first=False)
+    assert (rc, out.split()) == (0, ["2", hashlib.sha256(other_mpy).hexdigest()]), out
+    # a kernel.py beside it is what imports: named by its own hash
+    source = changed.encode() + b"_A_SOURCE_COPIED_BY_HAND = 1\n"
+    (root / "firmware" / "kernel.py").write_bytes(source)
+    rc, out = micropython.run_script(HELLO_KIND, root=root, port=port, compile_first=False)
+    assert (rc, out.split()) == (0, ["1", hashlib.sha256(source).hexdigest()]), out
