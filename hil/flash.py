@@ -119,6 +119,27 @@ def _mpremote(args: argparse.Namespace) -> list[str]:
     return args.mpremote.split() if getattr(args, "mpremote", None) else [sys.executable, "-m", "mpremote"]
 
 
+def check_options(prog: str, args: argparse.Namespace) -> tuple[int | None, dict[int, bytes]]:
+    """(None, the --pump-keys keys) if the options can be used, before anything is sent or
+    copied; else (exit status 2 after one line naming the option, {})."""
+    from blinpump.hil import auth as host_auth
+    for option, value in (("--pump-port", args.pump_port), ("--pump-keys", args.pump_keys)):
+        if value is not None and not value.strip():
+            return _error(prog, option, "empty; leave the option out for its default"), {}
+    if args.no_pump and args.stop_infusion:
+        return _error(prog, "--stop-infusion", "with --no-pump there is no pump to stop: give one of them"), {}
+    try:
+        keys = host_auth.resolve(args.pump_keys or "sim")
+    except host_auth.KeyFileError as exc:
+        return _error(prog, "--pump-keys", exc), {}
+    if not args.dry_run:
+        # a device path that is not there is a wrong option, not a board that did not answer
+        for option, port in (("--port", args.port), ("--pump-port", args.pump_port)):
+            if port and "://" not in port and not os.path.exists(port):
+                return _error(prog, option, "%s: no such device" % port), {}
+    return None, keys
+
+
 def to_maintenance(prog: str, args: argparse.Namespace) -> int | None:
     """None once the board's REPL may be used; else the exit status after one line.
 
@@ -127,15 +148,13 @@ def to_maintenance(prog: str, args: argparse.Namespace) -> int | None:
     STOP first; refused (1) too when no pump answers, unless --no-pump says there is none. Then
     MAINTENANCE (a clinician's; anyone's on a board with no keys) resets the board into
     maintenance. A dry run touches nothing and asks nothing."""
+    refused, keys = check_options(prog, args)
+    if refused is not None:
+        return refused
     if args.dry_run or args.no_pump:
         return None
     port = args.pump_port or args.port
-    from blinpump.hil import auth as host_auth
     from blinpump.hil.client import open_serial
-    try:
-        keys = host_auth.resolve(args.pump_keys or "sim")
-    except host_auth.KeyFileError as exc:
-        return _error(prog, "--pump-keys", exc)
     no_pump = ("no pump answered on %s, so it cannot be shown not to be infusing: give --pump-port with the "
                "pump's serial line, or --no-pump if the board runs no pump; nothing was done" % port)
     try:
@@ -174,7 +193,12 @@ def to_maintenance(prog: str, args: argparse.Namespace) -> int | None:
                                "--no-pump; nothing was done" % port)
             return _failed(prog, "the pump on %s refused MAINTENANCE: %s; nothing was done" % (port, exc))
         except LinkError as exc:
-            return _failed(prog, "the pump on %s did not answer MAINTENANCE: %s" % (port, exc))
+            if p.stats["unverified_replies"]:
+                # answered unsigned: the board did not accept the frame's MAC, so it did nothing
+                return _failed(prog, "the pump on %s refused MAINTENANCE: its answer was unsigned, so --pump-keys "
+                               "does not hold this pump's clinician key; nothing was done" % port)
+            return _failed(prog, "the pump on %s did not answer MAINTENANCE (%s): read its HELLO before trying "
+                           "again" % (port, exc))
         if not st.ok:
             return _failed(prog, "the pump on %s refused MAINTENANCE (%r); nothing was done" % (port, st))
         print("%s: the pump on %s went into maintenance (MAINTENANCE, logged); the board resets" % (prog, port))
@@ -205,13 +229,18 @@ def _run(tool: str, cmd: list[str], prefix_len: int, dry_run: bool) -> subproces
     if dry_run:
         print(shlex.join(cmd))
         return subprocess.CompletedProcess(cmd, 0, "", "")
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+    except OSError as exc:
+        print("blinpump %s: cannot run mpremote (%s): `make setup` installs it" % (tool, why(exc)), file=sys.stderr)
+        return None
     if proc.returncode != 0:
         text = (proc.stderr + proc.stdout).strip()
-        hint = (" (is the pump running there? `blinpump %s` sends MAINTENANCE first unless --no-pump)" % tool
+        last = text.splitlines()[-1].strip() if text else "no output"
+        hint = ("; is the pump running there? `blinpump %s` sends MAINTENANCE first unless --no-pump" % tool
                 if "could not enter raw repl" in text else "")
-        print("blinpump %s: mpremote %s failed%s:\n%s" % (tool, " ".join(cmd[prefix_len:]), hint, text),
-              file=sys.stderr)
+        print("blinpump %s: mpremote failed on %s (exit %d): %s%s" % (tool, cmd[prefix_len + 1], proc.returncode,
+                                                                    last, hint), file=sys.stderr)
         return None
     return proc
 
@@ -302,6 +331,9 @@ def flash_main(argv: list[str]) -> int:
            + [":firmware/", "+", "fs", "cp", "-f", str(main_py), ":main.py", "+", "exec", _READBACK])
     proc = _run("flash", cmd, len(mpremote), args.dry_run)
     if proc is None:
+        if not args.no_pump:
+            print("%s: the board stays in maintenance (the pump is not started); flash again" % prog,
+                  file=sys.stderr)
         return EXIT_FAILED
     if args.dry_run:
         return 0 if _leave_and_reset("flash", base, len(mpremote), True) else EXIT_FAILED
@@ -334,9 +366,10 @@ def flash_main(argv: list[str]) -> int:
         return _failed(prog, "the pump that answered runs %s build with kernel sha256 %s (kind %s), not the %s "
                        "build just copied (kernel.py %s)" % (hello.get("build"), hello.get("kernel_sha256"),
                                                             hello.get("hash_kind"), build_name, want))
-    print("%s: %s build on %s in %.1f s; the pump answers HELLO: firmware %d, kernel.py sha256 %s (proven by "
-          "`blinpump prove`, embedded by the build)" % (prog, build_name, args.port, time.monotonic() - started,
-                                                       hello["firmware_version"], want))
+    version = hello["firmware_version"]
+    print("%s: %s build on %s in %.1f s; the pump answers HELLO: firmware %d.%d.%d, kernel.py sha256 %s (proven "
+          "by `blinpump prove`, embedded by the build)" % (prog, build_name, args.port, time.monotonic() - started,
+                                                          version // 10000, version // 100 % 100, version % 100, want))
     return 0
 
 
@@ -355,11 +388,18 @@ def provision(args: argparse.Namespace, keys_bin: bytes) -> int:
         proc = subprocess.run(base + ["exec", _KEYS_HASH % (fw_main.KEYS_PATH, fw_main.KEYS_NEW_PATH)],
                               capture_output=True, text=True)
         have = [line.split()[1] for line in proc.stdout.splitlines() if line.startswith("KEYS ")]
+        refusal = None
         if proc.returncode != 0 or len(have) != 2:
-            return _failed(prog, "could not read the board's key files: %s" % (proc.stderr + proc.stdout).strip())
-        if hashlib.sha256(keys_bin).hexdigest() in have:
-            return _error(prog, "--reset-counters", "the board already has these keys: resetting "
-                          "its counters would let recorded frames replay; make new keys (blinpump keys new)")
+            refusal = _failed(prog, "could not read the board's key files: %s"
+                              % ((proc.stderr + proc.stdout).strip().splitlines() or ["no output"])[-1])
+        elif hashlib.sha256(keys_bin).hexdigest() in have:
+            refusal = _error(prog, "--reset-counters", "the board already has these keys: resetting "
+                             "its counters would let recorded frames replay; make new keys (blinpump keys new)")
+        if refusal is not None:
+            # nothing was changed: the pump is started again as it was (unless it was not running)
+            if not args.no_pump and _leave_and_reset("keys", base, len(mpremote), False):
+                wait_for_pump(prog, args.pump_port or args.port)
+            return refusal
     with tempfile.TemporaryDirectory() as tmp:
         local = Path(tmp) / fw_main.KEYS_NEW_PATH
         local.write_bytes(keys_bin)
@@ -369,7 +409,12 @@ def provision(args: argparse.Namespace, keys_bin: bytes) -> int:
         if args.reset_counters:
             cmd += ["+", "exec", "import os\ntry:\n    os.remove(%r)\nexcept OSError:\n    pass\n"
                     % fw_main.COUNTERS_PATH]
+        if args.dry_run:               # the key file is written at run time, never kept
+            cmd[cmd.index(str(local))] = "KEYS.NEW"
         if _run("keys", cmd, len(mpremote), args.dry_run) is None:
+            if not args.no_pump:
+                print("%s: the board stays in maintenance (the pump is not started); provision again" % prog,
+                      file=sys.stderr)
             return EXIT_FAILED
     if not _leave_and_reset("keys", base, len(mpremote), args.dry_run):
         return EXIT_FAILED

@@ -151,7 +151,8 @@ def test_production_flash_then_keys_provision_and_maintenance_needs_the_clinicia
     # now MAINTENANCE needs the clinician's key: the simulation keys are refused, nothing is done
     lives = board.lives
     assert cli.flash_main(["--port", board.path]) == 1
-    assert "MAINTENANCE" in (err := capsys.readouterr().err) and "wrong key file" in err
+    err = capsys.readouterr().err
+    assert "refused MAINTENANCE" in err and "clinician key; nothing was done" in err
     assert board.lives == lives
     assert cli.flash_main(["--port", board.path, "--pump-keys", str(keys)]) == 0
     assert _watchdog_ms(board, hal.WDT_TIMEOUT_MS) == hal.WDT_TIMEOUT_MS
@@ -192,3 +193,38 @@ def test_mpremote_mip_installs_the_firmware_package_into_the_board(board: ReplBo
     assert all((board.flash / name).read_bytes() == data for name, data in sources.items())
     r = mpremote(board, "exec", "from firmware import main\nprint(main.FIRMWARE_VERSION, main.kernel_hash()[0])")
     assert r.stdout.split() == [str(fw_main.FIRMWARE_VERSION), "1"], r.stdout + r.stderr    # 1: kernel.py's sha256
+
+
+def test_bad_options_are_refused_before_anything_is_sent(board: ReplBoard, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """One line naming the option, exit 2, and the board untouched (no MAINTENANCE)."""
+    lives = board.lives
+    for argv, field in ((["--pump-port", ""], "--pump-port"), (["--pump-keys", ""], "--pump-keys"),
+                        (["--pump-keys", str(tmp_path / "missing.json")], "--pump-keys"),
+                        (["--no-pump", "--stop-infusion"], "--stop-infusion"),
+                        (["--pump-port", str(tmp_path / "no-such-device")], "--pump-port")):
+        for dry in ([], ["--dry-run"]):
+            if dry and field == "--pump-port" and argv[1]:
+                continue                        # a dry run opens no port
+            capsys.readouterr()
+            assert cli.flash_main(["--port", board.path] + argv + dry) == 2, (argv, dry)
+            err = capsys.readouterr().err.strip().splitlines()
+            assert len(err) == 1 and "field=%s" % field in err[0], err
+    assert cli.flash_main(["--port", str(tmp_path / "ttyNOPE")]) == 2
+    assert "field=--port" in capsys.readouterr().err
+    assert board.lives == lives and board.files() == []
+
+
+def test_a_refused_reset_of_the_counters_leaves_the_pump_running(board: ReplBoard, tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.flash_main(["--port", board.path, "--no-pump"]) == 0
+    keys = tmp_path / "k.json"
+    host_auth.save_keys(keys, host_auth.new_keys())
+    assert cli.keys_main(["provision", "--port", board.path, "--keys", str(keys)]) == 0
+    capsys.readouterr()
+    args = ["provision", "--port", board.path, "--keys", str(keys), "--pump-keys", str(keys), "--reset-counters"]
+    assert cli.keys_main(args) == 2
+    assert "field=--reset-counters" in capsys.readouterr().err
+    assert fw_main.MAINTENANCE_PATH not in board.files()
+    with Pump(board.path, keys=str(keys)) as p:             # back to the pump, keys and counters kept
+        assert p.info["auth_roles"] == 7 and p.info["counter_clinician"] > 0
