@@ -51,7 +51,7 @@ from xml.sax.saxutils import quoteattr
 from blinpump.firmware import codes, journal
 from blinpump.firmware import kernel as k
 from blinpump.firmware import protocol as P
-from blinpump.hil.client import EVENT_NAMES, FAULT_KINDS, BoardRebooted, Pump, PumpError, Status, status_code
+from blinpump.hil.client import EVENT_NAMES, FAULT_KINDS, BoardRebooted, LinkError, Pump, PumpError, Status, status_code
 
 if TYPE_CHECKING:
     from blinpump.hil.plot import Timeline
@@ -781,8 +781,13 @@ def run(pump: Pump, sc: Scenario, reset: bool = True, timeline: Timeline | None 
     t0 = time.monotonic()
     try:
         run = _Run(pump, sc, result, timeline)
+        simulated = pump.info.get("build") == "sim"
+        if not simulated and needs_simulation(sc):
+            # never start therapy on a pump for a scenario that cannot finish there
+            raise ScenarioError("it needs a simulation build (time warp or fault injection: ADVANCE, "
+                                "FAULT); this pump runs a %s build" % pump.info.get("build"))
         if reset:
-            if pump.info.get("build") == "sim":
+            if simulated:
                 pump.reset()
             elif pump.status()["mode"] != k.MODE_NO_PATIENT:
                 raise ScenarioError("the pump has a patient and is not a simulation build: "
@@ -796,8 +801,25 @@ def run(pump: Pump, sc: Scenario, reset: bool = True, timeline: Timeline | None 
                 timeline.sample(pump)
     except (ScenarioError, PumpError, BoardRebooted, KeyError, ValueError) as exc:
         result.failures.append("step %d: %s: %s" % (result.steps_run + 1, type(exc).__name__, exc))
+    if result.failures and pump.info.get("build") != "sim":
+        _stop_if_infusing(pump, result)
     result.wall_s = time.monotonic() - t0
     return result
+
+
+def _stop_if_infusing(pump: Pump, result: Result) -> None:
+    """A failed scenario never leaves a pump infusing: a clinician's STOP (logged), said so."""
+    try:
+        if pump.status()["mode"] == k.MODE_RUNNING:
+            st = pump.stop()
+            result.failures.append("the pump was left infusing: stopped (STOP, logged): %r" % st)
+    except (PumpError, BoardRebooted, LinkError) as exc:
+        result.failures.append("the pump may be infusing: could not stop it: %s" % exc)
+
+
+def needs_simulation(sc: Scenario) -> bool:
+    """True if the scenario uses a simulation command (time warp or fault injection)."""
+    return any("advance" in step or "fault" in step for step in sc.steps)
 
 
 def run_all(pump: Pump, scenarios: list[Scenario], timelines: dict[str, Timeline] | None = None) -> list[Result]:

@@ -4,6 +4,7 @@ mpremote: these run `python -m mpremote` and `blinpump flash` / `blinpump keys p
 device engineer does, and the flashed board boots into the pump and answers over the same port."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import subprocess
 import sys
@@ -228,3 +229,23 @@ def test_a_refused_reset_of_the_counters_leaves_the_pump_running(board: ReplBoar
     assert fw_main.MAINTENANCE_PATH not in board.files()
     with Pump(board.path, keys=str(keys)) as p:             # back to the pump, keys and counters kept
         assert p.info["auth_roles"] == 7 and p.info["counter_clinician"] > 0
+
+
+def test_the_bench_on_a_production_pump_runs_what_it_can_and_never_leaves_it_infusing(
+        board: ReplBoard, tmp_path: Path) -> None:
+    """A scenario that needs time warp or fault injection is refused before its first step on a
+    production build (no therapy is started for it); one that fails there stops the pump."""
+    assert cli.flash_main(["--port", board.path, "--no-pump"]) == 0
+    keys = tmp_path / "k.json"
+    host_auth.save_keys(keys, host_auth.new_keys())
+    assert cli.keys_main(["provision", "--port", board.path, "--keys", str(keys)]) == 0
+    with Pump(board.path, keys=str(keys)) as p:
+        sim_only = scenarios.standard(["flush-refused"])[0]
+        result = scenarios.run(p, sim_only)
+        assert not result.ok and "needs a simulation build" in result.failures[0] and result.steps_run == 0
+        assert p.status()["mode"] == k.MODE_NO_PATIENT
+        # a scenario that fails part-way after START: the pump is stopped, and the failure says so
+        steps = sim_only.steps[:sim_only.steps.index({"do": "start"}) + 1] + [{"check": {"mode": "stopped"}}]
+        result = scenarios.run(p, dataclasses.replace(sim_only, steps=steps))
+        assert not result.ok and any("stopped (STOP, logged)" in f for f in result.failures), result.failures
+        assert p.status()["mode"] == k.MODE_STOPPED
