@@ -36,6 +36,7 @@ from blinpump.hil import build, flash, scenarios
 from blinpump.hil.client import BoardRebooted, LinkError, Pump, PumpError
 from blinpump.hil.micropython import MicroPythonUnavailable
 from blinpump.hil.sim import RUNTIMES, SimBoard, SimError, SimLinkError
+from blinpump.arguments import Parser
 from blinpump.outputs import shown, why, writable_dir, writable_file
 
 REPO = build.REPO
@@ -67,7 +68,7 @@ def _scenario_error(prog: str, exc: scenarios.ScenarioError) -> int:
 # ---------------------------------------------------------------- sim
 
 def sim_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="blinpump sim", description=(
+    parser = Parser(prog="blinpump sim", description=(
         "Start a simulated pump behind a pseudo-terminal and print its device path (first line of "
         "stdout). Any serial tool can open it; the protocol is docs/protocol.md. Stops on Ctrl-C."))
     parser.add_argument("--runtime", choices=RUNTIMES, default="cpython",
@@ -114,7 +115,7 @@ def _pump(port: str | None, runtime: str, keys: Any = "sim") -> Iterator[Pump]:
 # ---------------------------------------------------------------- bench
 
 def bench_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="blinpump bench", description=(
+    parser = Parser(prog="blinpump bench", description=(
         "Run scenarios (hil/scenarios/*.json, by id, file or clause ID; default: all) on a pump over "
         "serial; with no --port a simulated board is started. Exit status 1 if any scenario fails."))
     parser.add_argument("scenarios", nargs="*", metavar="SCENARIO")
@@ -281,7 +282,7 @@ def _prove() -> tuple[str, int | None]:
 
 
 def demo_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="blinpump demo", description=(
+    parser = Parser(prog="blinpump demo", description=(
         "Plan a course for an example patient (model/), prove the kernel (verify/), then run the "
         "standard scenarios over serial on the simulated boards of every runtime (CPython, the "
         "MicroPython WebAssembly port, the MicroPython unix port) and the planned course on the "
@@ -387,7 +388,7 @@ from blinpump.hil.flash import compare_hashes, flash_main  # noqa: E402,F401  (b
 def keys_main(argv: list[str]) -> int:
     """Key provisioning (docs/security.md): make keys, export the board's keys.bin, put it on a board."""
     from blinpump.hil import auth as host_auth
-    parser = argparse.ArgumentParser(prog="blinpump keys", description=(
+    parser = Parser(prog="blinpump keys", description=(
         "Keys for authenticated commands (HMAC-SHA256, docs/security.md). The host keeps a JSON key "
         "file (mode 0600); the board gets keys.bin on its flash over USB, never over the pump link."))
     sub = parser.add_subparsers(dest="action", required=True)

@@ -387,6 +387,12 @@ DOORS: tuple[Door, ...] = (
 
     # ---- flash
     Door("flash-no-port", ("flash",), 2, "--port"),
+    Door("flash-port-twice", ("flash", "--port", "{pty}", "--port", "{pty}", "--dry-run"), 2, "--port"),
+    Door("flash-pump-keys-empty", ("flash", "--port", "{pty}", "--pump-keys", "", "--dry-run"), 2, "--pump-keys"),
+    Door("keys-provision-keys-twice", ("keys", "provision", "--port", "{pty}", "--keys", "{tmp}/keys.json",
+                                       "--keys", "{tmp}/keys.json", "--dry-run"), 2, "--keys"),
+    Door("sim-runtime-twice", ("sim", "--runtime", "cpython", "--runtime", "unix"), 2, "--runtime"),
+    Door("bench-keys-twice", ("bench", "--keys", "sim", "--keys", "sim", "flush-refused"), 2, "--keys"),
     Door("flash-port-empty", ("flash", "--port", "", "--dry-run"), 2, "--port"),
     Door("flash-pump-keys-missing", ("flash", "--port", "{pty}", "--pump-keys", "{tmp}/missing.json"),
          2, "--pump-keys"),

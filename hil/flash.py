@@ -27,6 +27,7 @@ from blinpump.firmware import main as fw_main
 from blinpump.firmware import protocol as P
 from blinpump.hil import build
 from blinpump.hil.client import LinkError, Pump, PumpError
+from blinpump.arguments import Parser
 from blinpump.outputs import why
 
 EXIT_FAILED, EXIT_USAGE = 1, 2
@@ -292,7 +293,7 @@ def wait_for_pump(prog: str, port: str, timeout_s: float = PUMP_BACK_S) -> dict[
 
 def flash_main(argv: list[str]) -> int:
     prog = "blinpump flash"
-    parser = argparse.ArgumentParser(prog=prog, description=(
+    parser = Parser(prog=prog, description=(
         "Compile the production build (blinpump build --production: no simulation commands) with mpy-cross, "
         "put the board into maintenance (MAINTENANCE over the pump protocol), copy the .mpy files and the "
         "boot main.py in one mpremote session, read back the sha256 of every file and compare, then leave "

@@ -47,6 +47,7 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
+from blinpump.arguments import Parser
 from blinpump.outputs import shown, why, writable_dir, writable_file
 
 REPO = Path(__file__).resolve().parent.parent
@@ -67,8 +68,8 @@ def _error(prog: str, field: str, message: str) -> int:
     return EXIT_USAGE
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse whose own errors (a value that is not a number, an unknown option) are one line
+class _Parser(Parser):
+    """argparse (an option given twice refused: blinpump/arguments.py) whose own errors (a value that is not a number, an unknown option) are one line
     naming the option, like every other error of the command."""
 
     def error(self, message: str) -> NoReturn:
@@ -331,7 +332,7 @@ def vacuity_line(results: list[Any], witness_depth: int) -> str:
 
 
 def replay_main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="blinpump replay",
+    p = Parser(prog="blinpump replay",
                                 description="Replay a counterexample trace against the kernel and show the violation.")
     p.add_argument("trace", help="trace JSON written by `blinpump prove`")
     p.add_argument("--runtime", choices=("cpython", "micropython", "interpreted", "serial"), default="cpython",
