@@ -228,6 +228,10 @@ class Board:
 
     def _dispatch(self, cmd, args, authenticated):
         c = self.controller
+        if self.maintenance_pending:
+            # MAINTENANCE was accepted: the board resets once its reply is out, and nothing
+            # else is carried out before (a START in the same read would run into the reset)
+            return [kernel.E_STATE]
         if cmd == P.CMD_HELLO:
             if len(args) != 1:
                 return [P.E_ARITY]
@@ -619,8 +623,7 @@ def start(link=LINK):
         print("blinpump: maintenance: the pump is not started (remove %s, or release the maintenance "
               "pin, and reset)" % MAINTENANCE_PATH)
         return False
-    run(link)
-    return True
+    return run(link)
 
 
 def _line(link, baud):
@@ -633,7 +636,10 @@ def _line(link, baud):
 
 def run(link=LINK, baud=UART_BAUD):
     """The pump on a board, forever: its line is the console (link "console": the USB serial the
-    REPL uses) or UART number `link`."""
+    REPL uses) or UART number `link`. In maintenance it returns at once (False), before anything
+    starts: a root main.py of firmware 0.3.0 calls run() directly."""
+    if in_maintenance():
+        return False
     from . import hal
     storage = hal.FileStorage(RECORD_PATH, journal.TOTAL_BYTES)
     motor = hal.StepperMotor(STEP_PIN, ENABLE_PIN, UL_PER_STEP_X1000)

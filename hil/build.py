@@ -166,9 +166,8 @@ def compile_firmware(out_dir: str | os.PathLike[str] | None = None,
             key = rel.as_posix()
             mpy = out / rel.with_suffix(".mpy")
             wanted.add(mpy)
-            entry = {"source_sha256": _sha256(data), "mpy_cross": version, "source_name": key}
-            if opt:
-                entry["opt"] = str(opt)             # mpy-cross -O: a build of its own (README, "Heap")
+            # mpy-cross -O is part of what made the .mpy: a build at another level never reuses it
+            entry = {"source_sha256": _sha256(data), "mpy_cross": version, "source_name": key, "opt": str(opt)}
             old = before.get(key)
             mpy_hash = None
             if old is not None and all(old.get(k) == v for k, v in entry.items()):

@@ -33,11 +33,17 @@ from blinpump.outputs import why
 EXIT_FAILED, EXIT_USAGE = 1, 2
 PORT_BACK_S = 15.0              # a board re-enumerates its USB port after a reset
 PUMP_BACK_S = 20.0              # ... and boots the pump (mounting the flash, restoring the record)
+MPREMOTE_TIMEOUT_S = 600        # one mpremote session (a copy of the whole build takes seconds)
 
-# On the board, before the copy: /firmware exists and holds nothing but this build's files (a
-# stale module, or a .py beside its .mpy, would be imported)
+# On the board, first: the maintenance flag (whatever the options: a copy cut short, or a read-back
+# that differs, must leave a board that boots to its REPL, never into a half-copied pump; only
+# the last session, after the read-back, removes it); then /firmware holds nothing but this
+# build's files (a stale module, or a .py beside its .mpy, would be imported)
 _PREPARE = """
 import os
+with open(%r, 'w') as f:
+    f.write('blinpump flash: copying; the pump starts when this file is removed\\n')
+os.stat(%r)
 try:
     os.mkdir('firmware')
 except OSError:
@@ -133,12 +139,23 @@ def check_options(prog: str, args: argparse.Namespace) -> tuple[int | None, dict
         keys = host_auth.resolve(args.pump_keys or "sim")
     except host_auth.KeyFileError as exc:
         return _error(prog, "--pump-keys", exc), {}
+    if not args.dry_run and _mpremote_missing(args):
+        return _failed(prog, "mpremote is not installed (`make setup` installs it); nothing was done"), {}
     if not args.dry_run:
         # a device path that is not there is a wrong option, not a board that did not answer
         for option, port in (("--port", args.port), ("--pump-port", args.pump_port)):
             if port and "://" not in port and not os.path.exists(port):
                 return _error(prog, option, "%s: no such device" % port), {}
     return None, keys
+
+
+def _mpremote_missing(args: argparse.Namespace) -> bool:
+    """True if the mpremote to run is not there (found before anything is sent to the pump)."""
+    import importlib.util
+    import shutil
+    if getattr(args, "mpremote", None):
+        return shutil.which(args.mpremote.split()[0]) is None
+    return importlib.util.find_spec("mpremote") is None
 
 
 def to_maintenance(prog: str, args: argparse.Namespace) -> int | None:
@@ -190,8 +207,8 @@ def to_maintenance(prog: str, args: argparse.Namespace) -> int | None:
         except PumpError as exc:
             if exc.code == P.E_UNKNOWN_CMD:
                 return _failed(prog, "the pump on %s has no MAINTENANCE (firmware before 0.4.0, or a simulated "
-                               "board in a host process): hold the board's maintenance pin at reset, then give "
-                               "--no-pump; nothing was done" % port)
+                               "board in a host process); nothing was done: see docs/security.md, \"Flashing a "
+                               "board\", for a board without it" % port)
             return _failed(prog, "the pump on %s refused MAINTENANCE: %s; nothing was done" % (port, exc))
         except LinkError as exc:
             if p.stats["unverified_replies"]:
@@ -231,9 +248,13 @@ def _run(tool: str, cmd: list[str], prefix_len: int, dry_run: bool) -> subproces
         print(shlex.join(cmd))
         return subprocess.CompletedProcess(cmd, 0, "", "")
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=MPREMOTE_TIMEOUT_S)
     except OSError as exc:
         print("blinpump %s: cannot run mpremote (%s): `make setup` installs it" % (tool, why(exc)), file=sys.stderr)
+        return None
+    except subprocess.TimeoutExpired:
+        print("blinpump %s: mpremote did not finish %s within %d s" % (tool, cmd[prefix_len + 1], MPREMOTE_TIMEOUT_S),
+              file=sys.stderr)
         return None
     if proc.returncode != 0:
         text = (proc.stderr + proc.stdout).strip()
@@ -328,8 +349,11 @@ def flash_main(argv: list[str]) -> int:
     main_py = build.write_boot_main(files[0].mpy_path.parent.parent, production)
     local["main.py"] = hashlib.sha256(main_py.read_bytes()).hexdigest()
     keep = sorted(c.mpy_path.name for c in files)
-    cmd = (base + ["exec", _PREPARE % (keep,), "+", "fs", "cp", "-f"] + [str(c.mpy_path) for c in files]
-           + [":firmware/", "+", "fs", "cp", "-f", str(main_py), ":main.py", "+", "exec", _READBACK])
+    # the root main.py before the modules: a reset part-way boots the new main.py, which finds
+    # the flag (or, beside a 0.3.0 main.mpy, no start(): the REPL), never a pump
+    cmd = (base + ["exec", _PREPARE % (fw_main.MAINTENANCE_PATH, fw_main.MAINTENANCE_PATH, keep), "+",
+                   "fs", "cp", "-f", str(main_py), ":main.py", "+", "fs", "cp", "-f"]
+           + [str(c.mpy_path) for c in files] + [":firmware/", "+", "exec", _READBACK])
     proc = _run("flash", cmd, len(mpremote), args.dry_run)
     if proc is None:
         if not args.no_pump:

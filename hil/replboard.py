@@ -70,6 +70,9 @@ class ReplBoard:
         self._fed = 0.0
         self._thread = threading.Thread(target=self._supervise, name="replboard", daemon=True)
         self._thread.start()
+        if not self.wait_lives(1):
+            self.close()
+            raise ReplBoardError("the REPL board's interpreter did not start")
 
     # ---------------------------------------------------------------- lifecycle
     def __enter__(self) -> ReplBoard:
@@ -129,7 +132,8 @@ class ReplBoard:
             with self._lock:
                 self._proc = proc
             self.lives += 1
-            self._wdt_ms = 0
+            if mode == "power-on":
+                self._wdt_ms = 0            # a reset stops the watchdog; a soft reset does not (RP2040)
             why = self._watch(proc)
             if self._stop:
                 return
@@ -157,9 +161,11 @@ class ReplBoard:
             if self._wdt_ms and time.monotonic() - self._fed > self._wdt_ms / 1000.0:
                 proc.kill()
                 proc.wait()
+                proc.stderr.close()
                 return "watchdog"
         proc.wait()
         rest = (partial + proc.stderr.read()).decode("utf-8", "replace")
+        proc.stderr.close()
         for line in rest.splitlines():
             self._device_line(line)
         if self._power_cycle:

@@ -136,6 +136,9 @@ class SimBoard:
             os.close(self._board_pty)
             self._board_pty = -1
         self._thread.join(timeout=5)
+        for stream in (self.proc.stdout, self.proc.stderr) if self.proc else ():
+            if stream is not None:
+                stream.close()
         self._remove_link()             # before the pty goes: its number may be given out again
         self._close_fds()
         self._drop_own()
@@ -292,6 +295,10 @@ class SimBoard:
             chunk = os.read(err, 4096) if r else b""
             if not chunk:
                 self.proc.kill()
+                self.proc.wait()
+                self.proc.stderr.close()
+                os.close(master)
+                self._board_pty = self._board_in = self._board_out = -1
                 raise SimError("MicroPython unix-port board did not start:\n" + buf.decode("utf-8", "replace"))
             buf += chunk
         self.log.extend(buf.decode("utf-8", "replace").splitlines())

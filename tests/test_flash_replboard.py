@@ -249,3 +249,33 @@ def test_the_bench_on_a_production_pump_runs_what_it_can_and_never_leaves_it_inf
         result = scenarios.run(p, dataclasses.replace(sim_only, steps=steps))
         assert not result.ok and any("stopped (STOP, logged)" in f for f in result.failures), result.failures
         assert p.status()["mode"] == k.MODE_STOPPED
+
+
+# mpremote as it is, but the read-back of kernel.mpy says other bytes: a copy that went wrong
+ALTERING_MPREMOTE = '''
+import subprocess, sys
+proc = subprocess.run([sys.executable, "-m", "mpremote"] + sys.argv[1:], capture_output=True, text=True)
+lines = [("HASH firmware/kernel.mpy " + "0" * 64) if line.startswith("HASH firmware/kernel.mpy ") else line
+         for line in proc.stdout.splitlines()]
+sys.stdout.write("\\n".join(lines) + "\\n")
+sys.stderr.write(proc.stderr)
+sys.exit(proc.returncode)
+'''
+
+
+def test_a_read_back_that_differs_leaves_a_new_board_in_maintenance(board: ReplBoard, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """With --no-pump too: the flag goes on first, so a board whose copy cannot be shown whole
+    boots to its REPL, never into the pump (nor its watchdog)."""
+    wrapper = tmp_path / "mpremote_altering.py"
+    wrapper.write_text(ALTERING_MPREMOTE)
+    argv = ["--port", board.path, "--no-pump", "--mpremote", "%s %s" % (sys.executable, wrapper)]
+    assert cli.flash_main(argv) == 1
+    err = capsys.readouterr().err
+    assert "firmware/kernel.mpy on the board differs" in err and "stays in maintenance" in err
+    assert fw_main.MAINTENANCE_PATH in board.files() and "main.py" in board.files()
+    lives = board.lives
+    board.power_cycle()
+    assert board.wait_lives(lives + 1)
+    assert mpremote(board, "exec", "print('at the REPL')").stdout == "at the REPL\n"
+    assert _watchdog_ms(board, 0) == 0

@@ -237,7 +237,7 @@ def test_manifest_names_the_compiled_bytes(tmp_path: Path) -> None:
         rel = c.module.replace(".", "/") + ("/__init__.py" if c.module == "firmware" else ".py")
         entry = doc["modules"][rel]
         assert entry == {"source_sha256": hashes[rel], "mpy_cross": build._mpy_cross_version(),
-                         "source_name": rel,
+                         "source_name": rel, "opt": "0",
                          "mpy_sha256": hashlib.sha256(c.mpy_path.read_bytes()).hexdigest()}
     assert not (out / ".mpy-cross").exists()
     assert sorted(p.name for p in out.iterdir()) == [build.MANIFEST, "firmware"]   # no temp files left
@@ -509,3 +509,15 @@ def test_hello_names_the_kernel_that_runs_not_only_the_one_built(tmp_path: Path,
     (root / "firmware" / "kernel.py").write_bytes(source)
     rc, out = micropython.run_script(HELLO_KIND, root=root, port=port, compile_first=False)
     assert (rc, out.split()) == (0, ["1", hashlib.sha256(source).hexdigest()]), out
+
+
+def test_a_build_at_another_mpy_cross_level_never_reuses_the_files(tmp_path: Path, compiles: list[str]) -> None:
+    src = _tiny_firmware(tmp_path, kernel="LIMIT = 1\nassert LIMIT\n")
+    out = tmp_path / "out"
+    build.compile_firmware(out, src_root=src, opt=3)
+    at_3 = (out / "firmware" / "kernel.mpy").read_bytes()
+    compiles.clear()
+    build.compile_firmware(out, src_root=src)                 # -O0 again: every module compiled anew
+    assert sorted(compiles) == ["firmware/__init__.py", "firmware/kernel.py", "firmware/kernel_sha.py"]
+    assert (out / "firmware" / "kernel.mpy").read_bytes() == _reference_mpy(tmp_path, "kernel", "LIMIT = 1\nassert LIMIT\n")
+    assert (out / "firmware" / "kernel.mpy").read_bytes() != at_3

@@ -586,6 +586,20 @@ class TestMaintenance(unittest.TestCase):
         self.assertEqual([(f[1], f[3]) for f in replies], [(777, [k.OK])])
         self.assertEqual(host.sim.motor.ul_per_h, 0)
 
+    def test_EXT_pump_nothing_runs_after_it_in_the_same_read(self):
+        # a START that arrives with the MAINTENANCE frame would run into the reset: refused
+        host = Host()
+        steps = BoardSteps(host.board)
+        self.assertEqual(host.call(pump.CMD_SETUP, [PID, k.IND_MRD, 70000, 0, 0])[0], k.OK)
+        self.assertEqual(host.call(pump.CMD_BAG, [PID, 1, 56000, 240000, 5000, 48, 0, 0, 0])[0], k.OK)
+        host.call(pump.CMD_ACK, [k.ACK_PREMED])
+        host.call(pump.CMD_ACK, [k.ACK_SUPERVISION])
+        both = host.request(801, P.CMD_MAINTENANCE) + host.request(802, pump.CMD_START)
+        replies = {f[1]: f[3] for f in host.send(both)}
+        self.assertEqual(replies, {801: [k.OK], 802: [k.E_STATE]})
+        self.assertEqual((host.board.controller.s.mode, host.sim.motor.ul_per_h), (k.MODE_STOPPED, 0))
+        self.assertEqual(steps.calls, ["flag"])
+
     def test_a_flag_that_cannot_be_written_is_a_fault_and_no_reset(self):
         host = Host()
         steps = BoardSteps(host.board, flag_written=False)
