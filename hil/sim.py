@@ -232,48 +232,54 @@ class SimBoard:
                     self._pending += board.poll()
             self._flush_to_pty()
 
-    # ---------------------------------------------------------------- node side
-    def _start_node(self, timeout_s: float) -> None:
-        from blinpump.hil import micropython
-        node = micropython.require_runtime()
+    # ---------------------------------------------------------------- board processes
+    def _compiled_root(self) -> Path:
+        """The .mpy tree the board process imports: the landed build, or this board's own."""
         if self._own is None:
             root = REPO / build.DEFAULT_OUT_DIR
             build.compile_firmware(root)
         else:
             root = Path(self._own.name) / "mpy"
             build.compile_firmware(root, Path(self._own.name) / "src")
-        self.proc = subprocess.Popen([node, str(BRIDGE), "--root", str(root)], cwd=REPO,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        assert self.proc.stdout and self.proc.stderr
-        os.set_blocking(self.proc.stdout.fileno(), False)
+        return root
+
+    def _wait_ready(self, marker: bytes, timeout_s: float, what: str) -> None:
+        """Read the board process's stderr until `marker` (its boot banner is out), then keep
+        stderr as the log; SimError (the process killed and reaped) if it ends or goes silent."""
+        assert self.proc and self.proc.stderr
         err = self.proc.stderr.fileno()
         buf = b""
-        while b"mpy_board: ready" not in buf:
+        while marker not in buf:
             r, _, _ = select.select([err], [], [], timeout_s)
             chunk = os.read(err, 4096) if r else b""
             if not chunk:
                 self.proc.kill()
-                raise SimError("MicroPython board did not start:\n" + buf.decode("utf-8", "replace"))
+                self.proc.wait()
+                self.proc.stderr.close()
+                raise SimError("%s did not start:\n%s" % (what, buf.decode("utf-8", "replace")))
             buf += chunk
         self.log.extend(buf.decode("utf-8", "replace").splitlines())
         os.set_blocking(err, False)
-
-        self._board_in = self.proc.stdin.fileno()      # type: ignore[union-attr]
-        self._board_out = self.proc.stdout.fileno()
         self._board_log = err
 
-    # ---------------------------------------------------------------- unix port side
+    def _start_node(self, timeout_s: float) -> None:
+        from blinpump.hil import micropython
+        node = micropython.require_runtime()
+        root = self._compiled_root()
+        self.proc = subprocess.Popen([node, str(BRIDGE), "--root", str(root)], cwd=REPO,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert self.proc.stdin and self.proc.stdout
+        os.set_blocking(self.proc.stdout.fileno(), False)
+        self._wait_ready(b"mpy_board: ready", timeout_s, "MicroPython board")
+        self._board_in = self.proc.stdin.fileno()
+        self._board_out = self.proc.stdout.fileno()
+
     def _start_unix(self, timeout_s: float) -> None:
         """firmware.simboard.run_console under the MicroPython unix port, its stdin and stdout a
         pseudo-terminal of its own in raw mode (as a board's USB serial), its stderr the log."""
         from blinpump.hil import micropython
         exe = micropython.require_unix()
-        if self._own is None:
-            root = REPO / build.DEFAULT_OUT_DIR
-            build.compile_firmware(root)
-        else:
-            root = Path(self._own.name) / "mpy"
-            build.compile_firmware(root, Path(self._own.name) / "src")
+        root = self._compiled_root()
         master, slave = os.openpty()
         tty.setraw(slave)
         code = "import sys\nsys.path[:] = ['', '.frozen']\nfrom firmware import simboard\nsimboard.run_console()\n"
@@ -285,25 +291,13 @@ class SimBoard:
             raise
         finally:
             os.close(slave)
-        self._board_pty = self._board_in = self._board_out = master
         os.set_blocking(master, False)
-        assert self.proc.stderr
-        err = self.proc.stderr.fileno()
-        buf = b""
-        while b"simboard: ready" not in buf:
-            r, _, _ = select.select([err], [], [], timeout_s)
-            chunk = os.read(err, 4096) if r else b""
-            if not chunk:
-                self.proc.kill()
-                self.proc.wait()
-                self.proc.stderr.close()
-                os.close(master)
-                self._board_pty = self._board_in = self._board_out = -1
-                raise SimError("MicroPython unix-port board did not start:\n" + buf.decode("utf-8", "replace"))
-            buf += chunk
-        self.log.extend(buf.decode("utf-8", "replace").splitlines())
-        os.set_blocking(err, False)
-        self._board_log = err
+        try:
+            self._wait_ready(b"simboard: ready", timeout_s, "MicroPython unix-port board")
+        except SimError:
+            os.close(master)
+            raise
+        self._board_pty = self._board_in = self._board_out = master
 
     # ---------------------------------------------------------------- a board process
     def _serve_process(self) -> None:
