@@ -24,7 +24,7 @@ from blinpump.hil import cli
 from blinpump.hil.client import LinkError, Pump, PumpError
 from blinpump.hil.sim import BoardLink
 
-PID = 4242
+from pumps import PID, running_patient
 
 # RFC 4231 test cases 1 and 2 (HMAC-SHA256); keys shorter than the block are zero-padded
 RFC4231 = [
@@ -77,12 +77,7 @@ def link() -> BoardLink:
     return BoardLink()
 
 
-def _patient(p: Pump) -> None:
-    assert p.setup(PID, k.IND_MRD, 70000, 0) == k.OK
-    assert p.bag(PID, 1, 56000, 240000, 5000, 48, 0) == k.OK
-    p.ack(k.ACK_PREMED)
-    p.ack(k.ACK_SUPERVISION)
-    assert p.start() == k.OK
+_patient = running_patient
 
 
 def test_client_signs_every_command_with_the_role_allowed_to_send_it(link: BoardLink) -> None:

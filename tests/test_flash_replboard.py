@@ -22,7 +22,7 @@ from blinpump.hil import build, cli, scenarios
 from blinpump.hil.client import Pump, PumpError
 from blinpump.hil.replboard import ReplBoard
 
-PID = 4242
+from pumps import running_patient
 
 
 @pytest.fixture
@@ -34,14 +34,6 @@ def board() -> Iterator[ReplBoard]:
 def mpremote(board: ReplBoard, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "mpremote", "connect", board.path, *args],
                           capture_output=True, text=True, timeout=60)
-
-
-def _running_patient(p: Pump) -> None:
-    assert p.setup(PID, k.IND_MRD, 70000, 0) == k.OK
-    assert p.bag(PID, 1, 56000, 240000, 5000, 48, 0) == k.OK
-    p.ack(k.ACK_PREMED)
-    p.ack(k.ACK_SUPERVISION)
-    assert p.start() == k.OK
 
 
 def test_mpremote_drives_the_repl_board(board: ReplBoard, tmp_path: Path) -> None:
@@ -101,7 +93,7 @@ def test_flash_goes_through_maintenance_and_never_interrupts_an_infusion(
         board: ReplBoard, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.flash_main(["--port", board.path, "--with-sim", "--no-pump"]) == 0
     with Pump(board.path) as p:
-        _running_patient(p)
+        running_patient(p)
     before = {f: (board.flash / f).read_bytes() for f in board.files()}
     lives = board.lives
     capsys.readouterr()

@@ -16,7 +16,7 @@ from blinpump.hil import scenarios
 from blinpump.hil.client import BoardRebooted, LinkError, Pump
 from blinpump.hil.sim import BoardLink
 
-PID = 4242
+from pumps import ready_patient
 
 
 class ScriptedLink(BoardLink):
@@ -83,10 +83,7 @@ class CommandCounter:
 
 def _ready(link: ScriptedLink) -> Pump:
     p = Pump(link, timeout_s=0.02, retries=4)
-    assert p.setup(PID, k.IND_MRD, 70000, 0).ok
-    assert p.bag(PID, 1, 56000, 240000, 5000, 48, 0).ok
-    p.ack(k.ACK_PREMED)
-    p.ack(k.ACK_SUPERVISION)
+    ready_patient(p)
     return p
 
 

@@ -16,7 +16,7 @@ from blinpump.hil.client import (T_AUTH_EVENT, T_AUTH_REPLY, T_REPLY, Frame, Fra
                                  encode_frame)
 from blinpump.hil.sim import BoardLink
 
-PID = 4242
+from pumps import PID, ready_patient
 KEYS = simboard.sim_keys()
 
 
@@ -45,11 +45,7 @@ def _frame(f: Frame) -> bytes:
     return encode_frame(f.ftype, f.seq, f.cmd, list(f.ints))
 
 
-def _patient(p: Pump) -> None:
-    assert p.setup(PID, k.IND_MRD, 70000, 0) == k.OK
-    assert p.bag(PID, 1, 56000, 240000, 5000, 48, 0) == k.OK
-    p.ack(k.ACK_PREMED)
-    p.ack(k.ACK_SUPERVISION)
+_patient = ready_patient
 
 
 def test_L2_5_errors_a_forged_plain_ok_is_not_the_answer_the_signed_refusal_is():
