@@ -52,13 +52,19 @@ def run_file(name, scope):
         os.stat(name)
     except OSError:
         return
+    with open(name) as f:
+        source = f.read()
+    run_printing(source, name, "exec", scope)
+
+
+def run_printing(source, name, mode, scope):
+    """Run code as a board does outside the raw REPL: an error's traceback is printed and the
+    board goes on to its REPL; only a reset unwinds."""
     try:
-        with open(name) as f:
-            source = f.read()
-        exec(compile(source, name, "exec"), scope)
+        exec(compile(source, name, mode), scope)
     except repl_machine.Reset:
         raise
-    except BaseException as exc:        # a board prints the traceback and goes on to the REPL
+    except BaseException as exc:
         sys.print_exception(exc, sys.stdout)
 
 
@@ -149,12 +155,7 @@ def friendly_repl(scope):
             if c == 13:
                 write(b"\r\n")
                 if line:
-                    try:
-                        exec(compile(bytes(line), "<stdin>", "single"), scope)
-                    except repl_machine.Reset:
-                        raise
-                    except BaseException as exc:
-                        sys.print_exception(exc, sys.stdout)
+                    run_printing(bytes(line), "<stdin>", "single", scope)
                 break
             if c == 8 or c == 127:
                 if line:
