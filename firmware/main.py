@@ -293,6 +293,7 @@ class Board:
                 return refused
         c = self.controller
         if c.s.mode == kernel.MODE_RUNNING:
+            # EXT-pump, L2.5-errors: going off line would cut the infusion; a clinician stops first
             c.note(journal.EV_COMMAND, cmd, kernel.E_STATE)
             return [kernel.E_STATE]
         # the flag first: answered OK only once the next boot is sure to stay in maintenance
